@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vigilsec/vigil/internal/config"
+	"github.com/vigilsec/vigil/internal/finding"
+	"github.com/vigilsec/vigil/internal/runner"
+	"github.com/vigilsec/vigil/internal/store"
+	"github.com/vigilsec/vigil/reports"
+	"github.com/vigilsec/vigil/rules"
+	"github.com/vigilsec/vigil/scanners"
+	"github.com/vigilsec/vigil/scanners/leaks"
+)
+
+// available lists the scanners this build has; the design's inventory, iam
+// and synthetic scanners join it as they are built.
+var available = []string{"leaks"}
+
+func newRunCmd(g *globals) *cobra.Command {
+	var (
+		only   []string
+		out    string
+		failOn string
+	)
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run the nightly job: every configured scanner, results stored and compared with the last run",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := g.loadConfig()
+			if err != nil {
+				return err
+			}
+			if failOn == "" {
+				failOn = cfg.FailOn
+			}
+			sev, err := finding.ParseSeverity(failOn)
+			if err != nil {
+				return usageErr(fmt.Errorf("--fail-on: %w", err))
+			}
+			want, err := selectScanners(splitList(only))
+			if err != nil {
+				return usageErr(err)
+			}
+			st, h, err := g.openStore(cmd, cfg)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			prog := startProgress(g.quiet || g.format == "json")
+			scs, err := buildScanners(cfg, h, want, prog, g)
+			if err != nil {
+				prog.stop()
+				return usageErr(err)
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			sum, err := runner.Run(ctx, st, g.log, "run", scs)
+			prog.stop()
+			if err != nil {
+				return fmt.Errorf("run %s: %w", sum.RunID, err)
+			}
+			return finishRun(cmd, g, st, sum, out, sev)
+		},
+	}
+	cmd.Flags().StringSliceVar(&only, "only", nil, "run only these scanners (comma-separated): "+fmt.Sprint(available))
+	cmd.Flags().StringVar(&out, "out", "", "directory for findings.json, findings.sarif and summary.md")
+	cmd.Flags().StringVar(&failOn, "fail-on", "", "lowest severity of an open finding that makes the exit code 1 (default: the config's fail_on, else high)")
+	return cmd
+}
+
+func selectScanners(only []string) (map[string]bool, error) {
+	want := map[string]bool{}
+	if len(only) == 0 {
+		for _, a := range available {
+			want[a] = true
+		}
+		return want, nil
+	}
+	for _, o := range only {
+		ok := false
+		for _, a := range available {
+			ok = ok || a == o
+		}
+		if !ok {
+			return nil, fmt.Errorf("--only: scanner %q is not available in this build (available: %v)", o, available)
+		}
+		want[o] = true
+	}
+	return want, nil
+}
+
+func buildScanners(cfg *config.Config, h hasher, want map[string]bool, prog scanners.Progress, g *globals) ([]scanners.Scanner, error) {
+	var scs []scanners.Scanner
+	if want["leaks"] {
+		s, err := leaks.New(cfg, h, rules.DefaultControls(), prog, g.log)
+		if err != nil {
+			return nil, err
+		}
+		scs = append(scs, s)
+	}
+	return scs, nil
+}
+
+// finishRun prints and writes what a run found and picks the exit code.
+func finishRun(cmd *cobra.Command, g *globals, st *store.Store, sum runner.Summary, out string, failOn finding.Severity) error {
+	ctx := context.WithoutCancel(cmd.Context())
+	trans, err := st.Transitions(ctx, sum.RunID)
+	if err != nil {
+		return err
+	}
+	all, err := st.Findings(ctx, store.Filter{})
+	if err != nil {
+		return err
+	}
+	var open []finding.Finding
+	for _, f := range all {
+		if f.Status == finding.StatusOpen {
+			open = append(open, f)
+		}
+	}
+	rep := reports.Run{ID: sum.RunID, Status: sum.Status, StartedAt: sum.Started, Duration: sum.Duration, Transitions: trans, Errors: sum.Errors}
+	if out != "" {
+		if err := writeReports(out, rep, all); err != nil {
+			return fmt.Errorf("write reports to %s: %w", out, err)
+		}
+	}
+	if err := printFindings(cmd.OutOrStdout(), g.format, open, trans); err != nil {
+		return err
+	}
+	c := sum.Counts
+	g.log.Info("run finished", "run", sum.RunID, "status", sum.Status, "new", c.New, "still_open", c.StillOpen,
+		"resolved", c.Resolved, "regressed", c.Regressed, "sources", sum.Sources, "failed_sources", len(sum.Errors),
+		"commits", sum.Stats.Commits, "files", sum.Stats.Files, "bytes", sum.Stats.Bytes, "took", sum.Duration.Round(1e6))
+	return exitFor(sum.Partial(), open, failOn)
+}

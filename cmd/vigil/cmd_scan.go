@@ -1,0 +1,104 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vigilsec/vigil/internal/finding"
+	"github.com/vigilsec/vigil/internal/runner"
+	"github.com/vigilsec/vigil/rules"
+	"github.com/vigilsec/vigil/scanners"
+	"github.com/vigilsec/vigil/scanners/leaks"
+)
+
+func newScanCmd(g *globals) *cobra.Command {
+	var (
+		since, rulesPath, ignore, name, out, failOn string
+	)
+	cmd := &cobra.Command{
+		Use:   "scan git|dir|logs PATH-OR-GLOB...",
+		Short: "Scan for leaked secrets without a config: a repository (incrementally), a directory, or log files",
+		Long: `Scan one source ad hoc. Results are stored in --db like a run's, so a second
+'vigil scan git' of the same repository reads only the commits that are new.`,
+		Args: cobra.MinimumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			kind, paths := args[0], args[1:]
+			sev, err := finding.ParseSeverity(failOn)
+			if err != nil {
+				return usageErr(fmt.Errorf("--fail-on: %w", err))
+			}
+			st, h, err := g.openStore(cmd, nil)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			eng, err := leaks.NewEngine(rulesPath, ignore, h, rules.DefaultControls())
+			if err != nil {
+				return usageErr(err)
+			}
+			prog := startProgress(g.quiet || g.format == "json")
+			sc := &leaks.Scanner{Engine: eng, ExplicitRules: rulesPath != "", Progress: prog, Log: g.log,
+				CacheDir: filepath.Join(filepath.Dir(st.Path()), ".vigil-cache")}
+			nameOf := func(p string) string {
+				if name != "" {
+					return name
+				}
+				abs, _ := filepath.Abs(p)
+				return filepath.Base(strings.TrimSuffix(abs, "/"))
+			}
+			switch kind {
+			case "git":
+				for _, p := range paths {
+					t := leaks.GitTarget{Name: nameOf(p), Since: since}
+					if strings.Contains(p, "://") || strings.HasPrefix(p, "git@") {
+						t.URL = p
+					} else {
+						t.Path, _ = filepath.Abs(p)
+					}
+					sc.Git = append(sc.Git, t)
+				}
+			case "dir":
+				for _, p := range paths {
+					abs, _ := filepath.Abs(p)
+					sc.Dirs = append(sc.Dirs, leaks.DirTarget{Name: nameOf(p), Path: abs})
+				}
+			case "logs":
+				var globs []string
+				for _, p := range paths {
+					abs, _ := filepath.Abs(p)
+					globs = append(globs, abs)
+				}
+				sc.Logs = append(sc.Logs, leaks.LogTarget{Name: nameOf(filepath.Dir(paths[0])), Paths: globs})
+			default:
+				prog.stop()
+				return usageErr(fmt.Errorf("scan: unknown source kind %q (want git, dir or logs)", kind))
+			}
+			if since != "" && kind != "git" {
+				prog.stop()
+				return usageErr(fmt.Errorf("--since applies to git scans only"))
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			sum, err := runner.Run(ctx, st, g.log, "scan "+kind, []scanners.Scanner{sc})
+			prog.stop()
+			if err != nil {
+				return fmt.Errorf("scan %s: %w", sum.RunID, err)
+			}
+			return finishRun(cmd, g, st, sum, out, sev)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&since, "since", "", "git: scan only commits after this revision (not stored as scan state)")
+	f.StringVar(&rulesPath, "rules", "", "gitleaks TOML config (default: gitleaks' rules, or the repository's own .gitleaks.toml)")
+	f.StringVar(&ignore, "gitleaksignore", "", ".gitleaksignore file")
+	f.StringVar(&name, "name", "", "name of the source in findings (default: the path's base name)")
+	f.StringVar(&out, "out", "", "directory for findings.json, findings.sarif and summary.md")
+	f.StringVar(&failOn, "fail-on", "high", "lowest severity of an open finding that makes the exit code 1")
+	return cmd
+}

@@ -1,0 +1,26 @@
+// Command vigil keeps a company's secrets honest: it inventories them, finds
+// them where they leaked, and remembers every result between runs.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+)
+
+func main() {
+	err := newRoot().Execute()
+	if err == nil {
+		return
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil {
+			fmt.Fprintln(os.Stderr, "vigil:", ee.err)
+		}
+		os.Exit(ee.code)
+	}
+	// Anything cobra itself rejects (unknown flag, bad arguments) is usage.
+	fmt.Fprintln(os.Stderr, "vigil:", err)
+	os.Exit(exitUsage)
+}

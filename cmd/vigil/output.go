@@ -1,0 +1,97 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/vigilsec/vigil/internal/finding"
+	"github.com/vigilsec/vigil/reports"
+)
+
+// printFindings prints findings to stdout as a table or a JSON array.
+func printFindings(w io.Writer, format string, fs []finding.Finding, trans map[string]finding.Transition) error {
+	if format == "json" {
+		return reports.JSON(w, fs)
+	}
+	if len(fs) == 0 {
+		_, err := fmt.Fprintln(w, "no findings")
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "SEVERITY\tSTATUS\tKIND\tRESOURCE\tID")
+	for _, f := range fs {
+		status := string(f.Status)
+		if t, ok := trans[f.ID]; ok && f.Status == finding.StatusOpen {
+			status = string(t)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", f.Severity, status, f.Kind, trunc(f.Resource, 90), f.ID[:12])
+	}
+	return tw.Flush()
+}
+
+func trunc(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-1] + "…"
+}
+
+// writeReports writes findings.json (every finding with its status),
+// findings.sarif (open ones) and summary.md into dir.
+func writeReports(dir string, run reports.Run, all []finding.Finding) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	var open []finding.Finding
+	for _, f := range all {
+		if f.Status == finding.StatusOpen {
+			open = append(open, f)
+		}
+	}
+	write := func(name string, fn func(io.Writer) error) error {
+		tmp, err := os.CreateTemp(dir, "."+name+".*")
+		if err != nil {
+			return err
+		}
+		if err := fn(tmp); err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+			return fmt.Errorf("write %s: %w", name, err)
+		}
+		if err := tmp.Close(); err != nil {
+			return err
+		}
+		// Rename: a reader (a CI upload step) never sees half a report.
+		return os.Rename(tmp.Name(), filepath.Join(dir, name))
+	}
+	return firstErr(
+		write("findings.json", func(w io.Writer) error { return reports.JSON(w, all) }),
+		write("findings.sarif", func(w io.Writer) error { return reports.SARIF(w, run, open) }),
+		write("summary.md", func(w io.Writer) error { return reports.Markdown(w, run, all) }),
+	)
+}
+
+func firstErr(errs ...error) error {
+	for _, e := range errs {
+		if e != nil {
+			return e
+		}
+	}
+	return nil
+}
+
+func splitList(vals []string) []string {
+	var out []string
+	for _, v := range vals {
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}

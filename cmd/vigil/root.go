@@ -1,0 +1,146 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vigilsec/vigil/internal/config"
+	"github.com/vigilsec/vigil/internal/finding"
+	"github.com/vigilsec/vigil/internal/secrethash"
+	"github.com/vigilsec/vigil/internal/store"
+	"github.com/vigilsec/vigil/reports"
+)
+
+// Exit codes (the design contract).
+const (
+	exitOK       = 0
+	exitFindings = 1
+	exitUsage    = 2
+	exitPartial  = 3
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func usageErr(err error) error { return &exitError{code: exitUsage, err: err} }
+
+// globals are the flags every command takes.
+type globals struct {
+	configPath string
+	dbPath     string
+	format     string
+	logLevel   string
+	quiet      bool
+	log        *slog.Logger
+}
+
+func newRoot() *cobra.Command {
+	g := &globals{}
+	root := &cobra.Command{
+		Use:           "vigil",
+		Short:         "Inventory, leak, IAM-drift and least-privilege checks for secrets, remembered between runs",
+		Version:       version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			var lvl slog.Level
+			if err := lvl.UnmarshalText([]byte(g.logLevel)); err != nil {
+				return usageErr(fmt.Errorf("--log-level: %w", err))
+			}
+			if g.quiet && lvl < slog.LevelWarn {
+				lvl = slog.LevelWarn
+			}
+			// Logs go to stderr so that --format json on stdout stays clean.
+			g.log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+			switch g.format {
+			case "table", "json":
+			default:
+				return usageErr(fmt.Errorf("--format must be table or json, not %q", g.format))
+			}
+			reports.Version = version
+			return nil
+		},
+	}
+	pf := root.PersistentFlags()
+	pf.StringVarP(&g.configPath, "config", "c", "", "vigil.yaml to use")
+	pf.StringVar(&g.dbPath, "db", "", "SQLite database (default: the config's db, else ./vigil.db)")
+	pf.StringVar(&g.format, "format", "table", "how findings are printed: table or json")
+	pf.StringVar(&g.logLevel, "log-level", "info", "debug, info, warn or error")
+	pf.BoolVarP(&g.quiet, "quiet", "q", false, "only warnings and errors on stderr, no progress")
+	root.AddCommand(newRunCmd(g), newScanCmd(g), newFindingsCmd(g), newAuditCmd(g), newReportCmd(g))
+	return root
+}
+
+// loadConfig loads --config; a configuration error exits 2.
+func (g *globals) loadConfig() (*config.Config, error) {
+	if g.configPath == "" {
+		return nil, usageErr(fmt.Errorf("--config is required"))
+	}
+	cfg, err := config.Load(g.configPath)
+	if err != nil {
+		return nil, usageErr(err)
+	}
+	if g.dbPath != "" {
+		cfg.DB = g.dbPath
+	}
+	return cfg, nil
+}
+
+// openStore opens the database and the hash key beside it (or the config's).
+func (g *globals) openStore(cmd *cobra.Command, cfg *config.Config) (*store.Store, *secrethash.Hasher, error) {
+	db := g.dbPath
+	keyFile := ""
+	if cfg != nil {
+		db, keyFile = cfg.DB, cfg.HashKeyFile
+	}
+	if db == "" {
+		db = "vigil.db"
+	}
+	if keyFile == "" {
+		keyFile = filepath.Join(filepath.Dir(db), "vigil.key")
+	}
+	h, err := secrethash.Load(keyFile)
+	if err != nil {
+		return nil, nil, usageErr(err)
+	}
+	st, err := store.Open(cmd.Context(), db, h)
+	if err != nil {
+		return nil, nil, err
+	}
+	return st, h, nil
+}
+
+// exitFor maps a run's outcome to the exit code: a partial run wins over
+// findings, because a monitor must learn that a source went unscanned.
+func exitFor(partial bool, open []finding.Finding, failOn finding.Severity) error {
+	if partial {
+		return &exitError{code: exitPartial}
+	}
+	for _, f := range open {
+		if f.Status == finding.StatusOpen && f.Severity.AtLeast(failOn) {
+			return &exitError{code: exitFindings}
+		}
+	}
+	return nil
+}
+
+type hasher = *secrethash.Hasher
+
+var timeZero = time.Time{}

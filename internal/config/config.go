@@ -1,0 +1,320 @@
+// Package config loads and validates vigil.yaml. Every error names the file
+// and, where the YAML gives one, the line, because the file is usually edited
+// by someone other than the person reading the nightly job's log.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/vigilsec/vigil/internal/finding"
+)
+
+// Config is a validated vigil.yaml with every path made absolute.
+type Config struct {
+	// File is the absolute path of the file this was loaded from.
+	File string `yaml:"-"`
+	// Dir is the directory relative paths are resolved against.
+	Dir string `yaml:"-"`
+
+	Version int `yaml:"version"`
+	// DB is the SQLite database; default vigil.db beside the config.
+	DB string `yaml:"db"`
+	// HashKeyFile holds the HMAC key; default vigil.key beside the database.
+	HashKeyFile string `yaml:"hash_key_file"`
+	// CacheDir holds mirrors of git repositories given by URL.
+	CacheDir string `yaml:"cache_dir"`
+	// FailOn is the lowest severity that makes `vigil run` exit 1.
+	FailOn string `yaml:"fail_on"`
+
+	Rules   Rules   `yaml:"rules"`
+	Sources Sources `yaml:"sources"`
+}
+
+// Rules points at the user's rule files.
+type Rules struct {
+	// Gitleaks is a gitleaks TOML config. Without one the embedded default
+	// rules are used; a repository's own .gitleaks.toml is honoured too.
+	Gitleaks string `yaml:"gitleaks"`
+	// GitleaksIgnore lists fingerprints to ignore, in gitleaks' format.
+	GitleaksIgnore string `yaml:"gitleaksignore"`
+}
+
+// Sources lists what the leak scanner reads.
+type Sources struct {
+	Git  []GitSource `yaml:"git"`
+	Dirs []DirSource `yaml:"dirs"`
+	Logs []LogSource `yaml:"logs"`
+}
+
+// GitSource is a repository given by a local path or a clone URL.
+type GitSource struct {
+	Name string `yaml:"name"`
+	Path string `yaml:"path"`
+	URL  string `yaml:"url"`
+	Line int    `yaml:"-"`
+}
+
+// DirSource is a directory tree scanned as files.
+type DirSource struct {
+	Name string `yaml:"name"`
+	Path string `yaml:"path"`
+	Line int    `yaml:"-"`
+}
+
+// LogSource is a set of log files given by glob patterns. Plain files are
+// resumed at the last offset; *.gz files are read whole once.
+type LogSource struct {
+	Name  string   `yaml:"name"`
+	Paths []string `yaml:"paths"`
+	Line  int      `yaml:"-"`
+}
+
+// Error is a configuration problem at a place in a file.
+type Error struct {
+	File string
+	Line int // 0 when unknown
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
+	}
+	return fmt.Sprintf("%s: %s", e.File, e.Msg)
+}
+
+// UnmarshalYAML records the line of each source entry for later errors.
+func (g *GitSource) UnmarshalYAML(n *yaml.Node) error {
+	type plain GitSource
+	if err := decodeStrict(n, (*plain)(g)); err != nil {
+		return err
+	}
+	g.Line = n.Line
+	return nil
+}
+
+// UnmarshalYAML records the line of the entry.
+func (d *DirSource) UnmarshalYAML(n *yaml.Node) error {
+	type plain DirSource
+	if err := decodeStrict(n, (*plain)(d)); err != nil {
+		return err
+	}
+	d.Line = n.Line
+	return nil
+}
+
+// UnmarshalYAML records the line of the entry.
+func (l *LogSource) UnmarshalYAML(n *yaml.Node) error {
+	type plain LogSource
+	if err := decodeStrict(n, (*plain)(l)); err != nil {
+		return err
+	}
+	l.Line = n.Line
+	return nil
+}
+
+// decodeStrict re-encodes a node and decodes it with unknown fields refused:
+// yaml.v3's Node.Decode has no KnownFields switch of its own.
+func decodeStrict(n *yaml.Node, v any) error {
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	if err := enc.Encode(n); err != nil {
+		return err
+	}
+	dec := yaml.NewDecoder(&buf)
+	dec.KnownFields(true)
+	if err := dec.Decode(v); err != nil {
+		// Line numbers from the re-encoded copy are relative to the node;
+		// shift them back to the file.
+		return shiftLines(err, n.Line-1)
+	}
+	return nil
+}
+
+var lineRE = regexp.MustCompile(`line (\d+):`)
+
+func shiftLines(err error, by int) error {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return err
+	}
+	out := make([]string, len(te.Errors))
+	for i, e := range te.Errors {
+		out[i] = lineRE.ReplaceAllStringFunc(e, func(m string) string {
+			var n int
+			fmt.Sscanf(m, "line %d:", &n)
+			return fmt.Sprintf("line %d:", n+by)
+		})
+	}
+	return &yaml.TypeError{Errors: out}
+}
+
+// Load reads and validates a vigil.yaml.
+func Load(path string) (*Config, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	f, err := os.Open(abs)
+	if err != nil {
+		return nil, &Error{File: path, Msg: err.Error()}
+	}
+	defer f.Close()
+	return parse(f, abs)
+}
+
+func parse(r io.Reader, abs string) (*Config, error) {
+	cfg := &Config{File: abs, Dir: filepath.Dir(abs)}
+	dec := yaml.NewDecoder(r)
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, &Error{File: abs, Msg: "file is empty"}
+		}
+		return nil, yamlError(abs, err)
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+var yamlLineRE = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+
+// yamlError turns yaml.v3's messages ("yaml: line 3: mapping values are not
+// allowed", "line 7: field x not found") into file:line errors.
+func yamlError(file string, err error) error {
+	var msgs []string
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		msgs = te.Errors
+	} else {
+		msgs = []string{err.Error()}
+	}
+	var errs []error
+	for _, m := range msgs {
+		m = strings.TrimSpace(m)
+		if sm := yamlLineRE.FindStringSubmatch(m); sm != nil {
+			var line int
+			fmt.Sscanf(sm[1], "%d", &line)
+			errs = append(errs, &Error{File: file, Line: line, Msg: sm[2]})
+			continue
+		}
+		errs = append(errs, &Error{File: file, Msg: strings.TrimPrefix(m, "yaml: ")})
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) resolve(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	if strings.HasPrefix(p, "~/") {
+		if home, err := os.UserHomeDir(); err == nil {
+			return filepath.Join(home, p[2:])
+		}
+	}
+	return filepath.Join(c.Dir, p)
+}
+
+func (c *Config) validate() error {
+	var errs []error
+	bad := func(line int, format string, a ...any) {
+		errs = append(errs, &Error{File: c.File, Line: line, Msg: fmt.Sprintf(format, a...)})
+	}
+	if c.Version != 0 && c.Version != 1 {
+		bad(0, "version %d is not supported (this vigil reads version 1)", c.Version)
+	}
+	if c.DB == "" {
+		c.DB = "vigil.db"
+	}
+	c.DB = c.resolve(c.DB)
+	if c.HashKeyFile == "" {
+		c.HashKeyFile = filepath.Join(filepath.Dir(c.DB), "vigil.key")
+	}
+	c.HashKeyFile = c.resolve(c.HashKeyFile)
+	if c.CacheDir == "" {
+		c.CacheDir = filepath.Join(filepath.Dir(c.DB), ".vigil-cache")
+	}
+	c.CacheDir = c.resolve(c.CacheDir)
+	if c.FailOn == "" {
+		c.FailOn = string(finding.High)
+	}
+	if _, err := finding.ParseSeverity(c.FailOn); err != nil {
+		bad(0, "fail_on: %v", err)
+	}
+	c.Rules.Gitleaks = c.resolve(c.Rules.Gitleaks)
+	c.Rules.GitleaksIgnore = c.resolve(c.Rules.GitleaksIgnore)
+
+	names := map[string]int{}
+	name := func(kind, n string, line int) {
+		key := kind + ":" + n
+		if prev, ok := names[key]; ok {
+			bad(line, "%s source name %q is already used on line %d", kind, n, prev)
+		}
+		names[key] = line
+	}
+	for i := range c.Sources.Git {
+		g := &c.Sources.Git[i]
+		switch {
+		case g.Path == "" && g.URL == "":
+			bad(g.Line, "sources.git[%d]: give a path or a url", i)
+		case g.Path != "" && g.URL != "":
+			bad(g.Line, "sources.git[%d]: give a path or a url, not both", i)
+		}
+		g.Path = c.resolve(g.Path)
+		if g.Name == "" {
+			g.Name = defaultName(g.Path, g.URL)
+		}
+		name("git", g.Name, g.Line)
+	}
+	for i := range c.Sources.Dirs {
+		d := &c.Sources.Dirs[i]
+		if d.Path == "" {
+			bad(d.Line, "sources.dirs[%d]: path is required", i)
+		}
+		d.Path = c.resolve(d.Path)
+		if d.Name == "" {
+			d.Name = defaultName(d.Path, "")
+		}
+		name("dir", d.Name, d.Line)
+	}
+	for i := range c.Sources.Logs {
+		l := &c.Sources.Logs[i]
+		if len(l.Paths) == 0 {
+			bad(l.Line, "sources.logs[%d]: paths needs at least one glob", i)
+		}
+		for j, p := range l.Paths {
+			if _, err := filepath.Match(p, ""); err != nil {
+				bad(l.Line, "sources.logs[%d].paths[%d]: bad glob %q: %v", i, j, p, err)
+			}
+			l.Paths[j] = c.resolve(p)
+		}
+		if l.Name == "" && len(l.Paths) > 0 {
+			l.Name = defaultName(filepath.Dir(l.Paths[0]), "")
+		}
+		name("logs", l.Name, l.Line)
+	}
+	return errors.Join(errs...)
+}
+
+func defaultName(path, url string) string {
+	s := path
+	if url != "" {
+		s = url
+	}
+	s = strings.TrimSuffix(strings.TrimRight(s, "/"), ".git")
+	if i := strings.LastIndexAny(s, "/:"); i >= 0 {
+		s = s[i+1:]
+	}
+	return s
+}

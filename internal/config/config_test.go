@@ -1,0 +1,81 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func write(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "vigil.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestLoadResolvesPathsAndDefaults(t *testing.T) {
+	p := write(t, `
+sources:
+  git:
+    - path: repos/payments
+  dirs:
+    - name: cfg
+      path: /etc/app
+  logs:
+    - paths: ["logs/*.log", "logs/*.gz"]
+`)
+	cfg, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Dir(p)
+	if got, want := cfg.Sources.Git[0].Path, filepath.Join(dir, "repos/payments"); got != want {
+		t.Errorf("git path %q, want %q", got, want)
+	}
+	if cfg.Sources.Git[0].Name != "payments" {
+		t.Errorf("default name %q", cfg.Sources.Git[0].Name)
+	}
+	if cfg.Sources.Dirs[0].Path != "/etc/app" {
+		t.Errorf("absolute path changed: %q", cfg.Sources.Dirs[0].Path)
+	}
+	if cfg.DB != filepath.Join(dir, "vigil.db") || cfg.FailOn != "high" {
+		t.Errorf("defaults: db=%q fail_on=%q", cfg.DB, cfg.FailOn)
+	}
+	if cfg.Sources.Git[0].Line != 4 || cfg.Sources.Logs[0].Line != 9 {
+		t.Errorf("lines: git %d logs %d", cfg.Sources.Git[0].Line, cfg.Sources.Logs[0].Line)
+	}
+}
+
+func TestLoadErrorsNameFileAndLine(t *testing.T) {
+	cases := []struct {
+		name, body, want string
+	}{
+		{"syntax", "version: 1\nsources:\n  git:\n    - path: a\n      name: b: c\n", ":5: mapping values are not allowed"},
+		{"unknown top field", "version: 1\nsauces: {}\n", ":2: field sauces not found"},
+		{"unknown nested field", "sources:\n  git:\n    - path: a\n      branch: main\n", ":4: field branch not found"},
+		{"missing path", "sources:\n  dirs:\n    - name: x\n", ":3: sources.dirs[0]: path is required"},
+		{"path and url", "sources:\n  git:\n    - path: a\n      url: https://example.invalid/a.git\n", ":3: sources.git[0]: give a path or a url, not both"},
+		{"duplicate name", "sources:\n  dirs:\n    - {name: a, path: x}\n    - {name: a, path: y}\n", ":4: dir source name \"a\" is already used on line 3"},
+		{"bad glob", "sources:\n  logs:\n    - paths: [\"[\"]\n", ":3: sources.logs[0].paths[0]: bad glob"},
+		{"bad severity", "fail_on: urgent\n", "fail_on: unknown severity"},
+		{"empty", "", "file is empty"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := write(t, tc.body)
+			_, err := Load(p)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if !strings.Contains(err.Error(), p) {
+				t.Errorf("error %q does not name the file", err)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q does not contain %q", err, tc.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,316 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/vigilsec/vigil/internal/finding"
+)
+
+// Mode says what a batch of findings proves about the findings it lacks.
+type Mode int
+
+const (
+	// Full: the whole source was scanned, so an open finding of this source
+	// that is not in the batch is gone and becomes resolved.
+	Full Mode = iota
+	// Incremental: only what changed since the stored state was scanned,
+	// and the scanner checked that everything older is still there (no
+	// history rewrite, no log rotation). Open findings of the source that
+	// are not in the batch are still present and their last_seen advances.
+	Incremental
+	// Partial: the source failed part way. The findings are stored, but
+	// nothing is resolved or carried forward and the scan state is kept.
+	Partial
+)
+
+// Batch is everything one source produced in one run. It is stored in one
+// transaction together with the source's new scan state.
+type Batch struct {
+	Source   string
+	Mode     Mode
+	Findings []finding.Finding
+	// State is the scanner's new state for Source; empty leaves it as is.
+	State string
+}
+
+// Counts is what a batch did to the lifecycle.
+type Counts struct {
+	New, StillOpen, Regressed, Resolved int
+}
+
+// Add sums counts.
+func (c *Counts) Add(o Counts) {
+	c.New += o.New
+	c.StillOpen += o.StillOpen
+	c.Regressed += o.Regressed
+	c.Resolved += o.Resolved
+}
+
+// Apply stores a batch for a run and moves each finding through its lifecycle:
+// unseen -> new; open -> still open; resolved -> regressed (open again);
+// suppressed stays suppressed. With Mode Full, the source's open findings that
+// the batch lacks are resolved.
+func (s *Store) Apply(ctx context.Context, runID string, b Batch) (Counts, error) {
+	var c Counts
+	now := s.now()
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		seen := make(map[string]bool, len(b.Findings))
+		for i := range b.Findings {
+			f := &b.Findings[i]
+			if seen[f.ID] {
+				continue // same problem reported twice in one scan (e.g. two decode passes)
+			}
+			seen[f.ID] = true
+			t, err := s.upsert(ctx, tx, runID, b.Source, f)
+			if err != nil {
+				return fmt.Errorf("store finding %s: %w", f.ID, err)
+			}
+			switch t {
+			case finding.New:
+				c.New++
+			case finding.Regressed:
+				c.Regressed++
+			default:
+				c.StillOpen++
+			}
+		}
+		switch b.Mode {
+		case Full:
+			n, err := s.resolveUnseen(ctx, tx, runID, b.Source)
+			if err != nil {
+				return err
+			}
+			c.Resolved = n
+		case Incremental:
+			res, err := tx.ExecContext(ctx, `UPDATE findings SET last_seen = ?, last_run_id = ?
+				WHERE source = ? AND status = 'open' AND last_run_id != ?`, ts(now), runID, b.Source, runID)
+			if err != nil {
+				return err
+			}
+			n, _ := res.RowsAffected()
+			c.StillOpen += int(n)
+		}
+		if b.State != "" && b.Mode != Partial {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO scan_state(source, state, run_id, updated_at) VALUES (?, ?, ?, ?)
+				ON CONFLICT(source) DO UPDATE SET state = excluded.state, run_id = excluded.run_id, updated_at = excluded.updated_at`,
+				b.Source, b.State, runID, ts(now)); err != nil {
+				return err
+			}
+		}
+		mode := [...]string{"full", "incremental", "partial"}[b.Mode]
+		return s.appendAudit(ctx, tx, "scan.stored", b.Source, map[string]any{
+			"run": runID, "mode": mode, "new": c.New, "open": c.StillOpen, "regressed": c.Regressed, "resolved": c.Resolved,
+		})
+	})
+	if err != nil {
+		return Counts{}, fmt.Errorf("store results of %s: %w", b.Source, err)
+	}
+	return c, nil
+}
+
+func (s *Store) upsert(ctx context.Context, tx *sql.Tx, runID, source string, f *finding.Finding) (finding.Transition, error) {
+	now := ts(s.now())
+	ev, err := json.Marshal(f.Evidence)
+	if err != nil {
+		return "", err
+	}
+	ctl, err := json.Marshal(nonNil(f.Controls))
+	if err != nil {
+		return "", err
+	}
+	var loc []byte
+	if f.Location != nil {
+		if loc, err = json.Marshal(f.Location); err != nil {
+			return "", err
+		}
+	}
+	var status, firstRun string
+	err = tx.QueryRowContext(ctx, `SELECT status, first_run_id FROM findings WHERE id = ?`, f.ID).Scan(&status, &firstRun)
+	if errors.Is(err, sql.ErrNoRows) {
+		_, err = tx.ExecContext(ctx, `INSERT INTO findings(id, kind, severity, scanner, source, resource, title, detail, status,
+			first_seen, last_seen, first_run_id, last_run_id, evidence, controls, location)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?)`,
+			f.ID, f.Kind, string(f.Severity), f.Scanner, source, f.Resource, f.Title, f.Detail,
+			now, now, runID, runID, string(ev), string(ctl), nullBytes(loc))
+		if err != nil {
+			return "", err
+		}
+		return finding.New, s.event(ctx, tx, runID, f.ID, finding.New)
+	}
+	if err != nil {
+		return "", err
+	}
+	t := finding.StillOpen
+	newStatus := status
+	regress := 0
+	switch {
+	case status == string(finding.StatusResolved):
+		t, newStatus, regress = finding.Regressed, string(finding.StatusOpen), 1
+	case firstRun == runID:
+		t = finding.New
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE findings SET severity = ?, resource = ?, title = ?, detail = ?, status = ?,
+		last_seen = ?, last_run_id = ?, evidence = ?, controls = ?, location = ?, regressions = regressions + ?,
+		resolved_at = CASE WHEN ? = 1 THEN NULL ELSE resolved_at END,
+		resolved_run_id = CASE WHEN ? = 1 THEN NULL ELSE resolved_run_id END
+		WHERE id = ?`,
+		string(f.Severity), f.Resource, f.Title, f.Detail, newStatus, now, runID, string(ev), string(ctl), nullBytes(loc),
+		regress, regress, regress, f.ID)
+	if err != nil {
+		return "", err
+	}
+	if t == finding.Regressed {
+		return t, s.event(ctx, tx, runID, f.ID, t)
+	}
+	return t, nil
+}
+
+func (s *Store) resolveUnseen(ctx context.Context, tx *sql.Tx, runID, source string) (int, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT id FROM findings WHERE source = ? AND status = 'open' AND last_run_id != ?`, source, runID)
+	if err != nil {
+		return 0, err
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	now := ts(s.now())
+	for _, id := range ids {
+		if _, err := tx.ExecContext(ctx, `UPDATE findings SET status = 'resolved', resolved_at = ?, resolved_run_id = ? WHERE id = ?`,
+			now, runID, id); err != nil {
+			return 0, err
+		}
+		if err := s.event(ctx, tx, runID, id, finding.Resolved); err != nil {
+			return 0, err
+		}
+	}
+	return len(ids), nil
+}
+
+func (s *Store) event(ctx context.Context, tx *sql.Tx, runID, id string, t finding.Transition) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO finding_events(run_id, finding_id, transition, at) VALUES (?, ?, ?, ?)
+		ON CONFLICT(run_id, finding_id) DO UPDATE SET transition = excluded.transition`, runID, id, string(t), ts(s.now()))
+	return err
+}
+
+// Filter selects findings. Empty fields match everything.
+type Filter struct {
+	Status []string
+	Kind   []string
+	Source string
+	IDs    []string
+}
+
+// Findings returns the findings that match f, most severe first.
+func (s *Store) Findings(ctx context.Context, f Filter) ([]finding.Finding, error) {
+	q := `SELECT id, kind, severity, scanner, source, resource, title, detail, status, first_seen, last_seen,
+		last_run_id, evidence, controls, location FROM findings WHERE 1=1`
+	var args []any
+	in := func(col string, vals []string) {
+		if len(vals) == 0 {
+			return
+		}
+		q += " AND " + col + " IN (" + strings.TrimSuffix(strings.Repeat("?,", len(vals)), ",") + ")"
+		for _, v := range vals {
+			args = append(args, v)
+		}
+	}
+	in("status", f.Status)
+	in("kind", f.Kind)
+	in("id", f.IDs)
+	if f.Source != "" {
+		q += " AND source = ?"
+		args = append(args, f.Source)
+	}
+	q += ` ORDER BY CASE severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2 WHEN 'low' THEN 3 ELSE 4 END, kind, resource, id`
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list findings: %w", err)
+	}
+	defer rows.Close()
+	var out []finding.Finding
+	for rows.Next() {
+		var f finding.Finding
+		var sev, status, ev, ctl string
+		var first, last sql.NullString
+		var loc sql.NullString
+		if err := rows.Scan(&f.ID, &f.Kind, &sev, &f.Scanner, &f.Source, &f.Resource, &f.Title, &f.Detail, &status,
+			&first, &last, &f.RunID, &ev, &ctl, &loc); err != nil {
+			return nil, err
+		}
+		f.Severity, f.Status = finding.Severity(sev), finding.Status(status)
+		f.FirstSeen, f.LastSeen = parseTS(first), parseTS(last)
+		_ = json.Unmarshal([]byte(ev), &f.Evidence)
+		_ = json.Unmarshal([]byte(ctl), &f.Controls)
+		if loc.Valid {
+			f.Location = &finding.Location{}
+			_ = json.Unmarshal([]byte(loc.String), f.Location)
+		}
+		out = append(out, f)
+	}
+	return out, rows.Err()
+}
+
+// Transitions returns what a run did to findings: id -> new/resolved/regressed.
+// Findings absent from the map that are open were already open before it.
+func (s *Store) Transitions(ctx context.Context, runID string) (map[string]finding.Transition, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT finding_id, transition FROM finding_events WHERE run_id = ?`, runID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]finding.Transition{}
+	for rows.Next() {
+		var id, t string
+		if err := rows.Scan(&id, &t); err != nil {
+			return nil, err
+		}
+		out[id] = finding.Transition(t)
+	}
+	return out, rows.Err()
+}
+
+// Suppress marks findings as accepted risk; later scans keep them suppressed.
+// The reason goes to the audit chain.
+func (s *Store) Suppress(ctx context.Context, ids []string, reason string) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		for _, id := range ids {
+			res, err := tx.ExecContext(ctx, `UPDATE findings SET status = 'suppressed' WHERE id = ?`, id)
+			if err != nil {
+				return err
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				return fmt.Errorf("no finding %s", id)
+			}
+			if err := s.appendAudit(ctx, tx, "finding.suppress", "finding:"+id, map[string]any{"reason": reason}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func nullBytes(b []byte) any {
+	if b == nil {
+		return nil
+	}
+	return string(b)
+}

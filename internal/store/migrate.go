@@ -1,0 +1,115 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// migrations are applied in order, each once, each in its own transaction.
+// Never edit a released migration: add a new one, so an old database is
+// upgraded in place by replaying only what it lacks.
+var migrations = []string{
+	1: `
+CREATE TABLE runs (
+	id          TEXT PRIMARY KEY,
+	command     TEXT NOT NULL,
+	started_at  TEXT NOT NULL,
+	finished_at TEXT,
+	status      TEXT NOT NULL,          -- running | ok | partial | failed | aborted
+	summary     TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE run_errors (
+	run_id TEXT NOT NULL REFERENCES runs(id),
+	source TEXT NOT NULL,
+	error  TEXT NOT NULL,
+	at     TEXT NOT NULL
+);
+CREATE TABLE findings (
+	id              TEXT PRIMARY KEY,
+	kind            TEXT NOT NULL,
+	severity        TEXT NOT NULL,
+	scanner         TEXT NOT NULL,
+	source          TEXT NOT NULL,
+	resource        TEXT NOT NULL,
+	title           TEXT NOT NULL,
+	detail          TEXT NOT NULL,
+	status          TEXT NOT NULL,
+	first_seen      TEXT NOT NULL,
+	last_seen       TEXT NOT NULL,
+	first_run_id    TEXT NOT NULL,
+	last_run_id     TEXT NOT NULL,
+	resolved_at     TEXT,
+	resolved_run_id TEXT,
+	regressions     INTEGER NOT NULL DEFAULT 0,
+	evidence        TEXT NOT NULL DEFAULT '{}',
+	controls        TEXT NOT NULL DEFAULT '[]',
+	location        TEXT
+);
+CREATE INDEX findings_source_status ON findings(source, status);
+CREATE INDEX findings_status_kind ON findings(status, kind);
+CREATE TABLE finding_events (
+	run_id     TEXT NOT NULL,
+	finding_id TEXT NOT NULL,
+	transition TEXT NOT NULL,           -- new | resolved | regressed
+	at         TEXT NOT NULL,
+	PRIMARY KEY (run_id, finding_id)
+);
+CREATE TABLE scan_state (
+	source     TEXT PRIMARY KEY,
+	state      TEXT NOT NULL,
+	run_id     TEXT NOT NULL,
+	updated_at TEXT NOT NULL
+);
+CREATE TABLE audit_log (
+	seq       INTEGER PRIMARY KEY,
+	at        TEXT NOT NULL,
+	actor     TEXT NOT NULL,
+	action    TEXT NOT NULL,
+	subject   TEXT NOT NULL,
+	detail    TEXT NOT NULL,
+	prev_hash TEXT NOT NULL,
+	hash      TEXT NOT NULL
+);
+CREATE TABLE meta (
+	key   TEXT PRIMARY KEY,
+	value TEXT NOT NULL
+);
+CREATE TABLE locks (
+	name        TEXT PRIMARY KEY,
+	holder      TEXT NOT NULL,
+	host        TEXT NOT NULL,
+	pid         INTEGER NOT NULL,
+	acquired_at TEXT NOT NULL
+);`,
+}
+
+// SchemaVersion is the version a fully migrated database has.
+func SchemaVersion() int { return len(migrations) - 1 }
+
+func (s *Store) migrate(ctx context.Context) error {
+	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)`); err != nil {
+		return err
+	}
+	var cur int
+	if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&cur); err != nil {
+		return err
+	}
+	if cur > SchemaVersion() {
+		return fmt.Errorf("database schema is version %d, newer than this vigil knows (%d): upgrade vigil", cur, SchemaVersion())
+	}
+	for v := cur + 1; v <= SchemaVersion(); v++ {
+		err := s.tx(ctx, func(tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
+				return fmt.Errorf("migration %d: %w", v, err)
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations(version, applied_at) VALUES (?, ?)`, v, ts(s.now()))
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,197 @@
+// Package leaks finds secrets in git history, directories and log files, with
+// gitleaks as the detection engine. Sources (git, dir, logs) only produce
+// gitleaks fragments; detection is gitleaks'; this package turns gitleaks'
+// findings into vigil findings that carry a keyed hash and a redaction of the
+// secret, never the secret.
+package leaks
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+
+	glconfig "github.com/zricethezav/gitleaks/v8/config"
+	"github.com/zricethezav/gitleaks/v8/detect"
+	"github.com/zricethezav/gitleaks/v8/report"
+	"github.com/zricethezav/gitleaks/v8/sources"
+
+	"github.com/vigilsec/vigil/internal/finding"
+	"github.com/vigilsec/vigil/internal/secrethash"
+	"github.com/vigilsec/vigil/rules"
+)
+
+// MaxDecodeDepth matches the gitleaks CLI default, so vigil and `gitleaks git`
+// find the same things (set explicitly: the library's zero value disables
+// decoding of base64/hex/percent-encoded secrets).
+const MaxDecodeDepth = 5
+
+// Engine holds what every leak scan shares: rules, ignore lists, the hasher.
+type Engine struct {
+	Rules    glconfig.Config
+	Ignore   []string // .gitleaksignore files, already validated
+	Hasher   *secrethash.Hasher
+	Controls rules.Controls
+	// Workers is how many goroutines run detection; default GOMAXPROCS.
+	Workers int
+}
+
+// detector returns a fresh gitleaks Detector: a Detector accumulates findings,
+// so one per target keeps targets apart. extraIgnore adds a target's own
+// .gitleaksignore.
+func (e *Engine) detector(ctx context.Context, cfg glconfig.Config, extraIgnore ...string) (*detect.Detector, error) {
+	d := detect.NewDetectorContext(ctx, cfg)
+	d.MaxDecodeDepth = MaxDecodeDepth
+	d.MaxArchiveDepth = 0
+	for _, p := range append(append([]string{}, e.Ignore...), extraIgnore...) {
+		if err := d.AddGitleaksIgnore(p); err != nil {
+			return nil, fmt.Errorf("read %s: %w", p, err)
+		}
+	}
+	return d, nil
+}
+
+func (e *Engine) workers() int {
+	if e.Workers > 0 {
+		return e.Workers
+	}
+	return runtime.GOMAXPROCS(0)
+}
+
+// fanout runs detection on fragments from produce with a pool of workers and
+// returns when produce has returned and every fragment is inspected. The
+// detector collects the findings (AddFinding applies .gitleaksignore).
+func (e *Engine) fanout(ctx context.Context, d *detect.Detector, produce func(yield func(sources.Fragment)) error) error {
+	ch := make(chan sources.Fragment, 4*e.workers())
+	var wg sync.WaitGroup
+	for i := 0; i < e.workers(); i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for f := range ch {
+				for _, rf := range d.DetectContext(ctx, detect.Fragment(f)) {
+					d.AddFinding(rf)
+				}
+			}
+		}()
+	}
+	err := produce(func(f sources.Fragment) {
+		select {
+		case ch <- f:
+		case <-ctx.Done():
+		}
+	})
+	close(ch)
+	wg.Wait()
+	if err == nil {
+		err = ctx.Err()
+	}
+	return err
+}
+
+// severity is high for a leaked credential; generic high-entropy matches are
+// medium because they are the noisiest rule.
+func severity(ruleID string) finding.Severity {
+	if strings.Contains(ruleID, "generic") {
+		return finding.Medium
+	}
+	return finding.High
+}
+
+// target says where a gitleaks finding came from.
+type target struct {
+	kind   string // finding.KindLeakGit, ...
+	source string // Result.Source
+	name   string // the configured source name
+	root   string // directory paths are made relative to (dirs)
+}
+
+// convert turns a gitleaks finding into a vigil finding. The secret is hashed
+// and redacted here and dropped: Match, Line and Secret go no further.
+func (e *Engine) convert(t target, rf report.Finding) finding.Finding {
+	hash := e.Hasher.Hash(rf.Secret)
+	path := rf.File
+	if t.root != "" {
+		path = strings.TrimPrefix(strings.TrimPrefix(path, t.root), "/")
+	}
+	ev := finding.Evidence{
+		"rule":        rf.RuleID,
+		"redacted":    secrethash.Redact(rf.Secret),
+		"secret_hash": hash,
+		"file":        path,
+		"line":        rf.StartLine,
+		"column":      rf.StartColumn,
+		"entropy":     rf.Entropy,
+		// gitleaks' own fingerprint, ready to paste into .gitleaksignore.
+		"gitleaks_fingerprint": rf.Fingerprint,
+	}
+	if len(rf.Tags) > 0 {
+		ev["tags"] = rf.Tags
+	}
+	loc := &finding.Location{Path: path, Line: rf.StartLine, EndLine: rf.EndLine, Column: rf.StartColumn}
+	var resource, where string
+	switch t.kind {
+	case finding.KindLeakGit:
+		ev["commit"] = rf.Commit
+		ev["author"] = rf.Author
+		ev["date"] = rf.Date
+		loc.Repo, loc.Commit = t.name, rf.Commit
+		resource = fmt.Sprintf("repo:%s@%s:%s:%d", t.name, short(rf.Commit), path, rf.StartLine)
+		where = fmt.Sprintf("commit %s of %s", short(rf.Commit), t.name)
+	case finding.KindLeakLog:
+		resource = fmt.Sprintf("log:%s:%s:%d", t.name, path, rf.StartLine)
+		where = "log " + path
+	default:
+		resource = fmt.Sprintf("dir:%s:%s:%d", t.name, path, rf.StartLine)
+		where = path
+	}
+	desc := rf.Description
+	if desc == "" {
+		desc = rf.RuleID
+	}
+	f := finding.Finding{
+		ID:       finding.Fingerprint(t.kind, t.name, rf.Commit, path, fmt.Sprint(rf.StartLine), rf.RuleID, hash),
+		Kind:     t.kind,
+		Severity: severity(rf.RuleID),
+		Scanner:  "leaks",
+		Resource: resource,
+		Title:    fmt.Sprintf("%s (%s) in %s", ruleTitle(desc), rf.RuleID, where),
+		Detail: fmt.Sprintf("gitleaks rule %s matched %s at %s:%d. Treat the secret as compromised: rotate it, then remove it%s.",
+			rf.RuleID, secrethash.Redact(rf.Secret), path, rf.StartLine, removal(t.kind)),
+		Status:   finding.StatusOpen,
+		Evidence: ev,
+		Controls: e.Controls.For(t.kind),
+		Source:   t.source,
+		Location: loc,
+	}
+	return f
+}
+
+func removal(kind string) string {
+	switch kind {
+	case finding.KindLeakGit:
+		return " from history (removing it from the latest commit is not enough)"
+	case finding.KindLeakLog:
+		return " from the logs and stop the code path that logs it"
+	}
+	return ""
+}
+
+// ruleTitle shortens gitleaks' long rule descriptions to their first clause.
+func ruleTitle(desc string) string {
+	if i := strings.IndexAny(desc, ",."); i > 0 && i < 80 {
+		desc = desc[:i]
+	}
+	if len(desc) > 80 {
+		desc = desc[:77] + "..."
+	}
+	return desc
+}
+
+func short(sha string) string {
+	if len(sha) > 12 {
+		return sha[:12]
+	}
+	return sha
+}

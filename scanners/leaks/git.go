@@ -1,0 +1,415 @@
+package leaks
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/gitleaks/go-gitdiff/gitdiff"
+	"github.com/zricethezav/gitleaks/v8/cmd/scm"
+	glconfig "github.com/zricethezav/gitleaks/v8/config"
+	"github.com/zricethezav/gitleaks/v8/detect"
+	"github.com/zricethezav/gitleaks/v8/sources"
+
+	"github.com/vigilsec/vigil/internal/finding"
+	"github.com/vigilsec/vigil/rules"
+	"github.com/vigilsec/vigil/scanners"
+)
+
+// GitTarget is a repository to scan: a local path, or a URL that is mirrored
+// into CacheDir first.
+type GitTarget struct {
+	Name string
+	Path string
+	URL  string
+	// Since, when set, limits the scan to commits after this revision. Such
+	// a scan is a one-off: it proves nothing about older commits and leaves
+	// the stored state alone.
+	Since string
+}
+
+// gitState is what a repository's scan remembers: the commit each ref pointed
+// at. The next scan reads only commits reachable from the new tips and not
+// from these, which is what makes a no-change nightly scan cost a few git
+// plumbing calls whatever the size of the history.
+type gitState struct {
+	Version int               `json:"v"`
+	Tips    map[string]string `json:"tips"` // ref name -> commit
+}
+
+// gitRun runs git in dir and returns stdout; the error carries git's stderr.
+func gitRun(ctx context.Context, dir string, stdin io.Reader, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, "git", append([]string{"-C", dir}, args...)...)
+	cmd.Env = gitEnv()
+	cmd.Stdin = stdin
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		msg := strings.TrimSpace(errb.String())
+		if msg == "" {
+			msg = err.Error()
+		}
+		return out.Bytes(), fmt.Errorf("git %s: %s", args[0], msg)
+	}
+	return out.Bytes(), nil
+}
+
+// gitEnv keeps git from prompting for credentials (a nightly job has no one
+// to answer) and from reading a pager.
+func gitEnv() []string {
+	return append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "GIT_PAGER=cat", "GIT_ASKPASS=true")
+}
+
+// openRepo checks that path is a git repository, and for URL targets clones
+// or updates the local mirror. It returns the directory to run git in.
+func (s *Scanner) openRepo(ctx context.Context, t GitTarget) (string, error) {
+	dir := t.Path
+	if t.URL != "" {
+		dir = filepath.Join(s.CacheDir, "git", t.Name+".git")
+		if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+			if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
+				return "", err
+			}
+			cmd := exec.CommandContext(ctx, "git", "clone", "--mirror", "--quiet", "--", t.URL, dir)
+			cmd.Env = gitEnv()
+			if out, err := cmd.CombinedOutput(); err != nil {
+				_ = os.RemoveAll(dir)
+				return "", fmt.Errorf("clone %s: %s", t.URL, strings.TrimSpace(string(out)))
+			}
+		} else if _, err := gitRun(ctx, dir, nil, "remote", "update", "--prune"); err != nil {
+			return "", fmt.Errorf("update mirror of %s: %w", t.URL, err)
+		}
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return "", fmt.Errorf("repository %s: %w", dir, err)
+	}
+	if !fi.IsDir() {
+		return "", fmt.Errorf("repository %s: not a directory", dir)
+	}
+	// rev-parse from inside dir would walk up to an enclosing repository;
+	// compare the top level with dir so a plain folder inside some other
+	// repo is reported, not silently scanned as that repo.
+	out, err := gitRun(ctx, dir, nil, "rev-parse", "--is-bare-repository", "--show-toplevel")
+	if err != nil {
+		return "", fmt.Errorf("%s is not a git repository: %w", dir, err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if lines[0] == "false" && len(lines) > 1 {
+		top, _ := filepath.EvalSymlinks(lines[1])
+		want, _ := filepath.EvalSymlinks(dir)
+		if top != want {
+			return "", fmt.Errorf("%s is not a git repository (it is inside %s)", dir, lines[1])
+		}
+	}
+	return dir, nil
+}
+
+// refTips returns every ref (and HEAD) that points at a commit, peeled, which
+// is the set `git log --all` starts from.
+func refTips(ctx context.Context, dir string) (map[string]string, error) {
+	out, err := gitRun(ctx, dir, nil, "for-each-ref",
+		"--format=%(refname)%00%(objecttype)%00%(objectname)%00%(*objecttype)%00%(*objectname)")
+	if err != nil {
+		return nil, err
+	}
+	tips := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		p := strings.Split(line, "\x00")
+		if len(p) != 5 {
+			continue
+		}
+		switch {
+		case p[1] == "commit":
+			tips[p[0]] = p[2]
+		case p[3] == "commit":
+			tips[p[0]] = p[4]
+		}
+	}
+	if out, err := gitRun(ctx, dir, nil, "rev-parse", "--verify", "-q", "HEAD^{commit}"); err == nil {
+		tips["HEAD"] = strings.TrimSpace(string(out))
+	}
+	return tips, nil
+}
+
+// rewritten reports whether any commit reachable from the old tips is no
+// longer reachable from the new ones: a force-push, a rebase, or a deleted
+// unmerged branch. Findings in those commits may be gone, so the caller
+// rescans everything and lets the lifecycle resolve them.
+func rewritten(ctx context.Context, dir string, old, cur map[string]string) (bool, string, error) {
+	oldSet := uniq(old)
+	var check bytes.Buffer
+	for _, sha := range oldSet {
+		check.WriteString(sha + "\n")
+	}
+	out, err := gitRun(ctx, dir, &check, "cat-file", "--batch-check")
+	if err != nil {
+		return false, "", err
+	}
+	if bytes.Contains(out, []byte(" missing")) {
+		return true, "a previously scanned commit no longer exists", nil
+	}
+	var in bytes.Buffer
+	for _, sha := range oldSet {
+		in.WriteString(sha + "\n")
+	}
+	for _, sha := range uniq(cur) {
+		in.WriteString("^" + sha + "\n")
+	}
+	out, err = gitRun(ctx, dir, &in, "rev-list", "-n", "1", "--stdin")
+	if err != nil {
+		return false, "", err
+	}
+	if len(bytes.TrimSpace(out)) > 0 {
+		for ref, sha := range old {
+			if cur[ref] != sha {
+				return true, fmt.Sprintf("%s no longer contains commit %s", ref, short(sha)), nil
+			}
+		}
+		return true, "previously scanned commits are no longer reachable", nil
+	}
+	return false, "", nil
+}
+
+func uniq(m map[string]string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, v := range m {
+		if !seen[v] {
+			seen[v] = true
+			out = append(out, v)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func sameTips(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// scanGit scans one repository: all history the first time, afterwards only
+// commits that are new since the stored tips.
+func (s *Scanner) scanGit(ctx context.Context, st scanners.StateReader, t GitTarget) scanners.Result {
+	res := scanners.Result{Source: "git:" + t.Name, Mode: scanners.Full}
+	fail := func(err error) scanners.Result {
+		res.Err, res.Mode, res.State = fmt.Errorf("git %s: %w", t.Name, err), scanners.Partial, ""
+		return res
+	}
+	dir, err := s.openRepo(ctx, t)
+	if err != nil {
+		return fail(err)
+	}
+	tips, err := refTips(ctx, dir)
+	if err != nil {
+		return fail(err)
+	}
+	var prev gitState
+	if raw, err := st.ScanState(ctx, res.Source); err != nil {
+		return fail(fmt.Errorf("read scan state: %w", err))
+	} else if raw != "" {
+		if err := json.Unmarshal([]byte(raw), &prev); err != nil {
+			s.Log.Warn("unreadable scan state; rescanning all history", "source", res.Source, "err", err)
+			prev = gitState{}
+		}
+	}
+	stateJSON, _ := json.Marshal(gitState{Version: 1, Tips: tips})
+	res.State = string(stateJSON)
+
+	var exclude []string
+	if t.Since != "" {
+		out, err := gitRun(ctx, dir, nil, "rev-parse", "--verify", "-q", t.Since+"^{commit}")
+		if err != nil {
+			return fail(fmt.Errorf("--since %s: not a commit in this repository", t.Since))
+		}
+		exclude = []string{strings.TrimSpace(string(out))}
+		res.Mode, res.State = scanners.Partial, ""
+	} else if len(prev.Tips) > 0 {
+		re, why, err := rewritten(ctx, dir, prev.Tips, tips)
+		if err != nil {
+			return fail(err)
+		}
+		if re {
+			s.Log.Info("history was rewritten; rescanning all of it", "source", res.Source, "reason", why)
+		} else {
+			res.Mode = scanners.Incremental
+			if sameTips(prev.Tips, tips) {
+				return res // nothing new: the nightly common case
+			}
+			exclude = uniq(prev.Tips)
+		}
+	}
+
+	cfg, extraIgnore, err := s.repoRules(dir)
+	if err != nil {
+		return fail(err)
+	}
+	d, err := s.Engine.detector(ctx, cfg, extraIgnore...)
+	if err != nil {
+		return fail(err)
+	}
+	stats, err := s.Engine.fanoutGitLog(ctx, d, dir, uniq(tips), exclude, s.Progress)
+	res.Stats = stats
+	tgt := target{kind: finding.KindLeakGit, source: res.Source, name: t.Name}
+	for _, rf := range d.Findings() {
+		res.Findings = append(res.Findings, s.Engine.convert(tgt, rf))
+	}
+	if err != nil {
+		return fail(err)
+	}
+	return res
+}
+
+// repoRules returns the rules for a repository: the configured ones, or, as
+// the gitleaks CLI does, the repository's own .gitleaks.toml when vigil was
+// given none; plus the repository's own .gitleaksignore.
+func (s *Scanner) repoRules(dir string) (glconfig.Config, []string, error) {
+	cfg := s.Engine.Rules
+	if !s.ExplicitRules {
+		if p := filepath.Join(dir, ".gitleaks.toml"); fileExists(p) {
+			c, err := rules.LeakRules(p)
+			if err != nil {
+				return cfg, nil, err
+			}
+			cfg = c
+		}
+	}
+	var ignore []string
+	if p := filepath.Join(dir, ".gitleaksignore"); fileExists(p) {
+		if _, err := rules.IgnoreFile(p); err != nil {
+			return cfg, nil, err
+		}
+		ignore = append(ignore, p)
+	}
+	return cfg, ignore, nil
+}
+
+func fileExists(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.Mode().IsRegular()
+}
+
+// fanoutGitLog streams `git log -p -U0` for the commits reachable from tips
+// and not from exclude, and runs detection on each added hunk. The log
+// options are the gitleaks CLI's, so both see the same hunks.
+func (e *Engine) fanoutGitLog(ctx context.Context, d *detect.Detector, dir string, tips, exclude []string, progress scanners.Progress) (scanners.Stats, error) {
+	var stats scanners.Stats
+	if len(tips) == 0 {
+		return stats, nil // an empty repository
+	}
+	// Revisions go through stdin: a repository with thousands of tags would
+	// overflow a command line.
+	var revs bytes.Buffer
+	for _, t := range tips {
+		revs.WriteString(t + "\n")
+	}
+	for _, x := range exclude {
+		revs.WriteString("^" + x + "\n")
+	}
+	cmd := exec.CommandContext(ctx, "git", "-C", dir, "log", "-p", "-U0", "--full-history", "--diff-filter=tuxdb", "--stdin")
+	cmd.Env = gitEnv()
+	cmd.Stdin = &revs
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return stats, err
+	}
+	if err := cmd.Start(); err != nil {
+		return stats, fmt.Errorf("start git log: %w", err)
+	}
+	files, perr := gitdiff.Parse(bufio.NewReaderSize(stdout, 1<<20))
+	if perr != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return stats, fmt.Errorf("parse git log: %w", perr)
+	}
+	err = e.fanout(ctx, d, func(yield func(sources.Fragment)) error {
+		lastSHA := ""
+		var info *sources.CommitInfo
+		for f := range files {
+			sha := ""
+			if f.PatchHeader != nil {
+				sha = f.PatchHeader.SHA
+			}
+			if sha != lastSHA {
+				lastSHA = sha
+				stats.Commits++
+				progress.Add(1, 0, 0)
+				info = commitInfo(f.PatchHeader)
+			}
+			// Deleted files add nothing; binary files are skipped as the
+			// gitleaks CLI does without --max-archive-depth.
+			if f.IsDelete || f.IsBinary {
+				continue
+			}
+			stats.Files++
+			for _, tf := range f.TextFragments {
+				if tf == nil {
+					break
+				}
+				raw := tf.Raw(gitdiff.OpAdd)
+				stats.Bytes += int64(len(raw))
+				progress.Add(0, 0, int64(len(raw)))
+				yield(sources.Fragment{
+					CommitSHA:  sha,
+					FilePath:   f.NewName,
+					Raw:        raw,
+					StartLine:  int(tf.NewPosition),
+					CommitInfo: info,
+				})
+			}
+		}
+		return nil
+	})
+	werr := cmd.Wait()
+	if err != nil {
+		return stats, err
+	}
+	if werr != nil {
+		msg := strings.TrimSpace(errb.String())
+		if msg == "" {
+			msg = werr.Error()
+		}
+		return stats, fmt.Errorf("git log: %s", msg)
+	}
+	return stats, nil
+}
+
+// noRemote stands in for the link information gitleaks can add to findings:
+// its detector dereferences CommitInfo.Remote for every match in a commit.
+var noRemote = &sources.RemoteInfo{Platform: scm.NoPlatform}
+
+func commitInfo(h *gitdiff.PatchHeader) *sources.CommitInfo {
+	if h == nil {
+		return nil
+	}
+	ci := &sources.CommitInfo{
+		Remote:  noRemote,
+		SHA:     h.SHA,
+		Date:    h.AuthorDate.UTC().Format(time.RFC3339),
+		Message: h.Message(),
+	}
+	if h.Author != nil {
+		ci.AuthorName, ci.AuthorEmail = h.Author.Name, h.Author.Email
+	}
+	return ci
+}

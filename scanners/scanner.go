@@ -1,0 +1,84 @@
+// Package scanners defines what every vigil scanner is: something that reads
+// sources and emits findings, one Result per source, so that one failing
+// source never stops or loses the others.
+package scanners
+
+import (
+	"context"
+	"sync/atomic"
+
+	"github.com/vigilsec/vigil/internal/finding"
+)
+
+// Scanner reads its sources and calls emit once per source. Scan returns only
+// when every source has been emitted; emit may be called from several
+// goroutines at once and must be safe for that. A source that fails is
+// emitted with Err set (and whatever it found before failing); Scan itself
+// returns an error only for a problem that stops the whole scanner (its rules
+// can't be loaded), in which case no source was scanned.
+type Scanner interface {
+	// Name is the scanner's name as it appears in findings ("leaks").
+	Name() string
+	Scan(ctx context.Context, state StateReader, emit func(Result)) error
+}
+
+// StateReader gives a scanner the state it stored for a source in an earlier
+// run (see Result.State).
+type StateReader interface {
+	ScanState(ctx context.Context, source string) (string, error)
+}
+
+// Mode says what a result proves about findings it does not contain.
+type Mode int
+
+const (
+	// Full: the whole source was read; anything not found again is gone.
+	Full Mode = iota
+	// Incremental: only what is new since State was read, and the scanner
+	// checked that what it read before is unchanged.
+	Incremental
+	// Partial: the source failed part way; the findings are real but prove
+	// nothing about the ones that are missing, and State must not advance.
+	Partial
+)
+
+// Result is what one source produced.
+type Result struct {
+	// Source is a stable key for the source ("git:payments").
+	Source   string
+	Mode     Mode
+	Findings []finding.Finding
+	// State is saved with the findings, atomically, and handed back on the
+	// next run. Empty keeps the previous state.
+	State string
+	// Err is set when the source could not be read (completely).
+	Err   error
+	Stats Stats
+}
+
+// Stats counts what a source read, for progress and for benchmarks.
+type Stats struct {
+	Commits, Files, Bytes int64
+}
+
+// Progress receives counts while scanning. Implementations must be safe for
+// concurrent use; Nop discards them.
+type Progress interface {
+	Add(commits, files, bytes int64)
+}
+
+// Nop is a Progress that discards.
+type Nop struct{}
+
+// Add does nothing.
+func (Nop) Add(int64, int64, int64) {}
+
+// Counter is a Progress that only counts; the CLI wraps it in a bar.
+type Counter struct{ Commits, Files, Bytes atomic.Int64 }
+
+// Add adds to the counts.
+func (c *Counter) Add(commits, files, bytes int64) {
+	c.Commits.Add(commits)
+	c.Files.Add(files)
+	c.Bytes.Add(bytes)
+}
