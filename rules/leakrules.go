@@ -5,6 +5,7 @@ package rules
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -40,8 +41,8 @@ func (e *FileError) Error() string {
 	return fmt.Sprintf("%s: %s", e.File, e.Msg)
 }
 
-// gitleaks' config loading goes through viper's global instance (extend
-// paths and useDefault read it again), so loads are serialised and cached.
+// Loads are cached per path for the process and serialised (Translate and
+// the cache are not safe for concurrent use).
 var (
 	loadMu sync.Mutex
 	cache  = map[string]glconfig.Config{}
@@ -79,23 +80,28 @@ func LeakRules(path string) (glconfig.Config, error) {
 	return c, nil
 }
 
-// translate parses TOML itself first (go-toml reports the line of a syntax
-// error, which viper's wrapping loses), then hands the document to gitleaks
-// so that extend, allowlists and rule validation behave exactly as in the
-// gitleaks CLI.
+// maxExtendDepth is gitleaks' limit on chains of [extend].
+const maxExtendDepth = 2
+
+// translate loads a gitleaks config the way the gitleaks CLI does, with one
+// difference in mechanism: [extend] is resolved here, not by gitleaks.
+//
+// gitleaks resolves extends through a package-global depth counter that is
+// never reset. The CLI loads one config per process and never notices; vigil
+// loads several (one per repository that has its own .gitleaks.toml), and
+// from the third extending config on, gitleaks would silently skip the
+// extend (dropping every default rule) and stop validating rules. So each
+// file is read into gitleaks' ViperConfig with its own viper instance, the
+// chain is merged here with gitleaks' extend semantics, and Translate runs
+// once on the merged config with no [extend] left, keeping the counter at 0.
 func translate(path string, data []byte) (cfg glconfig.Config, err error) {
 	name := path
 	if name == "" {
 		name = "gitleaks default config"
 	}
-	var probe map[string]any
-	if err := toml.Unmarshal(data, &probe); err != nil {
-		var de *toml.DecodeError
-		if errors.As(err, &de) {
-			line, _ := de.Position()
-			return cfg, &FileError{File: name, Line: line, Msg: de.Error()}
-		}
-		return cfg, &FileError{File: name, Msg: err.Error()}
+	vc, err := flatten(name, data, 0)
+	if err != nil {
+		return cfg, err
 	}
 	// Translate compiles each rule's regex with MustCompile and panics on a
 	// bad one; a user's typo must be an error, not a crash of the nightly job.
@@ -104,27 +110,6 @@ func translate(path string, data []byte) (cfg glconfig.Config, err error) {
 			err = &FileError{File: name, Line: ruleLine(data, fmt.Sprint(r)), Msg: fmt.Sprintf("invalid rule: %v", r)}
 		}
 	}()
-	if path != "" {
-		// extend.path in a config is relative to that config, as users
-		// expect; gitleaks resolves it against the working directory.
-		if ext, ok := probe["extend"].(map[string]any); ok {
-			if p, ok := ext["path"].(string); ok && p != "" && !filepath.IsAbs(p) {
-				ext["path"] = filepath.Join(filepath.Dir(path), p)
-				if data, err = toml.Marshal(probe); err != nil {
-					return cfg, &FileError{File: name, Msg: err.Error()}
-				}
-			}
-		}
-	}
-	viper.Reset()
-	viper.SetConfigType("toml")
-	if err := viper.ReadConfig(strings.NewReader(string(data))); err != nil {
-		return cfg, &FileError{File: name, Msg: err.Error()}
-	}
-	var vc glconfig.ViperConfig
-	if err := viper.Unmarshal(&vc); err != nil {
-		return cfg, &FileError{File: name, Msg: err.Error()}
-	}
 	cfg, err = vc.Translate()
 	if err != nil {
 		return cfg, &FileError{File: name, Line: ruleLine(data, err.Error()), Msg: err.Error()}
@@ -132,19 +117,140 @@ func translate(path string, data []byte) (cfg glconfig.Config, err error) {
 	return cfg, nil
 }
 
-// ruleLine finds the line of the rule a gitleaks error message names
-// ("rule |id|: ..." or a regex quoted in a panic), so the error points at it.
-func ruleLine(data []byte, msg string) int {
-	lines := strings.Split(string(data), "\n")
-	for i, l := range lines {
-		t := strings.TrimSpace(l)
-		if strings.HasPrefix(t, "id") {
-			if v := strings.Trim(strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(strings.TrimPrefix(t, "id")), "=")), `"'`); v != "" && strings.Contains(msg, v) {
-				return i + 1
+// readViper parses one TOML file into gitleaks' intermediate form. go-toml
+// runs first because it reports the line of a syntax error, which viper's
+// wrapping loses.
+func readViper(name string, data []byte) (glconfig.ViperConfig, error) {
+	var vc glconfig.ViperConfig
+	var probe map[string]any
+	if err := toml.Unmarshal(data, &probe); err != nil {
+		var de *toml.DecodeError
+		if errors.As(err, &de) {
+			line, _ := de.Position()
+			return vc, &FileError{File: name, Line: line, Msg: de.Error()}
+		}
+		return vc, &FileError{File: name, Msg: err.Error()}
+	}
+	v := viper.New()
+	v.SetConfigType("toml")
+	if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
+		return vc, &FileError{File: name, Msg: err.Error()}
+	}
+	if err := v.Unmarshal(&vc); err != nil {
+		return vc, &FileError{File: name, Msg: err.Error()}
+	}
+	// Fold the deprecated single-table allowlists into the list form, as
+	// gitleaks does, refusing both at once as gitleaks does.
+	if vc.AllowList != nil {
+		if len(vc.Allowlists) > 0 {
+			return vc, &FileError{File: name, Msg: "[allowlist] is deprecated, it cannot be used alongside [[allowlists]]"}
+		}
+		vc.Allowlists = append(vc.Allowlists, vc.AllowList)
+		vc.AllowList = nil
+	}
+	for i := range vc.Rules {
+		r := &vc.Rules[i]
+		if r.AllowList != nil {
+			if len(r.Allowlists) > 0 {
+				return vc, &FileError{File: name, Line: ruleLine(data, r.ID+":"), Msg: r.ID + ": [rules.allowlist] is deprecated, it cannot be used alongside [[rules.allowlist]]"}
 			}
+			r.Allowlists = append(r.Allowlists, r.AllowList)
+			r.AllowList = nil
 		}
 	}
-	// A panic from regexp names the bad expression: find the regex line.
+	return vc, nil
+}
+
+// flatten reads a config and merges the chain it extends into it.
+func flatten(name string, data []byte, depth int) (glconfig.ViperConfig, error) {
+	vc, err := readViper(name, data)
+	if err != nil {
+		return vc, err
+	}
+	ext := vc.Extend
+	vc.Extend = glconfig.Extend{}
+	if depth >= maxExtendDepth || (!ext.UseDefault && ext.Path == "" && ext.URL == "") {
+		return vc, nil
+	}
+	var parent glconfig.ViperConfig
+	switch {
+	case ext.UseDefault && ext.Path != "":
+		return vc, &FileError{File: name, Msg: "unable to load config due to extend.path and extend.useDefault being set"}
+	case ext.UseDefault:
+		parent, err = flatten("gitleaks default config", []byte(glconfig.DefaultConfig), depth+1)
+	case ext.Path != "":
+		p := ext.Path
+		if !filepath.IsAbs(p) && name != "gitleaks default config" {
+			// Relative to the extending file, as users expect (gitleaks
+			// resolves it against the working directory).
+			p = filepath.Join(filepath.Dir(name), p)
+		}
+		b, rerr := os.ReadFile(p)
+		if rerr != nil {
+			return vc, &FileError{File: name, Msg: fmt.Sprintf("extend.path: %v", rerr)}
+		}
+		parent, err = flatten(p, b, depth+1)
+	default:
+		return vc, &FileError{File: name, Msg: "extend.url is not supported (gitleaks does not implement it either)"}
+	}
+	if err != nil {
+		return vc, err
+	}
+	return merge(vc, parent, ext.DisabledRules), nil
+}
+
+// merge applies gitleaks' extend semantics: the parent's rules are added
+// unless disabled; a rule the child redefines keeps the parent's fields
+// except those the child sets, and gains the child's tags, keywords and
+// allowlists; global allowlists are appended.
+func merge(child, parent glconfig.ViperConfig, disabled []string) glconfig.ViperConfig {
+	off := map[string]bool{}
+	for _, id := range disabled {
+		off[id] = true
+	}
+	idx := map[string]int{}
+	for i, r := range child.Rules {
+		idx[r.ID] = i
+	}
+	for _, base := range parent.Rules {
+		if off[base.ID] {
+			continue
+		}
+		i, ok := idx[base.ID]
+		if !ok {
+			child.Rules = append(child.Rules, base)
+			continue
+		}
+		cur := child.Rules[i]
+		if cur.Description != "" {
+			base.Description = cur.Description
+		}
+		if cur.Entropy != 0 {
+			base.Entropy = cur.Entropy
+		}
+		if cur.SecretGroup != 0 {
+			base.SecretGroup = cur.SecretGroup
+		}
+		if cur.Regex != "" {
+			base.Regex = cur.Regex
+		}
+		if cur.Path != "" {
+			base.Path = cur.Path
+		}
+		base.Tags = append(append([]string{}, base.Tags...), cur.Tags...)
+		base.Keywords = append(append([]string{}, base.Keywords...), cur.Keywords...)
+		base.Allowlists = append(append(base.Allowlists[:0:0], base.Allowlists...), cur.Allowlists...)
+		child.Rules[i] = base
+	}
+	child.Allowlists = append(child.Allowlists, parent.Allowlists...)
+	return child
+}
+
+// ruleLine finds the line a gitleaks error is about: the bad expression a
+// regexp panic quotes in backticks, or the rule whose id starts the message
+// ("<id>: both |regex| and |path| are empty").
+func ruleLine(data []byte, msg string) int {
+	lines := strings.Split(string(data), "\n")
 	if i := strings.Index(msg, "`"); i >= 0 {
 		if j := strings.Index(msg[i+1:], "`"); j > 0 {
 			expr := msg[i+1 : i+1+j]
@@ -153,6 +259,16 @@ func ruleLine(data []byte, msg string) int {
 					return n + 1
 				}
 			}
+		}
+	}
+	id, _, ok := strings.Cut(msg, ":")
+	if !ok || id == "" {
+		return 0
+	}
+	for n, l := range lines {
+		k, v, ok := strings.Cut(l, "=")
+		if ok && strings.TrimSpace(k) == "id" && strings.Trim(strings.TrimSpace(v), `"'`) == id {
+			return n + 1
 		}
 	}
 	return 0

@@ -1,0 +1,122 @@
+package rules
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestDefaultRulesLoadAndAreCached(t *testing.T) {
+	a, err := LeakRules("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := a.Rules["aws-access-token"]; !ok || len(a.Rules) < 100 {
+		t.Fatalf("default rules: %d", len(a.Rules))
+	}
+	b, _ := LeakRules("")
+	if len(a.Rules) != len(b.Rules) {
+		t.Fatal("cache returned other rules")
+	}
+}
+
+func writeFile(t *testing.T, name, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	os.WriteFile(p, []byte(body), 0o644)
+	return p
+}
+
+func TestUserRulesExtendDefaultsRelativeToTheirFile(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "base.toml"), []byte(`
+[extend]
+useDefault = true
+
+[[rules]]
+id = "internal-token"
+regex = '''itk_[a-z0-9]{24}'''
+keywords = ["itk_"]
+`), 0o644)
+	p := filepath.Join(dir, ".gitleaks.toml")
+	os.WriteFile(p, []byte(`
+[extend]
+path = "base.toml"
+disabledRules = ["generic-api-key"]
+`), 0o644)
+	c, err := LeakRules(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := c.Rules["internal-token"]; !ok {
+		t.Error("extended path rule missing")
+	}
+	if _, ok := c.Rules["aws-access-token"]; !ok {
+		t.Error("default rules missing with useDefault")
+	}
+	if _, ok := c.Rules["generic-api-key"]; ok {
+		t.Error("disabled rule present")
+	}
+}
+
+func TestBadRuleFilesNameFileAndLine(t *testing.T) {
+	cases := []struct{ name, body, want string }{
+		{"toml syntax", "title = \"x\"\n\n[[rules]]\nid = \"a\"\nregex = '''abc\n", ":5:"},
+		{"bad regex", "[[rules]]\nid = \"a\"\ndescription = \"d\"\nregex = '''(unclosed'''\n", ":4: invalid rule"},
+		{"rule without regex or path", "\n[[rules]]\nid = \"lonely\"\ndescription = \"d\"\n", ":3: "},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := writeFile(t, "g.toml", tc.body)
+			_, err := LeakRules(p)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if !strings.Contains(err.Error(), p+tc.want) {
+				t.Fatalf("error %q, want %q", err, p+tc.want)
+			}
+		})
+	}
+}
+
+func TestIgnoreFileValidation(t *testing.T) {
+	p := writeFile(t, ".gitleaksignore", "# comment\n\nabc123:a.txt:aws-access-token:1\nconfig.py:generic-api-key:3\nnot a fingerprint\n")
+	_, err := IgnoreFile(p)
+	if err == nil || !strings.Contains(err.Error(), p+":5:") {
+		t.Fatalf("error %v", err)
+	}
+}
+
+func TestDefaultControlsCoverEveryLeakKind(t *testing.T) {
+	c := DefaultControls()
+	for _, k := range []string{"leak.git", "leak.file", "leak.log", "leak.live"} {
+		if len(c.For(k)) == 0 {
+			t.Errorf("%s has no controls", k)
+		}
+	}
+}
+
+// gitleaks' own extend keeps a process-global depth that never resets; after
+// two extending configs it would drop the default rules of the next ones and
+// stop validating. vigil flattens extends itself, so every load is complete.
+func TestManyExtendingConfigsInOneProcess(t *testing.T) {
+	for i := 0; i < 5; i++ {
+		p := writeFile(t, ".gitleaks.toml", "[extend]\nuseDefault = true\n\n[[rules]]\nid = \"generic-api-key\"\n[[rules.allowlists]]\nregexes = ['''^fixture''']\n")
+		c, err := LeakRules(p)
+		if err != nil {
+			t.Fatalf("load %d: %v", i, err)
+		}
+		if _, ok := c.Rules["aws-access-token"]; !ok {
+			t.Fatalf("load %d lost the default rules", i)
+		}
+		g := c.Rules["generic-api-key"]
+		if g.Regex == nil || len(g.Allowlists) < 2 {
+			t.Fatalf("load %d: override did not merge into the default rule (regex %v, %d allowlists)", i, g.Regex, len(g.Allowlists))
+		}
+	}
+	p := writeFile(t, "g.toml", "[[rules]]\nid = \"lonely\"\ndescription = \"d\"\n")
+	if _, err := LeakRules(p); err == nil || !strings.Contains(err.Error(), p+":2:") {
+		t.Fatalf("validation after extends: %v", err)
+	}
+}
