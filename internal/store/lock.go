@@ -26,7 +26,12 @@ func (s *Store) Lock(ctx context.Context, name, holder string) error {
 		case err != nil:
 			return err
 		case lhost == host && !alive(pid):
-			if err := s.appendAudit(ctx, tx, "lock.takeover", "lock:"+name, map[string]any{"stale_holder": h, "pid": pid}); err != nil {
+			// The holder was killed: its run can never finish on its own.
+			if _, err := tx.ExecContext(ctx, `UPDATE runs SET status = ?, finished_at = ? WHERE id = ? AND status = ?`,
+				RunAborted, ts(s.now()), h, RunRunning); err != nil {
+				return err
+			}
+			if err := s.appendAudit(ctx, tx, "lock.takeover", "lock:"+name, map[string]any{"stale_holder": h, "pid": pid, "run": "aborted"}); err != nil {
 				return err
 			}
 		default:

@@ -187,9 +187,14 @@ func TestLockTakesOverFromDeadProcessOnly(t *testing.T) {
 	// A holder whose pid is gone is taken over.
 	dead := exec.Command("true")
 	dead.Run()
-	exec1(t, s, `UPDATE locks SET pid = ? WHERE name = 'run'`, dead.Process.Pid)
+	r1, _ := s.BeginRun(ctx, "killed later")
+	exec1(t, s, `UPDATE locks SET pid = ?, holder = ? WHERE name = 'run'`, dead.Process.Pid, r1)
 	if err := s.Lock(ctx, "run", "r3"); err != nil {
 		t.Fatalf("stale lock not taken over: %v", err)
+	}
+	runs, _ := s.Runs(ctx, time.Time{}, time.Time{})
+	if len(runs) != 1 || runs[0].Status != RunAborted {
+		t.Fatalf("the dead holder's run: %+v", runs)
 	}
 }
 
