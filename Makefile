@@ -1,0 +1,53 @@
+# vigil: two commands matter to a newcomer, `make demo` and `make test`.
+SHELL := /bin/bash
+GO ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+BIN := bin/vigil
+# Microsoft's SARIF 2.1.0 schema, taken from the SARIF Multitool's npm
+# package, validates our SARIF output in the tests.
+SARIF_PKG := @microsoft/sarif-multitool-linux@5.7.0
+SARIF_SCHEMA := .cache/sarif-2.1.0.json
+
+.PHONY: build demo test test-deps lint bench clean
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/vigil
+
+# Runs the nightly job on the embedded demo and writes out/findings.sarif,
+# out/findings.json and out/summary.md. The demo plants fake secrets, so
+# vigil exits 1 ("findings at or above high"); that is the expected outcome.
+demo: build
+	@bash testdata/demo/setup.sh
+	@rc=0; ./$(BIN) run --config testdata/demo/vigil.yaml --out out || rc=$$?; \
+	if [ $$rc -ne 0 ] && [ $$rc -ne 1 ]; then echo "vigil run failed (exit $$rc)"; exit $$rc; fi
+	@echo; echo "reports: out/findings.sarif out/findings.json out/summary.md"
+
+# Everything, integration tests included. Installs what it needs.
+test: test-deps lint
+	CI=$${CI:-} $(GO) test -count=1 -timeout 20m ./...
+
+test-deps: $(SARIF_SCHEMA)
+	@command -v git >/dev/null || { apt-get update -qq && apt-get install -y -qq git; }
+	@command -v gzip >/dev/null || { apt-get update -qq && apt-get install -y -qq gzip; }
+
+$(SARIF_SCHEMA):
+	@mkdir -p .cache/npm
+	cd .cache/npm && npm pack --silent $(SARIF_PKG) >/dev/null
+	tar -xzf .cache/npm/microsoft-sarif-multitool-linux-*.tgz -C .cache/npm package/sarif-2.1.0.json
+	mv .cache/npm/package/sarif-2.1.0.json $(SARIF_SCHEMA)
+	rm -rf .cache/npm
+
+lint:
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+# Benchmarks: Go benchmarks, then the comparison with the gitleaks CLI
+# (bench/README.md explains the figures).
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+	bash bench/compare.sh
+
+clean:
+	rm -rf bin out .cache testdata/demo/work
