@@ -10,6 +10,7 @@ import (
 
 func main() {
 	err := newRoot().Execute()
+	stopProfile()
 	if err == nil {
 		return
 	}

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -23,6 +24,9 @@ const (
 	exitUsage    = 2
 	exitPartial  = 3
 )
+
+// stopProfile ends a --cpuprofile; main calls it whatever the exit code.
+var stopProfile = func() {}
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
@@ -48,6 +52,7 @@ type globals struct {
 	format     string
 	logLevel   string
 	quiet      bool
+	cpuProfile string
 	log        *slog.Logger
 }
 
@@ -75,6 +80,16 @@ func newRoot() *cobra.Command {
 				return usageErr(fmt.Errorf("--format must be table or json, not %q", g.format))
 			}
 			reports.Version = version
+			if g.cpuProfile != "" {
+				f, err := os.Create(g.cpuProfile)
+				if err != nil {
+					return usageErr(err)
+				}
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return usageErr(err)
+				}
+				stopProfile = func() { pprof.StopCPUProfile(); f.Close() }
+			}
 			return nil
 		},
 	}
@@ -84,6 +99,8 @@ func newRoot() *cobra.Command {
 	pf.StringVar(&g.format, "format", "table", "how findings are printed: table or json")
 	pf.StringVar(&g.logLevel, "log-level", "info", "debug, info, warn or error")
 	pf.BoolVarP(&g.quiet, "quiet", "q", false, "only warnings and errors on stderr, no progress")
+	pf.StringVar(&g.cpuProfile, "cpuprofile", "", "write a CPU profile (for performance work)")
+	_ = pf.MarkHidden("cpuprofile")
 	root.AddCommand(newRunCmd(g), newScanCmd(g), newFindingsCmd(g), newAuditCmd(g), newReportCmd(g))
 	return root
 }

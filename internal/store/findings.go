@@ -59,6 +59,11 @@ func (s *Store) Apply(ctx context.Context, runID string, b Batch) (Counts, error
 	var c Counts
 	now := s.now()
 	err := s.tx(ctx, func(tx *sql.Tx) error {
+		u, err := s.newUpserter(ctx, tx, runID, b.Source)
+		if err != nil {
+			return err
+		}
+		defer u.close()
 		seen := make(map[string]bool, len(b.Findings))
 		for i := range b.Findings {
 			f := &b.Findings[i]
@@ -66,7 +71,7 @@ func (s *Store) Apply(ctx context.Context, runID string, b Batch) (Counts, error
 				continue // same problem reported twice in one scan (e.g. two decode passes)
 			}
 			seen[f.ID] = true
-			t, err := s.upsert(ctx, tx, runID, b.Source, f)
+			t, err := u.upsert(ctx, f)
 			if err != nil {
 				return fmt.Errorf("store finding %s: %w", f.ID, err)
 			}
@@ -113,8 +118,68 @@ func (s *Store) Apply(ctx context.Context, runID string, b Batch) (Counts, error
 	return c, nil
 }
 
-func (s *Store) upsert(ctx context.Context, tx *sql.Tx, runID, source string, f *finding.Finding) (finding.Transition, error) {
-	now := ts(s.now())
+// upserter stores the findings of one batch. It loads the source's known
+// findings in one query and reuses prepared statements, because a first
+// scan of a large history stores thousands of findings at once.
+type upserter struct {
+	s                     *Store
+	runID, source, now    string
+	known                 map[string][2]string // id -> status, first run
+	ins, upd, evt, lookup *sql.Stmt
+}
+
+func (s *Store) newUpserter(ctx context.Context, tx *sql.Tx, runID, source string) (*upserter, error) {
+	u := &upserter{s: s, runID: runID, source: source, now: ts(s.now()), known: map[string][2]string{}}
+	rows, err := tx.QueryContext(ctx, `SELECT id, status, first_run_id FROM findings WHERE source = ?`, source)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var id, st, fr string
+		if err := rows.Scan(&id, &st, &fr); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		u.known[id] = [2]string{st, fr}
+	}
+	rows.Close()
+	prep := func(q string) *sql.Stmt {
+		if err != nil {
+			return nil
+		}
+		var st *sql.Stmt
+		st, err = tx.PrepareContext(ctx, q)
+		return st
+	}
+	u.ins = prep(`INSERT INTO findings(id, kind, severity, scanner, source, resource, title, detail, status,
+		first_seen, last_seen, first_run_id, last_run_id, evidence, controls, location)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?)`)
+	u.upd = prep(`UPDATE findings SET severity = ?, resource = ?, title = ?, detail = ?, status = ?,
+		last_seen = ?, last_run_id = ?, evidence = ?, controls = ?, location = ?, regressions = regressions + ?,
+		resolved_at = CASE WHEN ? = 1 THEN NULL ELSE resolved_at END,
+		resolved_run_id = CASE WHEN ? = 1 THEN NULL ELSE resolved_run_id END
+		WHERE id = ?`)
+	u.evt = prep(`INSERT INTO finding_events(run_id, finding_id, transition, at) VALUES (?, ?, ?, ?)
+		ON CONFLICT(run_id, finding_id) DO UPDATE SET transition = excluded.transition`)
+	// A finding id seen first under another source (a repository renamed
+	// in the config) is looked up by id.
+	u.lookup = prep(`SELECT status, first_run_id FROM findings WHERE id = ?`)
+	if err != nil {
+		u.close()
+		return nil, err
+	}
+	return u, nil
+}
+
+func (u *upserter) close() {
+	for _, st := range []*sql.Stmt{u.ins, u.upd, u.evt, u.lookup} {
+		if st != nil {
+			st.Close()
+		}
+	}
+}
+
+func (u *upserter) upsert(ctx context.Context, f *finding.Finding) (finding.Transition, error) {
 	ev, err := json.Marshal(f.Evidence)
 	if err != nil {
 		return "", err
@@ -129,43 +194,43 @@ func (s *Store) upsert(ctx context.Context, tx *sql.Tx, runID, source string, f 
 			return "", err
 		}
 	}
-	var status, firstRun string
-	err = tx.QueryRowContext(ctx, `SELECT status, first_run_id FROM findings WHERE id = ?`, f.ID).Scan(&status, &firstRun)
-	if errors.Is(err, sql.ErrNoRows) {
-		_, err = tx.ExecContext(ctx, `INSERT INTO findings(id, kind, severity, scanner, source, resource, title, detail, status,
-			first_seen, last_seen, first_run_id, last_run_id, evidence, controls, location)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?)`,
-			f.ID, f.Kind, string(f.Severity), f.Scanner, source, f.Resource, f.Title, f.Detail,
-			now, now, runID, runID, string(ev), string(ctl), nullBytes(loc))
-		if err != nil {
+	k, ok := u.known[f.ID]
+	if !ok {
+		var st, fr string
+		switch err := u.lookup.QueryRowContext(ctx, f.ID).Scan(&st, &fr); {
+		case err == nil:
+			k, ok = [2]string{st, fr}, true
+		case !errors.Is(err, sql.ErrNoRows):
 			return "", err
 		}
-		return finding.New, s.event(ctx, tx, runID, f.ID, finding.New)
 	}
-	if err != nil {
-		return "", err
+	if !ok {
+		if _, err := u.ins.ExecContext(ctx, f.ID, f.Kind, string(f.Severity), f.Scanner, u.source, f.Resource, f.Title, f.Detail,
+			u.now, u.now, u.runID, u.runID, string(ev), string(ctl), nullBytes(loc)); err != nil {
+			return "", err
+		}
+		u.known[f.ID] = [2]string{string(finding.StatusOpen), u.runID}
+		_, err := u.evt.ExecContext(ctx, u.runID, f.ID, string(finding.New), u.now)
+		return finding.New, err
 	}
+	status, firstRun := k[0], k[1]
 	t := finding.StillOpen
 	newStatus := status
 	regress := 0
 	switch {
 	case status == string(finding.StatusResolved):
 		t, newStatus, regress = finding.Regressed, string(finding.StatusOpen), 1
-	case firstRun == runID:
+	case firstRun == u.runID:
 		t = finding.New
 	}
-	_, err = tx.ExecContext(ctx, `UPDATE findings SET severity = ?, resource = ?, title = ?, detail = ?, status = ?,
-		last_seen = ?, last_run_id = ?, evidence = ?, controls = ?, location = ?, regressions = regressions + ?,
-		resolved_at = CASE WHEN ? = 1 THEN NULL ELSE resolved_at END,
-		resolved_run_id = CASE WHEN ? = 1 THEN NULL ELSE resolved_run_id END
-		WHERE id = ?`,
-		string(f.Severity), f.Resource, f.Title, f.Detail, newStatus, now, runID, string(ev), string(ctl), nullBytes(loc),
-		regress, regress, regress, f.ID)
-	if err != nil {
+	if _, err := u.upd.ExecContext(ctx, string(f.Severity), f.Resource, f.Title, f.Detail, newStatus, u.now, u.runID,
+		string(ev), string(ctl), nullBytes(loc), regress, regress, regress, f.ID); err != nil {
 		return "", err
 	}
 	if t == finding.Regressed {
-		return t, s.event(ctx, tx, runID, f.ID, t)
+		u.known[f.ID] = [2]string{newStatus, firstRun}
+		_, err := u.evt.ExecContext(ctx, u.runID, f.ID, string(t), u.now)
+		return t, err
 	}
 	return t, nil
 }

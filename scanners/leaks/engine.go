@@ -63,6 +63,11 @@ func (e *Engine) workers() int {
 // returns when produce has returned and every fragment is inspected. The
 // detector collects the findings (AddFinding applies .gitleaksignore).
 func (e *Engine) fanout(ctx context.Context, d *detect.Detector, produce func(yield func(sources.Fragment)) error) error {
+	return e.fanoutCached(ctx, d, nil, produce)
+}
+
+// fanoutCached is fanout with an optional hunk cache (git history only).
+func (e *Engine) fanoutCached(ctx context.Context, d *detect.Detector, cache *hunkCache, produce func(yield func(sources.Fragment)) error) error {
 	ch := make(chan sources.Fragment, 4*e.workers())
 	var wg sync.WaitGroup
 	for i := 0; i < e.workers(); i++ {
@@ -70,7 +75,19 @@ func (e *Engine) fanout(ctx context.Context, d *detect.Detector, produce func(yi
 		go func() {
 			defer wg.Done()
 			for f := range ch {
-				for _, rf := range d.DetectContext(ctx, detect.Fragment(f)) {
+				if cache == nil {
+					for _, rf := range d.DetectContext(ctx, detect.Fragment(f)) {
+						d.AddFinding(rf)
+					}
+					continue
+				}
+				k := hunkKey(f)
+				fs, ok := cache.get(k, f)
+				if !ok {
+					fs = d.DetectContext(ctx, detect.Fragment(f))
+					cache.put(k, f, fs)
+				}
+				for _, rf := range fs {
 					d.AddFinding(rf)
 				}
 			}

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gitleaks/go-gitdiff/gitdiff"
@@ -98,19 +99,24 @@ func (s *Scanner) openRepo(ctx context.Context, t GitTarget) (string, error) {
 		return "", fmt.Errorf("repository %s: not a directory", dir)
 	}
 	// rev-parse from inside dir would walk up to an enclosing repository;
-	// compare the top level with dir so a plain folder inside some other
-	// repo is reported, not silently scanned as that repo.
-	out, err := gitRun(ctx, dir, nil, "rev-parse", "--is-bare-repository", "--show-toplevel")
+	// compare the repository's own directory with dir so that a plain
+	// folder inside some other repo is reported, not scanned as that repo.
+	out, err := gitRun(ctx, dir, nil, "rev-parse", "--is-bare-repository")
 	if err != nil {
 		return "", fmt.Errorf("%s is not a git repository: %w", dir, err)
 	}
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	if lines[0] == "false" && len(lines) > 1 {
-		top, _ := filepath.EvalSymlinks(lines[1])
-		want, _ := filepath.EvalSymlinks(dir)
-		if top != want {
-			return "", fmt.Errorf("%s is not a git repository (it is inside %s)", dir, lines[1])
-		}
+	probe := "--show-toplevel"
+	if strings.TrimSpace(string(out)) == "true" {
+		probe = "--absolute-git-dir"
+	}
+	out, err = gitRun(ctx, dir, nil, "rev-parse", probe)
+	if err != nil {
+		return "", fmt.Errorf("%s is not a git repository: %w", dir, err)
+	}
+	top, _ := filepath.EvalSymlinks(strings.TrimSpace(string(out)))
+	want, _ := filepath.EvalSymlinks(dir)
+	if top != want {
+		return "", fmt.Errorf("%s is not a git repository (it is inside %s)", dir, strings.TrimSpace(string(out)))
 	}
 	return dir, nil
 }
@@ -258,6 +264,7 @@ func (s *Scanner) scanGit(ctx context.Context, st scanners.StateReader, t GitTar
 		}
 	}
 
+	s.Log.Debug("git refs checked", "source", res.Source, "mode", res.Mode)
 	cfg, extraIgnore, err := s.repoRules(dir)
 	if err != nil {
 		return fail(err)
@@ -266,8 +273,15 @@ func (s *Scanner) scanGit(ctx context.Context, st scanners.StateReader, t GitTar
 	if err != nil {
 		return fail(err)
 	}
-	stats, err := s.Engine.fanoutGitLog(ctx, d, dir, uniq(tips), exclude, s.Progress)
+	var cache *hunkCache
+	if cacheable(cfg) {
+		cache = newHunkCache()
+	}
+	start := time.Now()
+	stats, err := s.Engine.fanoutGitLog(ctx, d, cache, dir, uniq(tips), exclude, s.Progress)
 	res.Stats = stats
+	s.Log.Debug("git history read", "source", res.Source, "commits", stats.Commits, "bytes", stats.Bytes,
+		"findings", len(d.Findings()), "took", time.Since(start))
 	tgt := target{kind: finding.KindLeakGit, source: res.Source, name: t.Name}
 	for _, rf := range d.Findings() {
 		res.Findings = append(res.Findings, s.Engine.convert(tgt, rf))
@@ -307,10 +321,17 @@ func fileExists(p string) bool {
 	return err == nil && fi.Mode().IsRegular()
 }
 
-// fanoutGitLog streams `git log -p -U0` for the commits reachable from tips
-// and not from exclude, and runs detection on each added hunk. The log
-// options are the gitleaks CLI's, so both see the same hunks.
-func (e *Engine) fanoutGitLog(ctx context.Context, d *detect.Detector, dir string, tips, exclude []string, progress scanners.Progress) (scanners.Stats, error) {
+// shardMinCommits: below this many commits one git process is as fast.
+const shardMinCommits = 256
+
+// fanoutGitLog runs detection on every hunk added by the commits reachable
+// from tips and not from exclude. The hunks are exactly those of the gitleaks
+// CLI's `git log -p -U0 --full-history --all --diff-filter=tuxdb`; what
+// differs is that the commit list is split between several `git log
+// --no-walk` processes. A single git process computing diffs is the
+// pipeline's bottleneck on a large history; each commit's diff is the same
+// whichever process computes it.
+func (e *Engine) fanoutGitLog(ctx context.Context, d *detect.Detector, cache *hunkCache, dir string, tips, exclude []string, progress scanners.Progress) (scanners.Stats, error) {
 	var stats scanners.Stats
 	if len(tips) == 0 {
 		return stats, nil // an empty repository
@@ -324,9 +345,58 @@ func (e *Engine) fanoutGitLog(ctx context.Context, d *detect.Detector, dir strin
 	for _, x := range exclude {
 		revs.WriteString("^" + x + "\n")
 	}
-	cmd := exec.CommandContext(ctx, "git", "-C", dir, "log", "-p", "-U0", "--full-history", "--diff-filter=tuxdb", "--stdin")
+	out, err := gitRun(ctx, dir, &revs, "rev-list", "--stdin")
+	if err != nil {
+		return stats, err
+	}
+	commits := strings.Fields(string(out))
+	if len(commits) == 0 {
+		return stats, nil
+	}
+	n := e.workers()
+	if len(commits) < shardMinCommits {
+		n = 1
+	}
+	// Interleave, so that every shard gets old and new commits alike.
+	shards := make([]bytes.Buffer, n)
+	for i, c := range commits {
+		shards[i%n].WriteString(c + "\n")
+	}
+	var (
+		mu   sync.Mutex
+		errs []error
+	)
+	err = e.fanoutCached(ctx, d, cache, func(yield func(sources.Fragment)) error {
+		var wg sync.WaitGroup
+		for i := range shards {
+			wg.Add(1)
+			go func(in *bytes.Buffer) {
+				defer wg.Done()
+				st, err := streamGitLog(ctx, dir, in, progress, yield)
+				mu.Lock()
+				defer mu.Unlock()
+				stats.Commits += st.Commits
+				stats.Files += st.Files
+				stats.Bytes += st.Bytes
+				if err != nil {
+					errs = append(errs, err)
+				}
+			}(&shards[i])
+		}
+		wg.Wait()
+		return errors.Join(errs...)
+	})
+	return stats, err
+}
+
+// streamGitLog runs one `git log -p` over the commits listed in revs and
+// yields the added side of every hunk.
+func streamGitLog(ctx context.Context, dir string, revs io.Reader, progress scanners.Progress, yield func(sources.Fragment)) (scanners.Stats, error) {
+	var stats scanners.Stats
+	cmd := exec.CommandContext(ctx, "git", "-C", dir, "log", "-p", "-U0", "--full-history", "--diff-filter=tuxdb",
+		"--no-walk=unsorted", "--stdin")
 	cmd.Env = gitEnv()
-	cmd.Stdin = &revs
+	cmd.Stdin = revs
 	var errb bytes.Buffer
 	cmd.Stderr = &errb
 	stdout, err := cmd.StdoutPipe()
@@ -342,52 +412,45 @@ func (e *Engine) fanoutGitLog(ctx context.Context, d *detect.Detector, dir strin
 		_ = cmd.Wait()
 		return stats, fmt.Errorf("parse git log: %w", perr)
 	}
-	err = e.fanout(ctx, d, func(yield func(sources.Fragment)) error {
-		lastSHA := ""
-		var info *sources.CommitInfo
-		for f := range files {
-			sha := ""
-			if f.PatchHeader != nil {
-				sha = f.PatchHeader.SHA
-			}
-			if sha != lastSHA {
-				lastSHA = sha
-				stats.Commits++
-				progress.Add(1, 0, 0)
-				info = commitInfo(f.PatchHeader)
-			}
-			// Deleted files add nothing; binary files are skipped as the
-			// gitleaks CLI does without --max-archive-depth.
-			if f.IsDelete || f.IsBinary {
-				continue
-			}
-			stats.Files++
-			for _, tf := range f.TextFragments {
-				if tf == nil {
-					break
-				}
-				raw := tf.Raw(gitdiff.OpAdd)
-				stats.Bytes += int64(len(raw))
-				progress.Add(0, 0, int64(len(raw)))
-				yield(sources.Fragment{
-					CommitSHA:  sha,
-					FilePath:   f.NewName,
-					Raw:        raw,
-					StartLine:  int(tf.NewPosition),
-					CommitInfo: info,
-				})
-			}
+	lastSHA := ""
+	var info *sources.CommitInfo
+	for f := range files {
+		sha := ""
+		if f.PatchHeader != nil {
+			sha = f.PatchHeader.SHA
 		}
-		return nil
-	})
-	werr := cmd.Wait()
-	if err != nil {
-		return stats, err
+		if sha != lastSHA {
+			lastSHA = sha
+			stats.Commits++
+			progress.Add(1, 0, 0)
+			info = commitInfo(f.PatchHeader)
+		}
+		// Deleted files add nothing; binary files are skipped as the
+		// gitleaks CLI does without --max-archive-depth.
+		if f.IsDelete || f.IsBinary {
+			continue
+		}
+		stats.Files++
+		for _, tf := range f.TextFragments {
+			if tf == nil {
+				break
+			}
+			raw := tf.Raw(gitdiff.OpAdd)
+			stats.Bytes += int64(len(raw))
+			progress.Add(0, 0, int64(len(raw)))
+			yield(sources.Fragment{
+				CommitSHA:  sha,
+				FilePath:   f.NewName,
+				Raw:        raw,
+				StartLine:  int(tf.NewPosition),
+				CommitInfo: info,
+			})
+		}
 	}
-	if werr != nil {
+	if err := cmd.Wait(); err != nil {
 		msg := strings.TrimSpace(errb.String())
 		if msg == "" {
-			msg = werr.Error()
+			msg = err.Error()
 		}
 		return stats, fmt.Errorf("git log: %s", msg)
 	}

@@ -167,3 +167,27 @@ func TestGitRepositoryGitleaksIgnoreAndConfig(t *testing.T) {
 		t.Fatalf("ignored finding reported: %d", len(res[0].Findings))
 	}
 }
+
+func TestGitBareMirrorAndURL(t *testing.T) {
+	r := testenv.NewRepo(t)
+	k := testenv.FakeAWSKey()
+	r.Commit("leak", map[string]string{"a.txt": awsLine(k)})
+	bare := t.TempDir() + "/mirror.git"
+	r.Git("clone", "-q", "--mirror", r.Dir, bare)
+	s := newScanner(t)
+	// A bare mirror by path, and the same repository by URL (cloned into
+	// the cache on first use, updated on the next).
+	s.Git = []GitTarget{{Name: "bare", Path: bare}, {Name: "remote", URL: "file://" + r.Dir}}
+	st := &memState{}
+	for _, res := range scan(t, s, st) {
+		if res.Err != nil || !equal(hashes(res.Findings), want(s.Engine.Hasher, k)) {
+			t.Fatalf("%s: err %v, %d findings", res.Source, res.Err, len(res.Findings))
+		}
+	}
+	k2 := testenv.FakeAWSKey()
+	r.Commit("more", map[string]string{"b.txt": awsLine(k2)})
+	res := scan(t, s, st)
+	if res[1].Err != nil || res[1].Stats.Commits != 1 || !equal(hashes(res[1].Findings), want(s.Engine.Hasher, k2)) {
+		t.Fatalf("URL target after a push: err %v, %d commits", res[1].Err, res[1].Stats.Commits)
+	}
+}
