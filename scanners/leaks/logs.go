@@ -47,9 +47,10 @@ type logState struct {
 
 const (
 	headBytes = 4096
-	// chunkBytes is the size of the fragments handed to gitleaks; gitleaks'
-	// own file source uses the same order of magnitude.
-	chunkBytes = 256 << 10
+	// chunkBytes is the size of the fragments handed to gitleaks. Smaller
+	// chunks trigger fewer keyword-gated regexes each; measured on generated
+	// logs, 64 KiB beat 16 KiB, 256 KiB and 1 MiB (bench/README.md).
+	chunkBytes = 64 << 10
 	// quietPeriod: a last line with no newline is left for the next run while
 	// the file was written within this period, since the writer may be half
 	// way through it. An older unterminated line is scanned.

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Compares vigil with the gitleaks CLI, built as gitleaks' releases are, on
+# the same inputs: a git repository's full history, and a directory of logs.
+# Reports wall time, peak RSS, findings of each (the sets must be equal), and
+# vigil's no-change rescan time. Run it with `make bench`.
+#
+#   BENCH_REPO=/path/to/repo   repository to scan (default: a generated one)
+#   BENCH_LOG_MB=512           size of the generated log directory
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+bin="$root/bench/.bin"
+data="$root/bench/.data"
+mkdir -p "$bin" "$data"
+
+GITLEAKS_VERSION=8.30.1
+if [ ! -x "$bin/gitleaks" ]; then
+  echo "installing gitleaks $GITLEAKS_VERSION as its releases are built (gore2regex)" >&2
+  GOBIN="$bin" go install -tags gore2regex \
+    -ldflags "-X=github.com/zricethezav/gitleaks/v8/version.Version=$GITLEAKS_VERSION" \
+    "github.com/zricethezav/gitleaks/v8@v$GITLEAKS_VERSION"
+fi
+go build -tags gore2regex -o "$bin/vigil" ./cmd/vigil
+[ -x /usr/bin/time ] || { apt-get update -qq && apt-get install -y -qq time; }
+
+repo="${BENCH_REPO:-}"
+if [ -z "$repo" ]; then
+  repo="$data/generated.git"
+  [ -d "$repo" ] || bash bench/genrepo.sh "$repo" 3000
+fi
+logs="$data/logs"
+mb="${BENCH_LOG_MB:-512}"
+if [ ! -f "$logs/.mb-$mb" ]; then
+  rm -rf "$logs"; python3 bench/genlogs.py "$logs" "$mb" 8; touch "$logs/.mb-$mb"
+fi
+
+RUNS=${BENCH_RUNS:-5}
+# measure NAME PREP CMD...: runs PREP then CMD, RUNS times, and prints the
+# median wall time and the largest peak RSS in MiB (exit codes 0 and 1 are
+# both success: 1 means "found something").
+measure() {
+  local name=$1 prep=$2; shift 2
+  local times=()
+  for ((i = 0; i < RUNS; i++)); do
+    eval "$prep"
+    /usr/bin/time -f "%e %M" -o "$data/$name.time.$i" "$@" >/dev/null 2>"$data/last.stderr" || {
+      rc=$?; [ $rc -eq 1 ] || { cat "$data/last.stderr" >&2; exit $rc; }; }
+  done
+  for ((i = 0; i < RUNS; i++)); do tail -1 "$data/$name.time.$i"; done |
+    python3 -c "import sys,statistics; r=[l.split() for l in sys.stdin]; print(f'{statistics.median(float(x[0]) for x in r):.2f} {max(int(x[1]) for x in r)/1024:.0f}')"
+}
+
+compare() { # compare KIND GITLEAKS_JSON VIGIL_JSON ROOT
+  python3 - "$@" <<'PY'
+import json, sys, os
+kind, gl, vg, root = sys.argv[1:5]
+def rel(p):
+    p = p.replace("\\", "/")
+    return os.path.relpath(p, root) if os.path.isabs(p) else p
+a = {(f.get("Commit", ""), rel(f["File"]), f["StartLine"], f["RuleID"]) for f in json.load(open(gl))}
+b = set()
+for f in json.load(open(vg)):
+    e = f["evidence"]
+    b.add((e.get("commit", ""), rel(e["file"]), e["line"], e["rule"]))
+print(f"{len(a)} {len(b)} {'equal' if a == b else 'DIFFERENT'}")
+if a != b:
+    for x in sorted(a - b)[:10]: print("  only gitleaks:", x, file=sys.stderr)
+    for x in sorted(b - a)[:10]: print("  only vigil:   ", x, file=sys.stderr)
+PY
+}
+
+echo "medians of $RUNS runs each"
+echo
+echo "## git history: $repo ($(git -C "$repo" rev-list --all --count) commits)"
+read -r gl_t gl_m <<<"$(measure gl-git : "$bin/gitleaks" git "$repo" --no-banner --redact -l error -f json -r "$data/gl-git.json")"
+read -r vg_t vg_m <<<"$(measure vg-git 'rm -f "$data"/g.db*' "$bin/vigil" scan git "$repo" --db "$data/g.db" -q --format json --out "$data/vg-git")"
+cp "$data/vg-git/findings.json" "$data/vg-git.json"
+read -r re_t re_m <<<"$(measure vg-git2 : "$bin/vigil" scan git "$repo" --db "$data/g.db" -q --format json)"
+read -r gn vn eq <<<"$(compare git "$data/gl-git.json" "$data/vg-git.json" "$repo")"
+printf '| tool | wall s | peak RSS MiB | findings |\n|---|---:|---:|---:|\n'
+printf '| gitleaks %s git | %s | %s | %s |\n' "$GITLEAKS_VERSION" "$gl_t" "$gl_m" "$gn"
+printf '| vigil scan git (first, full history) | %s | %s | %s |\n' "$vg_t" "$vg_m" "$vn"
+printf '| vigil scan git (no-change rescan) | %s | %s | |\n' "$re_t" "$re_m"
+echo "speed-up: $(python3 -c "print(f'{$gl_t/$vg_t:.2f}x')"); finding sets: $eq"
+echo
+
+echo "## logs: $logs ($(du -sm "$logs" | cut -f1) MiB in $(ls "$logs"/*.log | wc -l) files)"
+read -r gl_t gl_m <<<"$(measure gl-dir : "$bin/gitleaks" dir "$logs" --no-banner --redact -l error -f json -r "$data/gl-dir.json")"
+read -r vg_t vg_m <<<"$(measure vg-logs 'rm -f "$data"/l.db*' "$bin/vigil" scan logs "$logs/*.log" --db "$data/l.db" -q --format json --out "$data/vg-logs")"
+cp "$data/vg-logs/findings.json" "$data/vg-logs.json"
+read -r re_t re_m <<<"$(measure vg-logs2 : "$bin/vigil" scan logs "$logs/*.log" --db "$data/l.db" -q --format json)"
+read -r gn vn eq <<<"$(compare dir "$data/gl-dir.json" "$data/vg-logs.json" "$logs")"
+printf '| tool | wall s | peak RSS MiB | findings |\n|---|---:|---:|---:|\n'
+printf '| gitleaks %s dir | %s | %s | %s |\n' "$GITLEAKS_VERSION" "$gl_t" "$gl_m" "$gn"
+printf '| vigil scan logs (first) | %s | %s | %s |\n' "$vg_t" "$vg_m" "$vn"
+printf '| vigil scan logs (no-change rescan) | %s | %s | |\n' "$re_t" "$re_m"
+echo "speed-up: $(python3 -c "print(f'{$gl_t/$vg_t:.2f}x')"); finding sets: $eq"
