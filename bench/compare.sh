@@ -69,6 +69,14 @@ if a != b:
 PY
 }
 
+# table TOOL LABEL1 LABEL2 LABEL3 GL_T GL_M GN VG_T VG_M VN RE_T RE_M EQ
+table() {
+  printf '| tool | wall s | peak RSS MiB | findings |\n|---|---:|---:|---:|\n'
+  printf '| %s | %s | %s | %s |\n' "$1" "$4" "$5" "$6" "$2" "$7" "$8" "$9"
+  printf '| %s | %s | %s | |\n' "$3" "${10}" "${11}"
+  echo "speed-up: $(python3 -c "print(f'{$4/$7:.2f}x')"); finding sets: ${12}"
+}
+
 echo "medians of $RUNS runs each"
 echo
 echo "## git history: $repo ($(git -C "$repo" rev-list --all --count) commits)"
@@ -77,11 +85,8 @@ read -r vg_t vg_m <<<"$(measure vg-git 'rm -f "$data"/g.db*' "$bin/vigil" scan g
 cp "$data/vg-git/findings.json" "$data/vg-git.json"
 read -r re_t re_m <<<"$(measure vg-git2 : "$bin/vigil" scan git "$repo" --db "$data/g.db" -q --format json)"
 read -r gn vn eq <<<"$(compare git "$data/gl-git.json" "$data/vg-git.json" "$repo")"
-printf '| tool | wall s | peak RSS MiB | findings |\n|---|---:|---:|---:|\n'
-printf '| gitleaks %s git | %s | %s | %s |\n' "$GITLEAKS_VERSION" "$gl_t" "$gl_m" "$gn"
-printf '| vigil scan git (first, full history) | %s | %s | %s |\n' "$vg_t" "$vg_m" "$vn"
-printf '| vigil scan git (no-change rescan) | %s | %s | |\n' "$re_t" "$re_m"
-echo "speed-up: $(python3 -c "print(f'{$gl_t/$vg_t:.2f}x')"); finding sets: $eq"
+table "gitleaks $GITLEAKS_VERSION git" "vigil scan git (first, full history)" "vigil scan git (no-change rescan)" \
+  "$gl_t" "$gl_m" "$gn" "$vg_t" "$vg_m" "$vn" "$re_t" "$re_m" "$eq"
 echo
 
 echo "## logs: $logs ($(du -sm "$logs" | cut -f1) MiB in $(ls "$logs"/*.log | wc -l) files)"
@@ -90,8 +95,5 @@ read -r vg_t vg_m <<<"$(measure vg-logs 'rm -f "$data"/l.db*' "$bin/vigil" scan 
 cp "$data/vg-logs/findings.json" "$data/vg-logs.json"
 read -r re_t re_m <<<"$(measure vg-logs2 : "$bin/vigil" scan logs "$logs/*.log" --db "$data/l.db" -q --format json)"
 read -r gn vn eq <<<"$(compare dir "$data/gl-dir.json" "$data/vg-logs.json" "$logs")"
-printf '| tool | wall s | peak RSS MiB | findings |\n|---|---:|---:|---:|\n'
-printf '| gitleaks %s dir | %s | %s | %s |\n' "$GITLEAKS_VERSION" "$gl_t" "$gl_m" "$gn"
-printf '| vigil scan logs (first) | %s | %s | %s |\n' "$vg_t" "$vg_m" "$vn"
-printf '| vigil scan logs (no-change rescan) | %s | %s | |\n' "$re_t" "$re_m"
-echo "speed-up: $(python3 -c "print(f'{$gl_t/$vg_t:.2f}x')"); finding sets: $eq"
+table "gitleaks $GITLEAKS_VERSION dir" "vigil scan logs (first)" "vigil scan logs (no-change rescan)" \
+  "$gl_t" "$gl_m" "$gn" "$vg_t" "$vg_m" "$vn" "$re_t" "$re_m" "$eq"

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -65,7 +66,7 @@ func newRunCmd(g *globals) *cobra.Command {
 			sum, err := runner.Run(ctx, st, g.log, "run", scs)
 			prog.stop()
 			if err != nil {
-				return fmt.Errorf("run %s: %w", sum.RunID, err)
+				return runFailed("run", sum, err)
 			}
 			return finishRun(cmd, g, st, sum, out, sev)
 		},
@@ -140,4 +141,15 @@ func finishRun(cmd *cobra.Command, g *globals, st *store.Store, sum runner.Summa
 		"resolved", c.Resolved, "regressed", c.Regressed, "sources", sum.Sources, "failed_sources", len(sum.Errors),
 		"commits", sum.Stats.Commits, "files", sum.Stats.Files, "bytes", sum.Stats.Bytes, "took", sum.Duration.Round(1e6))
 	return exitFor(sum.Partial(), open, failOn)
+}
+
+// runFailed maps a run that stopped early to its exit code: interrupted
+// (SIGTERM from a CronJob deadline, Ctrl-C) is a partial run, since every
+// source stored before the signal stays stored; anything else is an error.
+func runFailed(cmd string, sum runner.Summary, err error) error {
+	err = fmt.Errorf("%s %s: %w", cmd, sum.RunID, err)
+	if errors.Is(err, context.Canceled) {
+		return &exitError{code: exitPartial, err: err}
+	}
+	return err
 }

@@ -90,7 +90,7 @@ func newScanCmd(g *globals) *cobra.Command {
 			sum, err := runner.Run(ctx, st, g.log, "scan "+kind, []scanners.Scanner{sc})
 			prog.stop()
 			if err != nil {
-				return fmt.Errorf("scan %s: %w", sum.RunID, err)
+				return runFailed("scan", sum, err)
 			}
 			return finishRun(cmd, g, st, sum, out, sev)
 		},

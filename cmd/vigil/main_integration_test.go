@@ -314,20 +314,7 @@ func TestUnreadableFile(t *testing.T) {
 
 func TestKilledRunLosesNothing(t *testing.T) {
 	fx := newFixture(t)
-	// A log big enough that the run is still reading it when killed.
-	big := filepath.Join(fx.dir, "logs", "big.log")
-	f, _ := os.Create(big)
-	line := strings.Repeat("INFO GET /api/v1/orders?page=2 200 token=none user=svc-etl latency_ms=12 ", 1) + "\n"
-	for f.Write([]byte(strings.Repeat(line, 10000))); ; f.Write([]byte(strings.Repeat(line, 10000))) {
-		if fi, _ := f.Stat(); fi.Size() > 60<<20 {
-			break
-		}
-	}
-	late := testenv.FakeAWSKey()
-	fx.secrets = append(fx.secrets, late)
-	f.WriteString("ERROR leaked key=" + late + "\n")
-	f.Close()
-
+	fx.bigLog(t)
 	cmd := exec.Command(vigilBin, "run", "--config", "vigil.yaml", "--quiet")
 	cmd.Dir = fx.dir
 	if err := cmd.Start(); err != nil {
@@ -335,17 +322,7 @@ func TestKilledRunLosesNothing(t *testing.T) {
 	}
 	dbPath := filepath.Join(fx.dir, "state", "vigil.db")
 	// Kill as soon as the git source is stored, while the logs are read.
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if n := count(t, dbPath, `SELECT COUNT(*) FROM scan_state WHERE source = 'git:payments'`); n == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			t.Fatal("git source never stored")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitStored(t, cmd, dbPath, "git:payments")
 	cmd.Process.Signal(syscall.SIGKILL)
 	cmd.Wait()
 	if ps := cmd.ProcessState; ps == nil || ps.Success() {
@@ -390,6 +367,67 @@ func TestKilledRunLosesNothing(t *testing.T) {
 	fx.assertNoSecrets(t, r.stdout, r.stderr)
 }
 
+// bigLog adds a log big enough that a run is still reading it when a test
+// interrupts it, with a secret on its last line.
+func (fx *fixture) bigLog(t *testing.T) {
+	t.Helper()
+	big := filepath.Join(fx.dir, "logs", "big.log")
+	f, err := os.Create(big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block := strings.Repeat("INFO GET /api/v1/orders?page=2 200 token=none user=svc-etl latency_ms=12\n", 10000)
+	for n := 0; n < 60<<20; n += len(block) {
+		f.WriteString(block)
+	}
+	late := testenv.FakeAWSKey()
+	fx.secrets = append(fx.secrets, late)
+	f.WriteString("ERROR leaked key=" + late + "\n")
+	f.Close()
+}
+
+// waitStored waits until a run has stored source.
+func waitStored(t *testing.T, cmd *exec.Cmd, dbPath, source string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for count(t, dbPath, `SELECT COUNT(*) FROM scan_state WHERE source = '`+source+`'`) != 1 {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("%s never stored", source)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestTerminatedRunExitsPartialAndIsRecorded(t *testing.T) {
+	fx := newFixture(t)
+	fx.bigLog(t)
+	cmd := exec.Command(vigilBin, "run", "--config", "vigil.yaml", "--quiet")
+	cmd.Dir = fx.dir
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	dbPath := filepath.Join(fx.dir, "state", "vigil.db")
+	waitStored(t, cmd, dbPath, "git:payments")
+	cmd.Process.Signal(syscall.SIGTERM)
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != exitPartial {
+		t.Fatalf("exit after SIGTERM: %v, want %d\n%s", err, exitPartial, stderr.String())
+	}
+	if n := count(t, dbPath, `SELECT COUNT(*) FROM runs WHERE status = 'failed'`); n != 1 {
+		t.Errorf("the interrupted run is not recorded as failed (%d)", n)
+	}
+	if n := count(t, dbPath, `SELECT COUNT(*) FROM findings WHERE kind = 'leak.git'`); n != 1 {
+		t.Errorf("the finding stored before SIGTERM is gone (%d)", n)
+	}
+	if n := count(t, dbPath, `SELECT COUNT(*) FROM scan_state WHERE source LIKE '%big.log'`); n != 0 {
+		t.Errorf("the interrupted log's offset was saved (%d): it would never be read", n)
+	}
+}
+
 func count(t *testing.T, dbPath, q string) int {
 	t.Helper()
 	if _, err := os.Stat(dbPath); err != nil {
@@ -422,5 +460,25 @@ func TestScanGitIncrementalFromCLI(t *testing.T) {
 	bad := vigil(t, dir, "scan", "svn", r.Dir)
 	if bad.code != exitUsage {
 		t.Fatalf("unknown kind exit %d", bad.code)
+	}
+}
+
+// Progress is drawn only on a terminal: under script(1) stderr is a real
+// pseudo-terminal; in a pipe nothing but log lines may appear.
+func TestProgressOnlyOnATerminal(t *testing.T) {
+	testenv.Required(t, "script")
+	r := testenv.NewRepo(t)
+	for i := 0; i < 3; i++ {
+		r.Commit(fmt.Sprint(i), map[string]string{fmt.Sprint(i, ".txt"): strings.Repeat("hello world\n", 20000)})
+	}
+	dir := t.TempDir()
+	cmd := exec.Command("script", "-qefc", vigilBin+" scan git "+r.Dir+" --db "+filepath.Join(dir, "tty.db"), "/dev/null")
+	out, _ := cmd.CombinedOutput()
+	if !strings.Contains(string(out), "scanning") {
+		t.Fatalf("no progress on a terminal:\n%q", out)
+	}
+	piped := vigil(t, dir, "scan", "git", r.Dir, "--db", filepath.Join(dir, "pipe.db"))
+	if strings.Contains(piped.stderr, "scanning") || strings.Contains(piped.stderr, "\r") {
+		t.Fatalf("progress drawn into a pipe:\n%q", piped.stderr)
 	}
 }
