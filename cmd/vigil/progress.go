@@ -33,6 +33,8 @@ func startProgress(quiet bool) *progress {
 		progressbar.OptionThrottle(100*time.Millisecond),
 		progressbar.OptionClearOnFinish(),
 	)
+	// Draw at once: the ticker below only refreshes it.
+	_ = p.bar.RenderBlank()
 	go func() {
 		t := time.NewTicker(150 * time.Millisecond)
 		defer t.Stop()
