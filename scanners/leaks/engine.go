@@ -168,7 +168,10 @@ func (e *Engine) convert(t target, rf report.Finding) finding.Finding {
 		desc = rf.RuleID
 	}
 	f := finding.Finding{
-		ID:       finding.Fingerprint(t.kind, t.name, rf.Commit, path, fmt.Sprint(rf.StartLine), rf.RuleID, hash),
+		// The id is the place, not the value: the HMAC key differs between
+		// installations (a CI job may have a fresh one each run), and ids
+		// must not. The column keeps two secrets on one line apart.
+		ID:       finding.Fingerprint(t.kind, t.name, rf.Commit, path, fmt.Sprint(rf.StartLine), fmt.Sprint(rf.StartColumn), rf.RuleID),
 		Kind:     t.kind,
 		Severity: severity(rf.RuleID),
 		Scanner:  "leaks",

@@ -2,9 +2,11 @@ package leaks
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 	"testing"
 
+	"github.com/vigilsec/vigil/internal/secrethash"
 	"github.com/vigilsec/vigil/internal/testenv"
 	"github.com/vigilsec/vigil/scanners"
 )
@@ -189,5 +191,29 @@ func TestGitBareMirrorAndURL(t *testing.T) {
 	res := scan(t, s, st)
 	if res[1].Err != nil || res[1].Stats.Commits != 1 || !equal(hashes(res[1].Findings), want(s.Engine.Hasher, k2)) {
 		t.Fatalf("URL target after a push: err %v, %d commits", res[1].Err, res[1].Stats.Commits)
+	}
+}
+
+func TestFindingIDsDoNotDependOnTheHashKey(t *testing.T) {
+	r := testenv.NewRepo(t)
+	a, b := testenv.FakeAWSKey(), testenv.FakeAWSKey()
+	r.Commit("two on one line", map[string]string{"a.txt": "keys: " + a + " " + b + "\n"})
+	ids := func(key string) []string {
+		s := newScanner(t)
+		s.Engine.Hasher, _ = secrethash.New([]byte(strings.Repeat(key, 32)))
+		s.Git = []GitTarget{{Name: "r", Path: r.Dir}}
+		var out []string
+		for _, f := range scan(t, s, &memState{})[0].Findings {
+			out = append(out, f.ID)
+		}
+		sort.Strings(out)
+		return out
+	}
+	x, y := ids("a"), ids("b")
+	if len(x) != 2 || x[0] == x[1] {
+		t.Fatalf("two secrets on one line need two ids: %v", x)
+	}
+	if !equal(x, y) {
+		t.Fatalf("ids changed with the hash key: %v vs %v", x, y)
 	}
 }
