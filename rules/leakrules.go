@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/viper"
 	glconfig "github.com/zricethezav/gitleaks/v8/config"
 	"github.com/zricethezav/gitleaks/v8/logging"
+	"gopkg.in/yaml.v3"
 )
 
 func init() {
@@ -301,4 +302,25 @@ func IgnoreFile(path string) ([]string, error) {
 		return nil, &FileError{File: path, Msg: err.Error()}
 	}
 	return out, nil
+}
+
+func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
+
+// yamlFileError turns yaml.v3's "line N: msg" errors into FileErrors.
+func yamlFileError(file string, err error) error {
+	var te *yaml.TypeError
+	msgs := []string{err.Error()}
+	if errors.As(err, &te) {
+		msgs = te.Errors
+	}
+	var errs []error
+	for _, m := range msgs {
+		m = strings.TrimPrefix(strings.TrimSpace(m), "yaml: ")
+		line := 0
+		if n, _ := fmt.Sscanf(m, "line %d:", &line); n == 1 {
+			m = strings.TrimSpace(m[strings.Index(m, ":")+1:])
+		}
+		errs = append(errs, &FileError{File: file, Line: line, Msg: m})
+	}
+	return errors.Join(errs...)
 }

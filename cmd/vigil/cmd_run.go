@@ -17,12 +17,13 @@ import (
 	"github.com/vigilsec/vigil/reports"
 	"github.com/vigilsec/vigil/rules"
 	"github.com/vigilsec/vigil/scanners"
+	"github.com/vigilsec/vigil/scanners/iam"
 	"github.com/vigilsec/vigil/scanners/leaks"
 )
 
 // available lists the scanners this build has; the design's inventory, iam
 // and synthetic scanners join it as they are built.
-var available = []string{"leaks"}
+var available = []string{"leaks", "iam"}
 
 func newRunCmd(g *globals) *cobra.Command {
 	var (
@@ -50,31 +51,36 @@ func newRunCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return usageErr(err)
 			}
-			st, h, err := g.openStore(cmd, cfg)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			prog := startProgress(g.quiet || g.format == "json")
-			scs, err := buildScanners(cfg, h, want, prog, g)
-			if err != nil {
-				prog.stop()
-				return usageErr(err)
-			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			sum, err := runner.Run(ctx, st, g.log, "run", scs)
-			prog.stop()
-			if err != nil {
-				return runFailed("run", sum, err)
-			}
-			return finishRun(cmd, g, st, sum, out, sev)
+			return runScanners(cmd, g, cfg, want, "run", out, sev)
 		},
 	}
 	cmd.Flags().StringSliceVar(&only, "only", nil, "run only these scanners (comma-separated): "+fmt.Sprint(available))
 	cmd.Flags().StringVar(&out, "out", "", "directory for findings.json, findings.sarif and summary.md")
 	cmd.Flags().StringVar(&failOn, "fail-on", "", "lowest severity of an open finding that makes the exit code 1 (default: the config's fail_on, else high)")
 	return cmd
+}
+
+// runScanners runs the wanted scanners of cfg as one stored run.
+func runScanners(cmd *cobra.Command, g *globals, cfg *config.Config, want map[string]bool, label, out string, sev finding.Severity) error {
+	st, h, err := g.openStore(cmd, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	prog := startProgress(g.quiet || g.format == "json")
+	scs, err := buildScanners(cmd.Context(), cfg, h, want, prog, g)
+	if err != nil {
+		prog.stop()
+		return usageErr(err)
+	}
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	sum, err := runner.Run(ctx, st, g.log, label, scs)
+	prog.stop()
+	if err != nil {
+		return runFailed(label, sum, err)
+	}
+	return finishRun(cmd, g, st, sum, out, sev)
 }
 
 func selectScanners(only []string) (map[string]bool, error) {
@@ -98,7 +104,9 @@ func selectScanners(only []string) (map[string]bool, error) {
 	return want, nil
 }
 
-func buildScanners(cfg *config.Config, h hasher, want map[string]bool, prog scanners.Progress, g *globals) ([]scanners.Scanner, error) {
+// buildScanners makes the wanted scanners that the config gives sources to.
+// A scanner asked for by name (--only) without any configuration is an error.
+func buildScanners(ctx context.Context, cfg *config.Config, h hasher, want map[string]bool, prog scanners.Progress, g *globals) ([]scanners.Scanner, error) {
 	var scs []scanners.Scanner
 	if want["leaks"] {
 		s, err := leaks.New(cfg, h, rules.DefaultControls(), prog, g.log)
@@ -106,6 +114,17 @@ func buildScanners(cfg *config.Config, h hasher, want map[string]bool, prog scan
 			return nil, err
 		}
 		scs = append(scs, s)
+	}
+	if want["iam"] {
+		s, err := iam.New(ctx, cfg, rules.DefaultControls(), g.log)
+		if err != nil {
+			return nil, err
+		}
+		if s != nil {
+			scs = append(scs, s)
+		} else if len(want) == 1 {
+			return nil, fmt.Errorf("%s: the iam scanner needs an aws: section", cfg.File)
+		}
 	}
 	return scs, nil
 }

@@ -37,6 +37,38 @@ type Config struct {
 
 	Rules   Rules   `yaml:"rules"`
 	Sources Sources `yaml:"sources"`
+	// AWS is where IAM drift (and later Secrets Manager) is read; nil: none.
+	AWS *AWS `yaml:"aws"`
+}
+
+// AWS configures access to AWS accounts. Credentials come from the default
+// chain; each account may be reached by assuming a role.
+type AWS struct {
+	Region string `yaml:"region"`
+	// Endpoint overrides AWS's endpoints (an emulator such as moto).
+	Endpoint string       `yaml:"endpoint"`
+	Accounts []AWSAccount `yaml:"accounts"`
+	// IgnorePrincipals are role/user name globs that are not job identities
+	// (break-glass, SSO) and are not reported as undeclared.
+	IgnorePrincipals []string `yaml:"ignore_principals"`
+}
+
+// AWSAccount is one account to read.
+type AWSAccount struct {
+	Name       string `yaml:"name"`
+	RoleARN    string `yaml:"role_arn"`
+	ExternalID string `yaml:"external_id"`
+	Line       int    `yaml:"-"`
+}
+
+// UnmarshalYAML records the line of the entry.
+func (a *AWSAccount) UnmarshalYAML(n *yaml.Node) error {
+	type plain AWSAccount
+	if err := decodeStrict(n, (*plain)(a)); err != nil {
+		return err
+	}
+	a.Line = n.Line
+	return nil
 }
 
 // Rules points at the user's rule files.
@@ -46,6 +78,8 @@ type Rules struct {
 	Gitleaks string `yaml:"gitleaks"`
 	// GitleaksIgnore lists fingerprints to ignore, in gitleaks' format.
 	GitleaksIgnore string `yaml:"gitleaksignore"`
+	// Identities declares job identities and their least-privilege grants.
+	Identities string `yaml:"identities"`
 }
 
 // Sources lists what the leak scanner reads.
@@ -254,6 +288,7 @@ func (c *Config) validate() error {
 	}
 	c.Rules.Gitleaks = c.resolve(c.Rules.Gitleaks)
 	c.Rules.GitleaksIgnore = c.resolve(c.Rules.GitleaksIgnore)
+	c.Rules.Identities = c.resolve(c.Rules.Identities)
 
 	names := map[string]int{}
 	name := func(kind, n string, line int) {
@@ -303,6 +338,17 @@ func (c *Config) validate() error {
 			l.Name = defaultName(filepath.Dir(l.Paths[0]), "")
 		}
 		name("logs", l.Name, l.Line)
+	}
+	if c.AWS != nil {
+		if c.AWS.Region == "" {
+			c.AWS.Region = "us-east-1"
+		}
+		for i, a := range c.AWS.Accounts {
+			if a.Name == "" {
+				bad(a.Line, "aws.accounts[%d]: name is required", i)
+			}
+			name("aws account", a.Name, a.Line)
+		}
 	}
 	return errors.Join(errs...)
 }

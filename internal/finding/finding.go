@@ -137,3 +137,15 @@ func Fingerprint(kind string, parts ...string) string {
 	}
 	return hex.EncodeToString(h.Sum(nil))[:32]
 }
+
+// IAM drift kinds.
+const (
+	KindIAMExcessGrant         = "iam.excess_grant"
+	KindIAMMissingGrant        = "iam.missing_grant"
+	KindIAMWildcard            = "iam.wildcard"
+	KindIAMAdmin               = "iam.admin"
+	KindIAMUndeclaredPrincipal = "iam.undeclared_principal"
+	KindIAMOldKey              = "iam.old_key"
+	KindIAMUnusedKey           = "iam.unused_key"
+	KindIAMUnparsablePolicy    = "iam.unparsable_policy"
+)

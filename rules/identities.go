@@ -1,0 +1,158 @@
+package rules
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/vigilsec/vigil/scanners/iam/policy"
+)
+
+// Identity is a job identity and what it is declared to need: its
+// least-privilege grants (an IAM policy JSON file, a short YAML list of
+// actions and resources, or both) and key hygiene limits.
+type Identity struct {
+	Name string `yaml:"name"`
+	// Kind is role or user.
+	Kind string `yaml:"kind"`
+	// ARN identifies the live principal; without it, Kind and Name do (in
+	// every account scanned).
+	ARN          string  `yaml:"arn"`
+	Account      string  `yaml:"account"`
+	Owner        string  `yaml:"owner"`
+	Env          string  `yaml:"env"`
+	RotationDays int     `yaml:"rotation_days"`
+	UnusedDays   int     `yaml:"unused_days"`
+	PolicyFile   string  `yaml:"policy"`
+	Grants       []Grant `yaml:"grants"`
+
+	// Policy is the declared grants as one document (policy file and grants).
+	Policy *policy.Document `yaml:"-"`
+	// PolicyName names the declaration in findings: the policy file, or
+	// "<identities file>#<name>" for YAML grants.
+	PolicyName string `yaml:"-"`
+	File       string `yaml:"-"`
+	Line       int    `yaml:"-"`
+}
+
+// Grant is the short YAML form of one Allow statement.
+type Grant struct {
+	Actions   []string                          `yaml:"actions"`
+	Resources []string                          `yaml:"resources"`
+	Condition map[string]map[string]policy.List `yaml:"condition"`
+	// Effect defaults to Allow; Deny declares what must never be granted.
+	Effect string `yaml:"effect"`
+}
+
+type identitiesFile struct {
+	Identities []yaml.Node `yaml:"identities"`
+}
+
+// Defaults for key hygiene when an identity does not set them.
+const (
+	DefaultRotationDays = 90
+	DefaultUnusedDays   = 90
+)
+
+// LoadIdentities reads a declared identities file. Policy files are relative
+// to it. Every error names the file and line: of the YAML entry, or of the
+// JSON inside a policy file.
+func LoadIdentities(path string) ([]Identity, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &FileError{File: path, Msg: err.Error()}
+	}
+	var f identitiesFile
+	dec := yaml.NewDecoder(bytesReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil {
+		return nil, yamlFileError(path, err)
+	}
+	var out []Identity
+	var errs []error
+	seen := map[string]int{}
+	for _, n := range f.Identities {
+		var id Identity
+		if err := n.Decode(&id); err != nil {
+			errs = append(errs, yamlFileError(path, err))
+			continue
+		}
+		id.File, id.Line = path, n.Line
+		bad := func(format string, a ...any) {
+			errs = append(errs, &FileError{File: path, Line: n.Line, Msg: fmt.Sprintf(format, a...)})
+		}
+		if id.Name == "" {
+			bad("identity needs a name")
+			continue
+		}
+		if prev, ok := seen[id.Name]; ok {
+			bad("identity %q is already declared on line %d", id.Name, prev)
+		}
+		seen[id.Name] = n.Line
+		switch id.Kind {
+		case "role", "user":
+		case "":
+			bad("identity %q: kind is required (role or user)", id.Name)
+		default:
+			bad("identity %q: kind %q is not role or user", id.Name, id.Kind)
+		}
+		if id.RotationDays == 0 {
+			id.RotationDays = DefaultRotationDays
+		}
+		if id.UnusedDays == 0 {
+			id.UnusedDays = DefaultUnusedDays
+		}
+		doc := &policy.Document{Version: "2012-10-17"}
+		if id.PolicyFile != "" {
+			p := id.PolicyFile
+			if !filepath.IsAbs(p) {
+				p = filepath.Join(filepath.Dir(path), p)
+			}
+			b, err := os.ReadFile(p)
+			if err != nil {
+				bad("identity %q: policy: %v", id.Name, err)
+				continue
+			}
+			d, err := policy.Parse(string(b))
+			if err != nil {
+				var se *policy.SyntaxError
+				if errors.As(err, &se) {
+					errs = append(errs, &FileError{File: p, Line: se.Line, Msg: fmt.Sprintf("policy of identity %q: %s", id.Name, se.Msg)})
+				} else {
+					errs = append(errs, &FileError{File: p, Msg: err.Error()})
+				}
+				continue
+			}
+			doc.Statement = append(doc.Statement, d.Statement...)
+			id.PolicyName = p
+		}
+		for i, g := range id.Grants {
+			eff := g.Effect
+			if eff == "" {
+				eff = "Allow"
+			}
+			if len(g.Actions) == 0 || len(g.Resources) == 0 {
+				bad("identity %q: grants[%d] needs actions and resources", id.Name, i)
+				continue
+			}
+			doc.Statement = append(doc.Statement, policy.Statement{
+				Sid: fmt.Sprintf("grant%d", i), Effect: eff, Action: g.Actions, Resource: g.Resources, Condition: g.Condition,
+			})
+		}
+		if id.PolicyName == "" {
+			id.PolicyName = path + "#" + id.Name
+		}
+		if len(doc.Statement) > 0 {
+			if err := doc.Validate(); err != nil {
+				bad("identity %q: %v", id.Name, err)
+				continue
+			}
+		}
+		id.Policy = doc
+		out = append(out, id)
+	}
+	return out, errors.Join(errs...)
+}
