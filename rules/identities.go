@@ -8,6 +8,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/vigilsec/vigil/internal/config"
 	"github.com/vigilsec/vigil/scanners/iam/policy"
 )
 
@@ -76,7 +77,7 @@ func LoadIdentities(path string) ([]Identity, error) {
 	seen := map[string]int{}
 	for _, n := range f.Identities {
 		var id Identity
-		if err := n.Decode(&id); err != nil {
+		if err := config.DecodeStrict(&n, &id); err != nil {
 			errs = append(errs, yamlFileError(path, err))
 			continue
 		}

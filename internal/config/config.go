@@ -64,7 +64,7 @@ type AWSAccount struct {
 // UnmarshalYAML records the line of the entry.
 func (a *AWSAccount) UnmarshalYAML(n *yaml.Node) error {
 	type plain AWSAccount
-	if err := decodeStrict(n, (*plain)(a)); err != nil {
+	if err := DecodeStrict(n, (*plain)(a)); err != nil {
 		return err
 	}
 	a.Line = n.Line
@@ -129,7 +129,7 @@ func (e *Error) Error() string {
 // UnmarshalYAML records the line of each source entry for later errors.
 func (g *GitSource) UnmarshalYAML(n *yaml.Node) error {
 	type plain GitSource
-	if err := decodeStrict(n, (*plain)(g)); err != nil {
+	if err := DecodeStrict(n, (*plain)(g)); err != nil {
 		return err
 	}
 	g.Line = n.Line
@@ -139,7 +139,7 @@ func (g *GitSource) UnmarshalYAML(n *yaml.Node) error {
 // UnmarshalYAML records the line of the entry.
 func (d *DirSource) UnmarshalYAML(n *yaml.Node) error {
 	type plain DirSource
-	if err := decodeStrict(n, (*plain)(d)); err != nil {
+	if err := DecodeStrict(n, (*plain)(d)); err != nil {
 		return err
 	}
 	d.Line = n.Line
@@ -149,16 +149,16 @@ func (d *DirSource) UnmarshalYAML(n *yaml.Node) error {
 // UnmarshalYAML records the line of the entry.
 func (l *LogSource) UnmarshalYAML(n *yaml.Node) error {
 	type plain LogSource
-	if err := decodeStrict(n, (*plain)(l)); err != nil {
+	if err := DecodeStrict(n, (*plain)(l)); err != nil {
 		return err
 	}
 	l.Line = n.Line
 	return nil
 }
 
-// decodeStrict re-encodes a node and decodes it with unknown fields refused:
+// DecodeStrict re-encodes a node and decodes it with unknown fields refused:
 // yaml.v3's Node.Decode has no KnownFields switch of its own.
-func decodeStrict(n *yaml.Node, v any) error {
+func DecodeStrict(n *yaml.Node, v any) error {
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
 	if err := enc.Encode(n); err != nil {
