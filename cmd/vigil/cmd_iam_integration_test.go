@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+
+	"github.com/vigilsec/vigil/internal/testenv"
+)
+
+func TestIAMDriftCommand(t *testing.T) {
+	endpoint := testenv.Moto(t)
+	c := iam.NewFromConfig(testenv.AWSConfig(t, endpoint))
+	ctx := context.Background()
+	trust := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}`
+	if _, err := c.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("loader"), AssumeRolePolicyDocument: aws.String(trust)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String("loader"), PolicyName: aws.String("p"),
+		PolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}`)}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "loader.json"), []byte(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::exports/*"}]}`), 0o644)
+	os.WriteFile(filepath.Join(dir, "identities.yaml"), []byte("identities:\n  - name: loader\n    kind: role\n    policy: loader.json\n"), 0o644)
+	// The account is reached by assuming a role, as production does.
+	os.WriteFile(filepath.Join(dir, "vigil.yaml"), []byte("db: vigil.db\nrules:\n  identities: identities.yaml\naws:\n  endpoint: "+endpoint+
+		"\n  accounts:\n    - name: data\n      role_arn: arn:aws:iam::123456789012:role/loader\n"), 0o644)
+	env := []string{"AWS_ACCESS_KEY_ID=testing", "AWS_SECRET_ACCESS_KEY=testing"}
+	for _, e := range env {
+		k, v, _ := strings.Cut(e, "=")
+		t.Setenv(k, v)
+	}
+
+	r := vigil(t, dir, "iam", "drift", "--config", "vigil.yaml", "--format", "json")
+	if r.code != exitFindings {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	var fs []map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &fs); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	for _, f := range fs {
+		got[f["kind"].(string)]++
+	}
+	if got["iam.excess_grant"] != 1 || got["iam.wildcard"] != 1 || got["iam.missing_grant"] != 0 {
+		t.Fatalf("kinds %v", got)
+	}
+	if !strings.Contains(r.stdout, `"account": "123456789012"`) {
+		t.Errorf("findings do not name the account:\n%s", r.stdout)
+	}
+	// The whole nightly run includes iam, and the findings are the same ones.
+	r = vigil(t, dir, "run", "--config", "vigil.yaml", "--only", "iam", "--out", "out")
+	if r.code != exitFindings || !strings.Contains(r.stdout, " open ") || strings.Contains(r.stdout, " new ") {
+		t.Fatalf("run --only iam: %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+
+	// A malformed declared policy names its file and line, exit 2.
+	os.WriteFile(filepath.Join(dir, "loader.json"), []byte("{\n \"Statement\": [\n  {\"Effect\": \"Allow\" \"Action\": \"s3:*\"}\n ]\n}\n"), 0o644)
+	r = vigil(t, dir, "iam", "drift", "--config", "vigil.yaml")
+	if r.code != exitUsage || !strings.Contains(r.stderr, filepath.Join(dir, "loader.json")+":3:") {
+		t.Fatalf("bad policy: exit %d\n%s", r.code, r.stderr)
+	}
+
+	// An unreachable AWS endpoint: partial, named.
+	os.WriteFile(filepath.Join(dir, "loader.json"), []byte(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}`), 0o644)
+	os.WriteFile(filepath.Join(dir, "vigil.yaml"), []byte("db: vigil.db\nrules:\n  identities: identities.yaml\naws:\n  endpoint: http://127.0.0.1:1\n  accounts:\n    - name: prod\n"), 0o644)
+	t.Setenv("AWS_MAX_ATTEMPTS", "1")
+	r = vigil(t, dir, "iam", "drift", "--config", "vigil.yaml")
+	if r.code != exitPartial || !strings.Contains(r.stderr, "iam prod") {
+		t.Fatalf("unreachable: exit %d\n%s", r.code, r.stderr)
+	}
+}
