@@ -149,3 +149,15 @@ const (
 	KindIAMUnusedKey           = "iam.unused_key"
 	KindIAMUnparsablePolicy    = "iam.unparsable_policy"
 )
+
+// Inventory kinds.
+const (
+	KindInvUndeclared        = "inventory.undeclared"
+	KindInvMissing           = "inventory.missing"
+	KindInvNoOwner           = "inventory.no_owner"
+	KindInvRotationOverdue   = "inventory.rotation_overdue"
+	KindInvUnused            = "inventory.unused"
+	KindInvEnvMismatch       = "inventory.env_mismatch"
+	KindInvPlaintextVariable = "inventory.plaintext_variable"
+	KindInvPlaintextConfig   = "inventory.plaintext_config"
+)

@@ -1,0 +1,146 @@
+package inventory
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/vigilsec/vigil/internal/finding"
+	"github.com/vigilsec/vigil/rules"
+)
+
+// Comparer checks live secrets against the declared inventory.
+type Comparer struct {
+	Declared []rules.Declared
+	// IdentityEnv gives the environment of a consumer identity (from the
+	// declared identities), to catch a dev identity consuming a prod secret.
+	IdentityEnv map[string]string
+	Controls    rules.Controls
+	Now         time.Time
+	// DefaultRotationDays applies when neither the declaration nor the store says.
+	DefaultRotationDays int
+	DefaultUnusedDays   int
+}
+
+func (c *Comparer) mk(kind string, sev finding.Severity, path, title, detail string, ev finding.Evidence) finding.Finding {
+	ev["path"] = path
+	return finding.Finding{
+		ID: finding.Fingerprint(kind, path), Kind: kind, Severity: sev, Scanner: "inventory", Resource: path,
+		Title: title, Detail: detail, Status: finding.StatusOpen, Evidence: ev, Controls: c.Controls.For(kind),
+	}
+}
+
+// envOf reads the environment a path is scoped to from its segments.
+func envOf(path string) string {
+	for _, seg := range strings.FieldsFunc(strings.ToLower(path), func(r rune) bool { return strings.ContainsRune("/:#._-", r) }) {
+		switch seg {
+		case "prod", "production", "prd":
+			return "prod"
+		case "stg", "stage", "staging":
+			return "stg"
+		case "dev", "development":
+			return "dev"
+		}
+	}
+	return ""
+}
+
+// Compare returns the findings for the secrets listed. complete says, per
+// store prefix ("vault", "awssm", ...), whether its listing finished: a
+// declared secret is only "missing" from a store that was listed completely.
+func (c *Comparer) Compare(live []Secret, complete map[string]bool) []finding.Finding {
+	now := c.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	declared := map[string]*rules.Declared{}
+	for i := range c.Declared {
+		declared[c.Declared[i].Path] = &c.Declared[i]
+	}
+	seen := map[string]bool{}
+	var out []finding.Finding
+	for _, s := range live {
+		seen[s.Path] = true
+		d := declared[s.Path]
+		where := s.Store
+		if s.Where != "" {
+			where = s.Where
+		}
+		ev := func() finding.Evidence { return finding.Evidence{"store": s.Store, "where": where} }
+		if d == nil {
+			out = append(out, c.mk(finding.KindInvUndeclared, finding.Medium, s.Path,
+				"secret "+s.Path+" is not in the declared inventory",
+				"It exists in "+where+" but nobody declared it: declare its owner, environment and rotation, or delete it.", ev()))
+		}
+		owner, env, rot, unused := s.Owner, s.Env, s.RotationDays, c.DefaultUnusedDays
+		if d != nil {
+			if d.Owner != "" {
+				owner = d.Owner
+			}
+			if d.Env != "" {
+				env = d.Env
+			}
+			if d.RotationDays > 0 {
+				rot = d.RotationDays
+			}
+			if d.UnusedDays > 0 {
+				unused = d.UnusedDays
+			}
+		}
+		if rot == 0 {
+			rot = c.DefaultRotationDays
+		}
+		if owner == "" {
+			out = append(out, c.mk(finding.KindInvNoOwner, finding.Medium, s.Path, "secret "+s.Path+" has no owner",
+				"Neither the declared inventory nor the store's metadata names an owner; an unowned secret is never rotated.", ev()))
+		}
+		if set := s.lastSet(); !set.IsZero() {
+			days := int(now.Sub(set).Hours() / 24)
+			if days > rot {
+				e := ev()
+				e["last_set"], e["age_days"], e["rotation_days"] = set.UTC().Format(time.RFC3339), days, rot
+				out = append(out, c.mk(finding.KindInvRotationOverdue, finding.High, s.Path,
+					fmt.Sprintf("secret %s was last rotated %d days ago (limit %d)", s.Path, days, rot),
+					fmt.Sprintf("Last set %s; rotate it (vigil remediate can).", set.UTC().Format("2006-01-02")), e))
+			}
+		}
+		if !s.LastAccessed.IsZero() {
+			if days := int(now.Sub(s.LastAccessed).Hours() / 24); days > unused {
+				e := ev()
+				e["last_accessed"], e["unused_days"] = s.LastAccessed.UTC().Format(time.RFC3339), days
+				out = append(out, c.mk(finding.KindInvUnused, finding.Low, s.Path,
+					fmt.Sprintf("secret %s unused for %d days", s.Path, days),
+					"The store has not seen it read for longer than the limit: if nothing uses it, delete it.", e))
+			}
+		}
+		if pathEnv := envOf(s.Path); env == "prod" && pathEnv != "" && pathEnv != "prod" {
+			e := ev()
+			e["declared_env"], e["path_env"] = env, pathEnv
+			out = append(out, c.mk(finding.KindInvEnvMismatch, finding.High, s.Path,
+				fmt.Sprintf("prod secret %s lives under a %s path", s.Path, pathEnv),
+				"A production secret stored in a non-production scope is readable by whatever can read that scope.", e))
+		}
+		if d != nil && env == "prod" {
+			for _, consumer := range d.Consumers {
+				if ce := c.IdentityEnv[consumer]; ce != "" && ce != "prod" {
+					e := ev()
+					e["consumer"], e["consumer_env"] = consumer, ce
+					out = append(out, c.mk(finding.KindInvEnvMismatch, finding.High, s.Path+"#"+consumer,
+						fmt.Sprintf("%s identity %s consumes prod secret %s", ce, consumer, s.Path),
+						"A non-production identity should never hold a production secret.", e))
+				}
+			}
+		}
+	}
+	for _, d := range c.Declared {
+		store, _, _ := strings.Cut(d.Path, ":")
+		if seen[d.Path] || !complete[store] {
+			continue
+		}
+		out = append(out, c.mk(finding.KindInvMissing, finding.Medium, d.Path,
+			"declared secret "+d.Path+" does not exist",
+			fmt.Sprintf("%s:%d declares it, but its store has no such secret: a job expecting it will fail, or the declaration is stale.", d.File, d.Line),
+			finding.Evidence{"declared_in": fmt.Sprintf("%s:%d", d.File, d.Line)}))
+	}
+	return out
+}
