@@ -24,8 +24,11 @@ type Comparer struct {
 
 func (c *Comparer) mk(kind string, sev finding.Severity, path, title, detail string, ev finding.Evidence) finding.Finding {
 	ev["path"] = path
+	// One name can live in several stores (the same secret name in two
+	// regions): the store is part of the identity.
+	store, _ := ev["store"].(string)
 	return finding.Finding{
-		ID: finding.Fingerprint(kind, path), Kind: kind, Severity: sev, Scanner: "inventory", Resource: path,
+		ID: finding.Fingerprint(kind, store, path), Kind: kind, Severity: sev, Scanner: "inventory", Resource: path,
 		Title: title, Detail: detail, Status: finding.StatusOpen, Evidence: ev, Controls: c.Controls.For(kind),
 	}
 }

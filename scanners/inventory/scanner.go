@@ -118,7 +118,7 @@ func (s *Scanner) correlate(live []Secret, leaks map[string][]Leak) []finding.Fi
 					owner = "nobody (no owner declared)"
 				}
 				out = append(out, finding.Finding{
-					ID:       finding.Fingerprint(finding.KindLeakLive, l.FindingID, sec.Path, h.Version, h.Field),
+					ID:       finding.Fingerprint(finding.KindLeakLive, l.FindingID, sec.Store, sec.Path, h.Version, h.Field),
 					Kind:     finding.KindLeakLive,
 					Severity: finding.Critical,
 					Scanner:  "inventory",
