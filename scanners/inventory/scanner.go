@@ -21,6 +21,12 @@ type Leak struct {
 // them from the store after the leak scanner ran.
 type LeakHashes func(ctx context.Context) (map[string][]Leak, error)
 
+// Reporter is a store that also reports problems it saw while listing:
+// plaintext credentials where references belong.
+type Reporter interface {
+	Reported() []finding.Finding
+}
+
 // Scanner is the inventory scanner.
 type Scanner struct {
 	Stores   []Store
@@ -74,6 +80,9 @@ func (s *Scanner) Scan(ctx context.Context, _ scanners.StateReader, emit func(sc
 	}
 	for _, st := range s.Stores {
 		res := scanners.Result{Source: "inventory:" + st.Name(), Mode: scanners.Full, Findings: byStore[st.Name()]}
+		if r, ok := st.(Reporter); ok {
+			res.Findings = append(res.Findings, r.Reported()...)
+		}
 		if err := failed[st.Name()]; err != nil {
 			res.Mode, res.Err = scanners.Partial, fmt.Errorf("inventory %s: %w", st.Name(), err)
 		}
