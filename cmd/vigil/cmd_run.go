@@ -23,7 +23,7 @@ import (
 
 // available lists the scanners this build has; the design's inventory, iam
 // and synthetic scanners join it as they are built.
-var available = []string{"leaks", "iam"}
+var available = []string{"leaks", "inventory", "iam"}
 
 func newRunCmd(g *globals) *cobra.Command {
 	var (
@@ -68,7 +68,7 @@ func runScanners(cmd *cobra.Command, g *globals, cfg *config.Config, want map[st
 	}
 	defer st.Close()
 	prog := startProgress(g.quiet || g.format == "json")
-	scs, err := buildScanners(cmd.Context(), cfg, h, want, prog, g)
+	scs, err := buildScanners(cmd.Context(), cfg, h, st, want, prog, g)
 	if err != nil {
 		prog.stop()
 		return usageErr(err)
@@ -106,7 +106,7 @@ func selectScanners(only []string) (map[string]bool, error) {
 
 // buildScanners makes the wanted scanners that the config gives sources to.
 // A scanner asked for by name (--only) without any configuration is an error.
-func buildScanners(ctx context.Context, cfg *config.Config, h hasher, want map[string]bool, prog scanners.Progress, g *globals) ([]scanners.Scanner, error) {
+func buildScanners(ctx context.Context, cfg *config.Config, h hasher, st *store.Store, want map[string]bool, prog scanners.Progress, g *globals) ([]scanners.Scanner, error) {
 	var scs []scanners.Scanner
 	if want["leaks"] {
 		s, err := leaks.New(cfg, h, rules.DefaultControls(), prog, g.log)
@@ -114,6 +114,18 @@ func buildScanners(ctx context.Context, cfg *config.Config, h hasher, want map[s
 			return nil, err
 		}
 		scs = append(scs, s)
+	}
+	// Inventory after leaks: it correlates this run's leaks with store values.
+	if want["inventory"] {
+		s, err := buildInventory(ctx, cfg, h, st, g)
+		if err != nil {
+			return nil, err
+		}
+		if s != nil {
+			scs = append(scs, s)
+		} else if len(want) == 1 {
+			return nil, fmt.Errorf("%s: the inventory scanner needs an inventory: section", cfg.File)
+		}
 	}
 	if want["iam"] {
 		s, err := iam.New(ctx, cfg, rules.DefaultControls(), g.log)

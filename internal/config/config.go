@@ -37,8 +37,61 @@ type Config struct {
 
 	Rules   Rules   `yaml:"rules"`
 	Sources Sources `yaml:"sources"`
-	// AWS is where IAM drift (and later Secrets Manager) is read; nil: none.
+	// AWS is where IAM drift and Secrets Manager are read; nil: none.
 	AWS *AWS `yaml:"aws"`
+	// Inventory lists the secret stores; nil: no inventory.
+	Inventory *Inventory `yaml:"inventory"`
+}
+
+// Inventory configures the secret stores and the comparison.
+type Inventory struct {
+	// HashValues reads store values to match leaked values against them
+	// (hashed at once, never kept). Off, only metadata is read.
+	HashValues   bool           `yaml:"hash_values"`
+	RotationDays int            `yaml:"rotation_days"`
+	UnusedDays   int            `yaml:"unused_days"`
+	Vault        []VaultStore   `yaml:"vault"`
+	AWSSM        *AWSSMStore    `yaml:"awssm"`
+	Files        *FilesStore    `yaml:"files"`
+	GitHub       []GitHubSource `yaml:"github"`
+}
+
+// VaultStore is a Vault or OpenBao server.
+type VaultStore struct {
+	Name    string   `yaml:"name"`
+	Address string   `yaml:"address"`
+	Mounts  []string `yaml:"mounts"`
+	// TokenEnv names the variable holding the token (default VAULT_TOKEN).
+	TokenEnv string `yaml:"token_env"`
+	// AppRole, when set, logs in with a role id and secret id read from
+	// the named variables.
+	AppRole *struct {
+		Mount       string `yaml:"mount"`
+		RoleIDEnv   string `yaml:"role_id_env"`
+		SecretIDEnv string `yaml:"secret_id_env"`
+	} `yaml:"approle"`
+}
+
+// AWSSMStore is Secrets Manager in the aws: accounts, in these regions.
+type AWSSMStore struct {
+	Regions []string `yaml:"regions"`
+}
+
+// FilesStore is secrets kept in files, by glob relative to the config.
+type FilesStore struct {
+	Env        []string `yaml:"env"`
+	Kubernetes []string `yaml:"kubernetes"`
+	Pipelines  []string `yaml:"pipelines"`
+}
+
+// GitHubSource is one organisation's Actions, Dependabot and Codespaces
+// secrets and Actions variables.
+type GitHubSource struct {
+	Org string `yaml:"org"`
+	// BaseURL is the API root of GitHub Enterprise Server (default github.com).
+	BaseURL string `yaml:"base_url"`
+	// TokenEnv names the variable holding the token (default GITHUB_TOKEN).
+	TokenEnv string `yaml:"token_env"`
 }
 
 // AWS configures access to AWS accounts. Credentials come from the default
@@ -80,6 +133,8 @@ type Rules struct {
 	GitleaksIgnore string `yaml:"gitleaksignore"`
 	// Identities declares job identities and their least-privilege grants.
 	Identities string `yaml:"identities"`
+	// Inventory is the declared inventory (YAML, or the seed secrets.json).
+	Inventory string `yaml:"inventory"`
 }
 
 // Sources lists what the leak scanner reads.
@@ -289,6 +344,28 @@ func (c *Config) validate() error {
 	c.Rules.Gitleaks = c.resolve(c.Rules.Gitleaks)
 	c.Rules.GitleaksIgnore = c.resolve(c.Rules.GitleaksIgnore)
 	c.Rules.Identities = c.resolve(c.Rules.Identities)
+	c.Rules.Inventory = c.resolve(c.Rules.Inventory)
+	if inv := c.Inventory; inv != nil {
+		for i, v := range inv.Vault {
+			if v.Address == "" {
+				bad(0, "inventory.vault[%d]: address is required", i)
+			}
+			if v.Name == "" {
+				inv.Vault[i].Name = "vault"
+				if len(inv.Vault) > 1 {
+					inv.Vault[i].Name = fmt.Sprintf("vault%d", i)
+				}
+			}
+		}
+		if inv.AWSSM != nil && c.AWS == nil {
+			bad(0, "inventory.awssm needs an aws: section (credentials, accounts)")
+		}
+		for i, g := range inv.GitHub {
+			if g.Org == "" {
+				bad(0, "inventory.github[%d]: org is required", i)
+			}
+		}
+	}
 
 	names := map[string]int{}
 	name := func(kind, n string, line int) {
