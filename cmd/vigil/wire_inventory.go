@@ -15,7 +15,9 @@ import (
 	"github.com/vigilsec/vigil/scanners/inventory"
 	"github.com/vigilsec/vigil/scanners/inventory/awssm"
 	"github.com/vigilsec/vigil/scanners/inventory/files"
+	"github.com/vigilsec/vigil/scanners/inventory/github"
 	"github.com/vigilsec/vigil/scanners/inventory/vault"
+	"github.com/vigilsec/vigil/scanners/leaks"
 )
 
 // buildInventory wires the inventory scanner and its stores from the config.
@@ -64,6 +66,24 @@ func buildInventory(ctx context.Context, cfg *config.Config, h hasher, st *store
 			for _, a := range accts {
 				s.Stores = append(s.Stores, awssm.New(sm.NewFromConfig(a.Config), fmt.Sprintf("awssm:%s/%s", a.Name, region), hv))
 			}
+		}
+	}
+	if len(inv.GitHub) > 0 {
+		// Variable values are scanned with the same leak rules as the rest.
+		eng, err := leaks.NewEngine(cfg.Rules.Gitleaks, "", h, rules.DefaultControls())
+		if err != nil {
+			return nil, err
+		}
+		for _, gs := range inv.GitHub {
+			tokenEnv := gs.TokenEnv
+			if tokenEnv == "" {
+				tokenEnv = "GITHUB_TOKEN"
+			}
+			c, err := github.NewClient(os.Getenv(tokenEnv), gs.BaseURL, nil)
+			if err != nil {
+				return nil, err
+			}
+			s.Stores = append(s.Stores, github.New(c, gs.Org, eng, rules.DefaultControls()))
 		}
 	}
 	if f := inv.Files; f != nil {

@@ -215,3 +215,24 @@ func short(sha string) string {
 	}
 	return sha
 }
+
+// TextSecret is a secret found in a piece of text: never the value itself.
+type TextSecret struct {
+	Rule     string
+	Redacted string
+	Hash     string
+}
+
+// DetectText runs the rules over one value that is neither a file nor a
+// commit (a CI variable, a config value) and returns what it found.
+func (e *Engine) DetectText(ctx context.Context, label, text string) []TextSecret {
+	d, err := e.detector(ctx, e.Rules)
+	if err != nil {
+		return nil
+	}
+	var out []TextSecret
+	for _, rf := range d.DetectContext(ctx, detect.Fragment{Raw: text, FilePath: label}) {
+		out = append(out, TextSecret{Rule: rf.RuleID, Redacted: secrethash.Redact(rf.Secret), Hash: e.Hasher.Hash(rf.Secret)})
+	}
+	return out
+}
