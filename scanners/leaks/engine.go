@@ -171,7 +171,8 @@ func (e *Engine) convert(t target, rf report.Finding) finding.Finding {
 		// The id is the place, not the value: the HMAC key differs between
 		// installations (a CI job may have a fresh one each run), and ids
 		// must not. The column keeps two secrets on one line apart.
-		ID:       finding.Fingerprint(t.kind, t.name, rf.Commit, path, fmt.Sprint(rf.StartLine), fmt.Sprint(rf.StartColumn), rf.RuleID),
+		ID: finding.Fingerprint(t.kind, t.name, rf.Commit, path, fmt.Sprint(rf.StartLine), fmt.Sprint(rf.StartColumn), rf.RuleID,
+			decoding(rf.Tags)),
 		Kind:     t.kind,
 		Severity: severity(rf.RuleID),
 		Scanner:  "leaks",
@@ -186,6 +187,19 @@ func (e *Engine) convert(t target, rf report.Finding) finding.Finding {
 		Location: loc,
 	}
 	return f
+}
+
+// decoding names how a match was decoded ("decoded:base64" ...), so that a
+// value and its decoded form found at the same place stay two findings, as
+// gitleaks reports them: the decoded one is what matches store values.
+func decoding(tags []string) string {
+	var d []string
+	for _, t := range tags {
+		if strings.HasPrefix(t, "decoded:") || strings.HasPrefix(t, "decode-depth:") {
+			d = append(d, t)
+		}
+	}
+	return strings.Join(d, ",")
 }
 
 func removal(kind string) string {

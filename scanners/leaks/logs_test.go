@@ -209,3 +209,14 @@ func TestDirScan(t *testing.T) {
 		t.Errorf("evidence %v resource %s", f.Evidence, f.Resource)
 	}
 }
+
+func TestEncodedAndDecodedMatchesAtOnePlaceStayApart(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "secret.yaml"), []byte("apiVersion: v1\nkind: Secret\nmetadata:\n  name: x\ndata:\n  KEY: QUtJQVQ3UE0zUVhXRFI4TjJLVkI=\n"), 0o644)
+	s := newScanner(t)
+	s.Dirs = []DirTarget{{Name: "k8s", Path: dir}}
+	r := only(t, scan(t, s, &memState{}))
+	if len(r.Findings) != 2 || r.Findings[0].ID == r.Findings[1].ID {
+		t.Fatalf("%d findings, ids equal: %v", len(r.Findings), len(r.Findings) == 2 && r.Findings[0].ID == r.Findings[1].ID)
+	}
+}

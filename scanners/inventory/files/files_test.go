@@ -86,4 +86,3 @@ func TestBadManifestIsNamed(t *testing.T) {
 		t.Fatalf("%v", err)
 	}
 }
-
