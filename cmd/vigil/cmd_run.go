@@ -36,16 +36,9 @@ func newRunCmd(g *globals) *cobra.Command {
 		Short: "Run the nightly job: every configured scanner, results stored and compared with the last run",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := g.loadConfig()
+			cfg, sev, err := g.configAndFailOn(failOn)
 			if err != nil {
 				return err
-			}
-			if failOn == "" {
-				failOn = cfg.FailOn
-			}
-			sev, err := finding.ParseSeverity(failOn)
-			if err != nil {
-				return usageErr(fmt.Errorf("--fail-on: %w", err))
 			}
 			want, err := selectScanners(splitList(only))
 			if err != nil {
@@ -183,4 +176,43 @@ func runFailed(cmd string, sum runner.Summary, err error) error {
 		return &exitError{code: exitPartial, err: err}
 	}
 	return err
+}
+
+// configAndFailOn loads --config and resolves --fail-on against the config's
+// fail_on.
+func (g *globals) configAndFailOn(failOn string) (*config.Config, finding.Severity, error) {
+	cfg, err := g.loadConfig()
+	if err != nil {
+		return nil, "", err
+	}
+	if failOn == "" {
+		failOn = cfg.FailOn
+	}
+	sev, err := finding.ParseSeverity(failOn)
+	if err != nil {
+		return nil, "", usageErr(fmt.Errorf("--fail-on: %w", err))
+	}
+	return cfg, sev, nil
+}
+
+// scannerCmd is a command that runs one scanner of the config as a stored run
+// (`vigil inventory`, `vigil iam drift`).
+func scannerCmd(g *globals, use, short, long, scanner string) *cobra.Command {
+	var out, failOn string
+	cmd := &cobra.Command{
+		Use:   use,
+		Short: short,
+		Long:  long,
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, sev, err := g.configAndFailOn(failOn)
+			if err != nil {
+				return err
+			}
+			return runScanners(cmd, g, cfg, map[string]bool{scanner: true}, cmd.CommandPath()[len("vigil "):], out, sev)
+		},
+	}
+	cmd.Flags().StringVar(&out, "out", "", "directory for findings.json, findings.sarif and summary.md")
+	cmd.Flags().StringVar(&failOn, "fail-on", "", "lowest severity of an open finding that makes the exit code 1 (default: the config's fail_on)")
+	return cmd
 }

@@ -24,6 +24,40 @@ var (
 	motoErr  error
 )
 
+// startServer starts bin on a free loopback port (args builds its arguments
+// from the address), killed with the test binary, and waits until
+// GET health answers (200 only, when strict). It returns the base URL.
+func startServer(bin string, args func(addr string) []string, env []string, health string, strict bool) (string, error) {
+	port, err := freePort()
+	if err != nil {
+		return "", err
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	cmd := exec.Command(bin, args(addr)...)
+	cmd.Env = append(os.Environ(), env...)
+	// Dies with the test binary, whatever way it ends.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	log, _ := os.CreateTemp("", bin+"-*.log")
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		return "", fmt.Errorf("start %s: %w", bin, err)
+	}
+	url := "http://" + addr
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(url + health); err == nil {
+			resp.Body.Close()
+			if !strict || resp.StatusCode == 200 {
+				return url, nil
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	cmd.Process.Kill()
+	b, _ := os.ReadFile(log.Name())
+	return "", fmt.Errorf("%s did not answer on %s within 60s:\n%s", bin, url, b)
+}
+
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -39,35 +73,11 @@ func Moto(t testing.TB) string {
 	t.Helper()
 	Required(t, "moto_server")
 	motoOnce.Do(func() {
-		port, err := freePort()
-		if err != nil {
-			motoErr = err
-			return
-		}
-		cmd := exec.Command("moto_server", "-H", "127.0.0.1", "-p", fmt.Sprint(port))
 		// AWS managed policies (AdministratorAccess, ...) exist only on request.
-		cmd.Env = append(os.Environ(), "MOTO_IAM_LOAD_MANAGED_POLICIES=true")
-		// Dies with the test binary, whatever way it ends.
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		log, _ := os.CreateTemp("", "moto-*.log")
-		cmd.Stdout, cmd.Stderr = log, log
-		if err := cmd.Start(); err != nil {
-			motoErr = fmt.Errorf("start moto_server: %w", err)
-			return
-		}
-		url := fmt.Sprintf("http://127.0.0.1:%d", port)
-		deadline := time.Now().Add(60 * time.Second)
-		for time.Now().Before(deadline) {
-			if resp, err := http.Get(url + "/moto-api/"); err == nil {
-				resp.Body.Close()
-				motoURL = url
-				return
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		cmd.Process.Kill()
-		b, _ := os.ReadFile(log.Name())
-		motoErr = fmt.Errorf("moto_server did not answer on %s within 60s:\n%s", url, b)
+		motoURL, motoErr = startServer("moto_server", func(addr string) []string {
+			host, port, _ := net.SplitHostPort(addr)
+			return []string{"-H", host, "-p", port}
+		}, []string{"MOTO_IAM_LOAD_MANAGED_POLICIES=true"}, "/moto-api/", false)
 	})
 	if motoErr != nil {
 		t.Fatal(motoErr)

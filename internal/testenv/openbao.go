@@ -1,14 +1,8 @@
 package testenv
 
 import (
-	"fmt"
-	"net/http"
-	"os"
-	"os/exec"
 	"sync"
-	"syscall"
 	"testing"
-	"time"
 )
 
 var (
@@ -27,35 +21,9 @@ func OpenBao(t testing.TB) string {
 	t.Helper()
 	Required(t, "bao")
 	baoOnce.Do(func() {
-		port, err := freePort()
-		if err != nil {
-			baoErr = err
-			return
-		}
-		addr := fmt.Sprintf("127.0.0.1:%d", port)
-		cmd := exec.Command("bao", "server", "-dev", "-dev-root-token-id="+OpenBaoToken, "-dev-listen-address="+addr)
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		log, _ := os.CreateTemp("", "openbao-*.log")
-		cmd.Stdout, cmd.Stderr = log, log
-		if err := cmd.Start(); err != nil {
-			baoErr = fmt.Errorf("start bao: %w", err)
-			return
-		}
-		url := "http://" + addr
-		deadline := time.Now().Add(60 * time.Second)
-		for time.Now().Before(deadline) {
-			if resp, err := http.Get(url + "/v1/sys/health"); err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == 200 {
-					baoAddr = url
-					return
-				}
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		cmd.Process.Kill()
-		b, _ := os.ReadFile(log.Name())
-		baoErr = fmt.Errorf("OpenBao did not become healthy on %s:\n%s", url, b)
+		baoAddr, baoErr = startServer("bao", func(addr string) []string {
+			return []string{"server", "-dev", "-dev-root-token-id=" + OpenBaoToken, "-dev-listen-address=" + addr}
+		}, nil, "/v1/sys/health", true)
 	})
 	if baoErr != nil {
 		t.Fatal(baoErr)
