@@ -198,41 +198,61 @@ func contains(l policy.List, s string) bool {
 	return false
 }
 
-// actionCovered: does statement st allow every action matched by act?
-// notAct means act is a complement (the live statement used NotAction).
-func actionCovered(st policy.Statement, act string) bool {
-	if len(st.Action) > 0 {
-		for _, x := range st.Action {
-			if policy.ActionContains(x, act) {
+// patterns is one side of a statement: its actions or its resources, given
+// as a list (Action) or as a complement (NotAction), with the glob
+// comparisons of that side (actions ignore case, ARNs don't).
+type patterns struct {
+	in, not           policy.List
+	contains, overlap func(a, b string) bool
+}
+
+func actions(st policy.Statement) patterns {
+	return patterns{st.Action, st.NotAction, policy.ActionContains, policy.ActionOverlaps}
+}
+
+func resources(st policy.Statement) patterns {
+	return patterns{st.Resource, st.NotResource, policy.Contains, policy.Overlaps}
+}
+
+// covers: does the side match every string that p matches?
+func (ps patterns) covers(p string) bool {
+	if len(ps.in) > 0 {
+		for _, x := range ps.in {
+			if ps.contains(x, p) {
 				return true
 			}
 		}
 		return false
 	}
-	for _, x := range st.NotAction {
-		if policy.ActionOverlaps(x, act) {
+	for _, x := range ps.not {
+		if ps.overlap(x, p) {
 			return false
 		}
 	}
 	return true
 }
 
-func resourceCovered(st policy.Statement, res string) bool {
-	if len(st.Resource) > 0 {
-		for _, x := range st.Resource {
-			if policy.Contains(x, res) {
-				return true
+// overlaps: does the side match some string that p matches? For a
+// complement, it does unless one excluded pattern covers all of p.
+func (ps patterns) overlaps(p string) bool {
+	if len(ps.in) == 0 {
+		for _, x := range ps.not {
+			if ps.contains(x, p) {
+				return false
 			}
 		}
-		return false
+		return true
 	}
-	for _, x := range st.NotResource {
-		if policy.Overlaps(x, res) {
-			return false
+	for _, x := range ps.in {
+		if ps.overlap(x, p) {
+			return true
 		}
 	}
-	return true
+	return false
 }
+
+func actionCovered(st policy.Statement, act string) bool   { return actions(st).covers(act) }
+func resourceCovered(st policy.Statement, res string) bool { return resources(st).covers(res) }
 
 // conditionsImplied reports whether a grant limited by `inner` conditions is
 // at most as broad as one limited by `outer`: every condition of outer is
@@ -374,18 +394,6 @@ func (a *Analyzer) excess(p *Principal, id *rules.Identity, live, liveDeny, decl
 	return out
 }
 
-func overlapsAny(l policy.List, res string) bool {
-	if len(l) == 0 {
-		return true
-	}
-	for _, x := range l {
-		if policy.Overlaps(x, res) {
-			return true
-		}
-	}
-	return false
-}
-
 func anyConditional(gs []grant) bool {
 	for _, g := range gs {
 		if len(g.stmt.Condition) > 0 {
@@ -412,24 +420,8 @@ func granted(live, liveDeny []grant, d policy.Statement, act, res string) bool {
 	return false
 }
 
-func overlapsAct(st policy.Statement, act string) bool {
-	if len(st.Action) == 0 {
-		return !actionCovered(policy.Statement{Action: st.NotAction}, act)
-	}
-	for _, x := range st.Action {
-		if policy.ActionOverlaps(x, act) {
-			return true
-		}
-	}
-	return false
-}
-
-func overlapsRes(st policy.Statement, res string) bool {
-	if len(st.Resource) == 0 {
-		return !resourceCovered(policy.Statement{Resource: st.NotResource}, res)
-	}
-	return overlapsAny(st.Resource, res)
-}
+func overlapsAct(st policy.Statement, act string) bool { return actions(st).overlaps(act) }
+func overlapsRes(st policy.Statement, res string) bool { return resources(st).overlaps(res) }
 
 func (a *Analyzer) missing(p *Principal, id *rules.Identity, live, liveDeny, decl []grant) []finding.Finding {
 	var out []finding.Finding
