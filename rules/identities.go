@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -67,10 +68,10 @@ func LoadIdentities(path string) ([]Identity, error) {
 		return nil, &FileError{File: path, Msg: err.Error()}
 	}
 	var f identitiesFile
-	dec := yaml.NewDecoder(bytesReader(data))
+	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&f); err != nil {
-		return nil, yamlFileError(path, err)
+		return nil, config.YAMLError(path, err)
 	}
 	var out []Identity
 	var errs []error
@@ -78,7 +79,7 @@ func LoadIdentities(path string) ([]Identity, error) {
 	for _, n := range f.Identities {
 		var id Identity
 		if err := config.DecodeStrict(&n, &id); err != nil {
-			errs = append(errs, yamlFileError(path, err))
+			errs = append(errs, config.YAMLError(path, err))
 			continue
 		}
 		id.File, id.Line = path, n.Line

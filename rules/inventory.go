@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -53,15 +54,15 @@ func LoadInventory(path string) ([]Declared, error) {
 		var f struct {
 			Secrets []yaml.Node `yaml:"secrets"`
 		}
-		dec := yaml.NewDecoder(bytesReader(data))
+		dec := yaml.NewDecoder(bytes.NewReader(data))
 		dec.KnownFields(true)
 		if err := dec.Decode(&f); err != nil {
-			return nil, yamlFileError(path, err)
+			return nil, config.YAMLError(path, err)
 		}
 		for _, n := range f.Secrets {
 			var d Declared
 			if err := config.DecodeStrict(&n, &d); err != nil {
-				return nil, yamlFileError(path, err)
+				return nil, config.YAMLError(path, err)
 			}
 			d.File, d.Line = path, n.Line
 			out = append(out, d)

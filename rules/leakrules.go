@@ -18,7 +18,8 @@ import (
 	"github.com/spf13/viper"
 	glconfig "github.com/zricethezav/gitleaks/v8/config"
 	"github.com/zricethezav/gitleaks/v8/logging"
-	"gopkg.in/yaml.v3"
+
+	"github.com/vigilsec/vigil/internal/config"
 )
 
 func init() {
@@ -28,19 +29,9 @@ func init() {
 	logging.Logger = zerolog.Nop()
 }
 
-// FileError is a problem in a rule file, at a line when one is known.
-type FileError struct {
-	File string
-	Line int
-	Msg  string
-}
-
-func (e *FileError) Error() string {
-	if e.Line > 0 {
-		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
-	}
-	return fmt.Sprintf("%s: %s", e.File, e.Msg)
-}
+// FileError is a problem in a rule file, at a line when one is known: the
+// same error as vigil.yaml's, so every "file:line: message" reads alike.
+type FileError = config.Error
 
 // Loads are cached per path for the process and serialised (Translate and
 // the cache are not safe for concurrent use).
@@ -302,25 +293,4 @@ func IgnoreFile(path string) ([]string, error) {
 		return nil, &FileError{File: path, Msg: err.Error()}
 	}
 	return out, nil
-}
-
-func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
-
-// yamlFileError turns yaml.v3's "line N: msg" errors into FileErrors.
-func yamlFileError(file string, err error) error {
-	var te *yaml.TypeError
-	msgs := []string{err.Error()}
-	if errors.As(err, &te) {
-		msgs = te.Errors
-	}
-	var errs []error
-	for _, m := range msgs {
-		m = strings.TrimPrefix(strings.TrimSpace(m), "yaml: ")
-		line := 0
-		if n, _ := fmt.Sscanf(m, "line %d:", &line); n == 1 {
-			m = strings.TrimSpace(m[strings.Index(m, ":")+1:])
-		}
-		errs = append(errs, &FileError{File: file, Line: line, Msg: m})
-	}
-	return errors.Join(errs...)
 }

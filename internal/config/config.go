@@ -167,7 +167,7 @@ type LogSource struct {
 	Line  int      `yaml:"-"`
 }
 
-// Error is a configuration problem at a place in a file.
+// Error is a problem at a place in a file: vigil.yaml, or a rule file.
 type Error struct {
 	File string
 	Line int // 0 when unknown
@@ -269,7 +269,7 @@ func parse(r io.Reader, abs string) (*Config, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, &Error{File: abs, Msg: "file is empty"}
 		}
-		return nil, yamlError(abs, err)
+		return nil, YAMLError(abs, err)
 	}
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -279,9 +279,10 @@ func parse(r io.Reader, abs string) (*Config, error) {
 
 var yamlLineRE = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
 
-// yamlError turns yaml.v3's messages ("yaml: line 3: mapping values are not
-// allowed", "line 7: field x not found") into file:line errors.
-func yamlError(file string, err error) error {
+// YAMLError turns yaml.v3's messages ("yaml: line 3: mapping values are not
+// allowed", "line 7: field x not found") into file:line errors. Rule files
+// use it too.
+func YAMLError(file string, err error) error {
 	var msgs []string
 	var te *yaml.TypeError
 	if errors.As(err, &te) {
