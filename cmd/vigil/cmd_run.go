@@ -13,6 +13,7 @@ import (
 	"github.com/vigilsec/vigil/internal/config"
 	"github.com/vigilsec/vigil/internal/finding"
 	"github.com/vigilsec/vigil/internal/runner"
+	"github.com/vigilsec/vigil/internal/secrethash"
 	"github.com/vigilsec/vigil/internal/store"
 	"github.com/vigilsec/vigil/reports"
 	"github.com/vigilsec/vigil/rules"
@@ -99,7 +100,7 @@ func selectScanners(only []string) (map[string]bool, error) {
 
 // buildScanners makes the wanted scanners that the config gives sources to.
 // A scanner asked for by name (--only) without any configuration is an error.
-func buildScanners(ctx context.Context, cfg *config.Config, h hasher, st *store.Store, want map[string]bool, prog scanners.Progress, g *globals) ([]scanners.Scanner, error) {
+func buildScanners(ctx context.Context, cfg *config.Config, h *secrethash.Hasher, st *store.Store, want map[string]bool, prog scanners.Progress, g *globals) ([]scanners.Scanner, error) {
 	var scs []scanners.Scanner
 	if want["leaks"] {
 		s, err := leaks.New(cfg, h, rules.DefaultControls(), prog, g.log)

@@ -38,9 +38,7 @@ func newScanCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			g.log.Debug("store open")
 			eng, err := leaks.NewEngine(rulesPath, ignore, h, rules.DefaultControls())
-			g.log.Debug("rules loaded")
 			if err != nil {
 				return usageErr(err)
 			}

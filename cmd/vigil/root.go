@@ -158,6 +158,4 @@ func exitFor(partial bool, open []finding.Finding, failOn finding.Severity) erro
 	return nil
 }
 
-type hasher = *secrethash.Hasher
-
 var timeZero = time.Time{}

@@ -10,6 +10,7 @@ import (
 	"github.com/vigilsec/vigil/internal/awsconf"
 	"github.com/vigilsec/vigil/internal/config"
 	"github.com/vigilsec/vigil/internal/finding"
+	"github.com/vigilsec/vigil/internal/secrethash"
 	"github.com/vigilsec/vigil/internal/store"
 	"github.com/vigilsec/vigil/rules"
 	"github.com/vigilsec/vigil/scanners/inventory"
@@ -23,7 +24,7 @@ import (
 // buildInventory wires the inventory scanner and its stores from the config.
 // Credentials come from the environment variables the config names, never
 // from the config file itself.
-func buildInventory(ctx context.Context, cfg *config.Config, h hasher, st *store.Store, g *globals) (*inventory.Scanner, error) {
+func buildInventory(ctx context.Context, cfg *config.Config, h *secrethash.Hasher, st *store.Store, g *globals) (*inventory.Scanner, error) {
 	inv := cfg.Inventory
 	if inv == nil {
 		return nil, nil

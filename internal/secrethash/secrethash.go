@@ -128,16 +128,3 @@ func Redact(value string) string {
 	}
 	return string(r[:show]) + "****" + string(r[n-show:])
 }
-
-// Scrub replaces every occurrence of each secret in s with its redaction. It is
-// the last line of defence for text that quotes source lines (a gitleaks
-// "Match" or a commit message), never the primary mechanism.
-func Scrub(s string, secrets ...string) string {
-	for _, sec := range secrets {
-		if len(sec) < 4 {
-			continue
-		}
-		s = strings.ReplaceAll(s, sec, Redact(sec))
-	}
-	return s
-}

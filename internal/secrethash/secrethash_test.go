@@ -65,7 +65,4 @@ func TestRedactNeverRevealsMuch(t *testing.T) {
 			t.Errorf("redaction of %q contains it", tc.in)
 		}
 	}
-	if got := Scrub("key=AKIAQYLPMN5HFIQR7XYZ;", "AKIAQYLPMN5HFIQR7XYZ"); got != "key=AKI****XYZ;" {
-		t.Errorf("Scrub: %q", got)
-	}
 }

@@ -71,11 +71,6 @@ func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, action, subject str
 	return err
 }
 
-// Audit appends a row to the audit chain in its own transaction.
-func (s *Store) Audit(ctx context.Context, action, subject string, detail map[string]any) error {
-	return s.tx(ctx, func(tx *sql.Tx) error { return s.appendAudit(ctx, tx, action, subject, detail) })
-}
-
 // AuditEntry is one row of the audit log.
 type AuditEntry struct {
 	Seq                                int64

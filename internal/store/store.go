@@ -12,7 +12,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -76,18 +75,6 @@ func (s *Store) Path() string { return s.path }
 
 // SetClock replaces the clock; tests use it to move between "nights".
 func (s *Store) SetClock(now func() time.Time) { s.now = func() time.Time { return now().UTC() } }
-
-// IntegrityCheck runs PRAGMA integrity_check and returns its verdict.
-func (s *Store) IntegrityCheck(ctx context.Context) error {
-	var res string
-	if err := s.db.QueryRowContext(ctx, "PRAGMA integrity_check").Scan(&res); err != nil {
-		return err
-	}
-	if res != "ok" {
-		return errors.New("integrity_check: " + res)
-	}
-	return nil
-}
 
 func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	tx, err := s.db.BeginTx(ctx, nil)

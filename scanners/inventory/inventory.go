@@ -57,7 +57,7 @@ type Store interface {
 // Hasher hashes values; stores call it and drop the value at once.
 type Hasher interface{ Hash(string) string }
 
-// age is the time since a secret's value was last set.
+// lastSet is when a secret's value was last set, as well as the store knows.
 func (s Secret) lastSet() time.Time {
 	for _, t := range []time.Time{s.LastRotated, s.Updated, s.Created} {
 		if !t.IsZero() {
