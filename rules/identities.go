@@ -18,7 +18,8 @@ import (
 // actions and resources, or both) and key hygiene limits.
 type Identity struct {
 	Name string `yaml:"name"`
-	// Kind is role or user.
+	// Kind is role or user (AWS IAM), or vault (a Vault/OpenBao token
+	// with Policies, checked only by the synthetic scanner).
 	Kind string `yaml:"kind"`
 	// ARN identifies the live principal; without it, Kind and Name do (in
 	// every account scanned).
@@ -30,6 +31,13 @@ type Identity struct {
 	UnusedDays   int     `yaml:"unused_days"`
 	PolicyFile   string  `yaml:"policy"`
 	Grants       []Grant `yaml:"grants"`
+	// Vault names the inventory.vault store a vault identity lives in;
+	// Policies are the Vault policies its token carries.
+	Vault    string   `yaml:"vault"`
+	Policies []string `yaml:"policies"`
+	// Probes are the synthetic check's expected-allow and expected-deny
+	// calls; without them the identity is not checked.
+	Probes *Probes `yaml:"probes"`
 
 	// Policy is the declared grants as one document (policy file and grants).
 	Policy *policy.Document `yaml:"-"`
@@ -38,6 +46,48 @@ type Identity struct {
 	PolicyName string `yaml:"-"`
 	File       string `yaml:"-"`
 	Line       int    `yaml:"-"`
+}
+
+// Identity kinds.
+const (
+	KindRole  = "role"
+	KindUser  = "user"
+	KindVault = "vault"
+)
+
+// probeLines sets the probes' lines from the identity's own node: decoding
+// goes through a re-encoded copy whose lines are relative (and lose blank
+// lines), while errors about a probe must name the file's line.
+func probeLines(n *yaml.Node, p *Probes) {
+	v := mapValue(n, "probes")
+	if v == nil {
+		return
+	}
+	p.Line = v.Line
+	for _, l := range []struct {
+		key    string
+		probes []Probe
+	}{{"allow", p.Allow}, {"deny", p.Deny}} {
+		if seq := mapValue(v, l.key); seq != nil {
+			for i := range l.probes {
+				if i < len(seq.Content) {
+					l.probes[i].Line = seq.Content[i].Line
+				}
+			}
+		}
+	}
+}
+
+func mapValue(n *yaml.Node, key string) *yaml.Node {
+	if n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
 }
 
 // Grant is the short YAML form of one Allow statement.
@@ -95,11 +145,27 @@ func LoadIdentities(path string) ([]Identity, error) {
 		}
 		seen[id.Name] = n.Line
 		switch id.Kind {
-		case "role", "user":
+		case KindRole, KindUser:
+		case KindVault:
+			if id.Vault == "" || len(id.Policies) == 0 {
+				bad("identity %q: kind vault needs vault (a store name) and policies", id.Name)
+			}
 		case "":
-			bad("identity %q: kind is required (role or user)", id.Name)
+			bad("identity %q: kind is required (role, user or vault)", id.Name)
 		default:
-			bad("identity %q: kind %q is not role or user", id.Name, id.Kind)
+			bad("identity %q: kind %q is not role, user or vault", id.Name, id.Kind)
+		}
+		if id.Probes != nil {
+			probeLines(&n, id.Probes)
+			if id.Kind == KindUser {
+				bad("identity %q: probes need a role or a vault identity (vigil mints credentials by AssumeRole or a Vault token, never by creating user keys)", id.Name)
+			}
+			if len(id.Probes.All()) == 0 {
+				bad("identity %q: probes lists no allow or deny probe", id.Name)
+			}
+			if id.Probes.Duration < 0 {
+				bad("identity %q: probes.duration is negative", id.Name)
+			}
 		}
 		if id.RotationDays == 0 {
 			id.RotationDays = DefaultRotationDays

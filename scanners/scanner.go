@@ -82,3 +82,18 @@ func (c *Counter) Add(commits, files, bytes int64) {
 	c.Files.Add(files)
 	c.Bytes.Add(bytes)
 }
+
+type runIDKey struct{}
+
+// WithRunID returns ctx carrying the id of the run being executed, for
+// scanners that mark what they create with it (the synthetic scanner tags
+// its credentials with the run).
+func WithRunID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, runIDKey{}, id)
+}
+
+// RunID returns the run id carried by ctx, or "".
+func RunID(ctx context.Context) string {
+	id, _ := ctx.Value(runIDKey{}).(string)
+	return id
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/vigilsec/vigil/internal/finding"
 	"github.com/vigilsec/vigil/internal/secrethash"
 	"github.com/vigilsec/vigil/internal/store"
+	"github.com/vigilsec/vigil/internal/vaultconf"
 	"github.com/vigilsec/vigil/rules"
 	"github.com/vigilsec/vigil/scanners/inventory"
 	"github.com/vigilsec/vigil/scanners/inventory/awssm"
@@ -38,15 +39,7 @@ func buildInventory(ctx context.Context, cfg *config.Config, h *secrethash.Hashe
 		hv = h
 	}
 	for _, v := range inv.Vault {
-		tokenEnv := v.TokenEnv
-		if tokenEnv == "" {
-			tokenEnv = "VAULT_TOKEN"
-		}
-		var roleID, secretID, mount string
-		if v.AppRole != nil {
-			roleID, secretID, mount = os.Getenv(v.AppRole.RoleIDEnv), os.Getenv(v.AppRole.SecretIDEnv), v.AppRole.Mount
-		}
-		c, err := vault.Login(ctx, v.Address, os.Getenv(tokenEnv), roleID, secretID, mount)
+		c, err := vaultconf.Login(ctx, v)
 		if err != nil {
 			// A store we can't log in to is a failed source, not a failed run.
 			s.Stores = append(s.Stores, failedStore{name: v.Name, err: err})

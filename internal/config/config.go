@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -41,6 +42,25 @@ type Config struct {
 	AWS *AWS `yaml:"aws"`
 	// Inventory lists the secret stores; nil: no inventory.
 	Inventory *Inventory `yaml:"inventory"`
+	// Synthetic tunes the synthetic checks (which run for every declared
+	// identity with probes); nil: defaults.
+	Synthetic *Synthetic `yaml:"synthetic"`
+}
+
+// Synthetic tunes the synthetic least-privilege checks.
+type Synthetic struct {
+	// Margin is added to a check's expected length for its credential's
+	// life (default 5m).
+	Margin time.Duration `yaml:"margin"`
+	// RevokeWait is how long a revoked credential may keep working before
+	// synthetic.not_revoked (default 60s: IAM changes propagate in seconds).
+	RevokeWait time.Duration `yaml:"revoke_wait"`
+	// Workers checks this many identities at once (default 4).
+	Workers int `yaml:"workers"`
+	// SourceIdentity marks vigil's AWS sessions in CloudTrail (default
+	// "vigil"); the roles' trust policies must allow sts:SetSourceIdentity
+	// and sts:TagSession for vigil.
+	SourceIdentity string `yaml:"source_identity"`
 }
 
 // Inventory configures the secret stores and the comparison.
@@ -56,6 +76,13 @@ type Inventory struct {
 	GitHub       []GitHubSource `yaml:"github"`
 }
 
+// AppRole names the variables holding an AppRole login's role and secret ids.
+type AppRole struct {
+	Mount       string `yaml:"mount"`
+	RoleIDEnv   string `yaml:"role_id_env"`
+	SecretIDEnv string `yaml:"secret_id_env"`
+}
+
 // VaultStore is a Vault or OpenBao server.
 type VaultStore struct {
 	Name    string   `yaml:"name"`
@@ -65,11 +92,7 @@ type VaultStore struct {
 	TokenEnv string `yaml:"token_env"`
 	// AppRole, when set, logs in with a role id and secret id read from
 	// the named variables.
-	AppRole *struct {
-		Mount       string `yaml:"mount"`
-		RoleIDEnv   string `yaml:"role_id_env"`
-		SecretIDEnv string `yaml:"secret_id_env"`
-	} `yaml:"approle"`
+	AppRole *AppRole `yaml:"approle"`
 }
 
 // AWSSMStore is Secrets Manager in the aws: accounts, in these regions.

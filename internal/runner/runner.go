@@ -87,6 +87,7 @@ func Run(ctx context.Context, st *store.Store, log *slog.Logger, command string,
 			"commits", r.Stats.Commits, "files", r.Stats.Files, "bytes", r.Stats.Bytes)
 	}
 	var scanErr error
+	ctx = scanners.WithRunID(ctx, runID)
 	for _, sc := range scs {
 		if err := sc.Scan(ctx, st, emit); err != nil {
 			scanErr = errors.Join(scanErr, fmt.Errorf("%s: %w", sc.Name(), err))

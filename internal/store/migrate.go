@@ -82,6 +82,30 @@ CREATE TABLE locks (
 	pid         INTEGER NOT NULL,
 	acquired_at TEXT NOT NULL
 );`,
+	// The credential ledger: every credential vigil mints for itself, from
+	// the intent to issue it to its revocation and clean-up. Never the
+	// credential: only its public id (access key id, token accessor).
+	2: `
+CREATE TABLE credentials (
+	id            TEXT PRIMARY KEY,
+	run_id        TEXT NOT NULL,
+	issuer        TEXT NOT NULL,          -- aws:<account> | vault:<store>
+	identity      TEXT NOT NULL,
+	target        TEXT NOT NULL,          -- role ARN, or the Vault store's address
+	credential_id TEXT NOT NULL DEFAULT '',
+	scope         TEXT NOT NULL DEFAULT '{}',
+	status        TEXT NOT NULL,          -- issuing | not_issued | issued | revoked | cleaned
+	issued_at     TEXT,
+	expires_at    TEXT,
+	revoked_at    TEXT,
+	cleaned_at    TEXT,
+	revocation    TEXT NOT NULL DEFAULT '{}',
+	probes        TEXT NOT NULL DEFAULT '[]',
+	created_at    TEXT NOT NULL,
+	updated_at    TEXT NOT NULL
+);
+CREATE INDEX credentials_status ON credentials(status);
+CREATE INDEX credentials_created ON credentials(created_at);`,
 }
 
 // SchemaVersion is the version a fully migrated database has.

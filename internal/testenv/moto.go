@@ -83,6 +83,8 @@ func Moto(t testing.TB) string {
 		t.Fatal(motoErr)
 	}
 	MotoPost(t, "/moto-api/reset", "")
+	// Enforcement outlives a reset: switch it off again for this test.
+	MotoPost(t, "/moto-api/reset-auth", "inf")
 	return motoURL
 }
 

@@ -33,33 +33,6 @@ func New(client *api.Client, name string, mounts []string, h inventory.Hasher) *
 	return &Store{client: client, name: name, mounts: mounts, hasher: h}
 }
 
-// Login returns a client for addr authenticated with a token, or with AppRole
-// when roleID is set (secretID from the caller's secret source).
-func Login(ctx context.Context, addr, token, roleID, secretID, approleMount string) (*api.Client, error) {
-	cfg := api.DefaultConfig()
-	cfg.Address = addr
-	c, err := api.NewClient(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("vault %s: %w", addr, err)
-	}
-	if roleID == "" {
-		c.SetToken(token)
-		return c, nil
-	}
-	if approleMount == "" {
-		approleMount = "approle"
-	}
-	s, err := c.Logical().WriteWithContext(ctx, "auth/"+approleMount+"/login", map[string]any{"role_id": roleID, "secret_id": secretID})
-	if err != nil {
-		return nil, fmt.Errorf("vault %s: AppRole login: %w", addr, err)
-	}
-	if s == nil || s.Auth == nil {
-		return nil, fmt.Errorf("vault %s: AppRole login returned no token", addr)
-	}
-	c.SetToken(s.Auth.ClientToken)
-	return c, nil
-}
-
 // Name implements inventory.Store.
 func (s *Store) Name() string { return s.name }
 

@@ -11,14 +11,17 @@ import (
 
 	"github.com/openbao/openbao/api/v2"
 
+	"github.com/vigilsec/vigil/internal/config"
 	"github.com/vigilsec/vigil/internal/secrethash"
 	"github.com/vigilsec/vigil/internal/testenv"
+	"github.com/vigilsec/vigil/internal/vaultconf"
 	"github.com/vigilsec/vigil/scanners/inventory"
 )
 
 func root(t *testing.T) *api.Client {
 	t.Helper()
-	c, err := Login(context.Background(), testenv.OpenBao(t), testenv.OpenBaoToken, "", "", "")
+	t.Setenv("VIGIL_TEST_BAO_TOKEN", testenv.OpenBaoToken)
+	c, err := vaultconf.Login(context.Background(), config.VaultStore{Name: "vault", Address: testenv.OpenBao(t), TokenEnv: "VIGIL_TEST_BAO_TOKEN"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +128,11 @@ path "sys/mounts" { capabilities = ["read"] }`, m)
 	}
 	rid, _ := c.Logical().Read(base + "/role-id")
 	sid, _ := c.Logical().Write(base+"/secret-id", nil)
-	ac, err := Login(context.Background(), c.Address(), "", rid.Data["role_id"].(string), sid.Data["secret_id"].(string), "approle-"+m)
+	t.Setenv("VIGIL_TEST_ROLE_ID", rid.Data["role_id"].(string))
+	t.Setenv("VIGIL_TEST_SECRET_ID", sid.Data["secret_id"].(string))
+	vs := config.VaultStore{Name: "vault", Address: c.Address()}
+	vs.AppRole = &config.AppRole{Mount: "approle-" + m, RoleIDEnv: "VIGIL_TEST_ROLE_ID", SecretIDEnv: "VIGIL_TEST_SECRET_ID"}
+	ac, err := vaultconf.Login(context.Background(), vs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +155,7 @@ path "sys/mounts" { capabilities = ["read"] }`, m)
 }
 
 func TestUnreachableServer(t *testing.T) {
-	c, _ := Login(context.Background(), "http://127.0.0.1:1", "x", "", "", "")
+	c, _ := vaultconf.Login(context.Background(), config.VaultStore{Name: "vault", Address: "http://127.0.0.1:1"})
 	c.SetMaxRetries(0)
 	err := New(c, "vault", []string{"secret"}, nil).List(context.Background(), func(inventory.Secret) {})
 	if err == nil || !strings.Contains(err.Error(), "vault: list secret/") {
