@@ -1,7 +1,11 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -56,8 +60,84 @@ func newFindingsCmd(g *globals) *cobra.Command {
 		},
 	}
 	suppress.Flags().StringVar(&reason, "reason", "", "why this finding is accepted")
-	cmd.AddCommand(list, suppress)
+	var openOnly bool
+	ledger := &cobra.Command{
+		Use:   "ledger",
+		Short: "List the credentials vigil minted for synthetic checks (never the credentials themselves)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, err := g.storeFromFlags(cmd)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			rows, err := st.Credentials(cmd.Context(), store.LedgerFilter{Open: openOnly})
+			if err != nil {
+				return err
+			}
+			return printLedger(cmd.OutOrStdout(), g.format, rows)
+		},
+	}
+	ledger.Flags().BoolVar(&openOnly, "open", false, "only credentials not yet revoked or cleaned up")
+	cmd.AddCommand(list, suppress, ledger)
 	return cmd
+}
+
+// printLedger writes ledger rows as a table or as JSON.
+func printLedger(w io.Writer, format string, rows []store.Credential) error {
+	if format == "json" {
+		type row struct {
+			ID           string              `json:"id"`
+			RunID        string              `json:"run_id"`
+			Identity     string              `json:"identity"`
+			Issuer       string              `json:"issuer"`
+			Target       string              `json:"target"`
+			CredentialID string              `json:"credential_id"`
+			Status       string              `json:"status"`
+			Scope        map[string]any      `json:"scope"`
+			IssuedAt     *time.Time          `json:"issued_at"`
+			ExpiresAt    *time.Time          `json:"expires_at"`
+			RevokedAt    *time.Time          `json:"revoked_at"`
+			CleanedAt    *time.Time          `json:"cleaned_at"`
+			Revocation   map[string]any      `json:"revocation"`
+			Probes       []store.ProbeRecord `json:"probes"`
+		}
+		opt := func(t time.Time) *time.Time {
+			if t.IsZero() {
+				return nil
+			}
+			return &t
+		}
+		out := make([]row, 0, len(rows))
+		for _, r := range rows {
+			out = append(out, row{r.ID, r.RunID, r.Identity, r.Issuer, r.Target, r.CredentialID, r.Status, r.Scope,
+				opt(r.IssuedAt), opt(r.ExpiresAt), opt(r.RevokedAt), opt(r.CleanedAt), r.Revocation, r.Probes})
+		}
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "LEDGER\tIDENTITY\tISSUER\tCREDENTIAL\tSTATUS\tISSUED\tEXPIRES\tREVOKED\tVERIFIED\tPROBES")
+	when := func(t time.Time) string {
+		if t.IsZero() {
+			return "-"
+		}
+		return t.UTC().Format("2006-01-02 15:04:05")
+	}
+	for _, r := range rows {
+		n := map[string]int{}
+		for _, p := range r.Probes {
+			n[p.Outcome]++
+		}
+		verified := "-"
+		if v, ok := r.Revocation["verified"].(bool); ok {
+			verified = fmt.Sprint(v)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d allowed, %d denied, %d inconclusive\n", r.ID, r.Identity, r.Issuer,
+			r.CredentialID, r.Status, when(r.IssuedAt), when(r.ExpiresAt), when(r.RevokedAt), verified, n["allowed"], n["denied"], n["inconclusive"])
+	}
+	return tw.Flush()
 }
 
 // storeFromFlags opens the database named by --db, or by --config's db.

@@ -12,3 +12,15 @@ are not granted (iam.missing_grant), wildcard and admin grants, undeclared
 principals, and old or unused access keys. Stored like a run.`, "iam"))
 	return cmd
 }
+
+func newSyntheticCmd(g *globals) *cobra.Command {
+	return scannerCmd(g, "synthetic",
+		"Prove least privilege with vigil's own short-lived credentials, then revoke them",
+		`For each declared identity with probes, mints a credential of its own (STS
+AssumeRole into the job's role with a session policy limited to the probes, or a
+Vault child token with the job's policies, a short ttl and a bounded use count),
+makes each expected-allow and expected-deny call, revokes the credential and checks
+that it stopped working. Reports synthetic.denied_allowed, synthetic.allowed_denied
+and synthetic.not_revoked. Every credential is in the ledger (vigil findings
+ledger); credentials a crashed run left live are revoked first. Stored like a run.`, "synthetic")
+}

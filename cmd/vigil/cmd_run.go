@@ -20,11 +20,11 @@ import (
 	"github.com/vigilsec/vigil/scanners"
 	"github.com/vigilsec/vigil/scanners/iam"
 	"github.com/vigilsec/vigil/scanners/leaks"
+	"github.com/vigilsec/vigil/scanners/synthetic"
 )
 
-// available lists the scanners this build has; the design's inventory, iam
-// and synthetic scanners join it as they are built.
-var available = []string{"leaks", "inventory", "iam"}
+// available lists the scanners this build has, in the order a run runs them.
+var available = []string{"leaks", "inventory", "iam", "synthetic"}
 
 func newRunCmd(g *globals) *cobra.Command {
 	var (
@@ -130,6 +130,19 @@ func buildScanners(ctx context.Context, cfg *config.Config, h *secrethash.Hasher
 			scs = append(scs, s)
 		} else if len(want) == 1 {
 			return nil, fmt.Errorf("%s: the iam scanner needs an aws: section", cfg.File)
+		}
+	}
+	// Synthetic last: it mints and revokes credentials, and the drift found
+	// above explains what its probes find.
+	if want["synthetic"] {
+		s, err := synthetic.New(ctx, cfg, st, rules.DefaultControls(), g.log)
+		if err != nil {
+			return nil, err
+		}
+		if s != nil {
+			scs = append(scs, s)
+		} else if len(want) == 1 {
+			return nil, fmt.Errorf("%s: the synthetic scanner needs declared identities with probes (rules: identities)", cfg.File)
 		}
 	}
 	return scs, nil

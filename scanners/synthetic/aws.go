@@ -177,9 +177,6 @@ func validateAWS(p rules.Probe) error {
 	if !ok {
 		return fmt.Errorf("probe %q: vigil has no read-only probe for %s (it knows %s)", p, p.Action, strings.Join(AWSActions(), ", "))
 	}
-	if strings.EqualFold(p.Action, "sts:GetCallerIdentity") {
-		return fmt.Errorf("probe %q: sts:GetCallerIdentity needs no permission and proves nothing", p)
-	}
 	if act.target != "" && p.Target == "" {
 		return fmt.Errorf("probe %q: %s needs a target (%s)", p, p.Action, act.target)
 	}
