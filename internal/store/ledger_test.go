@@ -19,8 +19,12 @@ func TestLedgerLifecycleIsAudited(t *testing.T) {
 	for _, step := range []func(){
 		func() {},
 		func() { c.Status, c.CredentialID, c.IssuedAt = CredIssued, "acc-1", time.Now() },
-		func() { c.Probes = []ProbeRecord{{Probe: "read x", Expect: "allow", Outcome: "allowed", At: time.Now()}} }, // no status change
-		func() { c.Status, c.RevokedAt, c.Revocation = CredRevoked, time.Now(), map[string]any{"verified": true} },
+		func() {
+			c.Probes = []ProbeRecord{{Probe: "read x", Expect: "allow", Outcome: "allowed", At: time.Now()}}
+		}, // no status change
+		func() {
+			c.Status, c.RevokedAt, c.Revocation = CredRevoked, time.Now(), map[string]any{"verified": true}
+		},
 	} {
 		step()
 		if err := s.SaveCredential(ctx, c); err != nil {
