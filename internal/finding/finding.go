@@ -161,3 +161,10 @@ const (
 	KindInvPlaintextVariable = "inventory.plaintext_variable"
 	KindInvPlaintextConfig   = "inventory.plaintext_config"
 )
+
+// Synthetic check kinds.
+const (
+	KindSynDeniedAllowed = "synthetic.denied_allowed"
+	KindSynAllowedDenied = "synthetic.allowed_denied"
+	KindSynNotRevoked    = "synthetic.not_revoked"
+)

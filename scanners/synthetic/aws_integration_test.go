@@ -3,6 +3,7 @@ package synthetic
 import (
 	"context"
 	"fmt"
+	"github.com/vigilsec/vigil/internal/finding"
 	"strings"
 	"testing"
 	"time"
@@ -95,10 +96,10 @@ func TestAWSLeastPrivilege(t *testing.T) {
 	if r := res["synthetic:exact"]; r.Err != nil || len(r.Findings) != 0 {
 		t.Errorf("exact grants: %v %+v", r.Err, r.Findings)
 	}
-	if k := kinds(res["synthetic:wide"].Findings); len(k) != 1 || strings.Join(k[KindDeniedAllowed], ",") != "iam:ListUsers" {
+	if k := kinds(res["synthetic:wide"].Findings); len(k) != 1 || strings.Join(k[finding.KindSynDeniedAllowed], ",") != "iam:ListUsers" {
 		t.Errorf("wildcard grant: %v (err %v)", k, res["synthetic:wide"].Err)
 	}
-	if k := kinds(res["synthetic:narrow"].Findings); len(k) != 1 || strings.Join(k[KindAllowedDenied], ",") != "secretsmanager:GetSecretValue dev/app/db" {
+	if k := kinds(res["synthetic:narrow"].Findings); len(k) != 1 || strings.Join(k[finding.KindSynAllowedDenied], ",") != "secretsmanager:GetSecretValue dev/app/db" {
 		t.Errorf("missing grant: %v (err %v)", k, res["synthetic:narrow"].Err)
 	}
 	// moto enforces S3 resources: the finance bucket was denied to all three.

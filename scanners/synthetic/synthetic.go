@@ -24,13 +24,6 @@ import (
 	"github.com/vigilsec/vigil/scanners"
 )
 
-// Finding kinds.
-const (
-	KindDeniedAllowed = "synthetic.denied_allowed"
-	KindAllowedDenied = "synthetic.allowed_denied"
-	KindNotRevoked    = "synthetic.not_revoked"
-)
-
 // Ledger is where credentials are recorded (the store).
 type Ledger interface {
 	SaveCredential(ctx context.Context, c *store.Credential) error
@@ -307,12 +300,12 @@ func (s *Scanner) check(ctx context.Context, id *rules.Identity) scanners.Result
 		case out.Result == Allowed:
 			allowed = append(allowed, p)
 			if p.Expect == rules.ExpectDeny {
-				res.Findings = append(res.Findings, s.probeFinding(KindDeniedAllowed, finding.High, id, rec, p, out,
+				res.Findings = append(res.Findings, s.probeFinding(finding.KindSynDeniedAllowed, finding.High, id, rec, p, out,
 					fmt.Sprintf("%s can %s, which it must not", id.Name, p),
 					"A call declared as forbidden for this identity succeeded with a credential carrying only the identity's own permissions: least privilege is violated. Narrow the grants (see iam.excess_grant findings) and re-run."))
 			}
 		case out.Result == Denied && p.Expect == rules.ExpectAllow:
-			res.Findings = append(res.Findings, s.probeFinding(KindAllowedDenied, finding.Medium, id, rec, p, out,
+			res.Findings = append(res.Findings, s.probeFinding(finding.KindSynAllowedDenied, finding.Medium, id, rec, p, out,
 				fmt.Sprintf("%s can't %s: the job would break", id.Name, p),
 				"A call the job is declared to need was denied. Either the grant is missing (see iam.missing_grant) or the declaration is stale."))
 		}
@@ -352,7 +345,7 @@ func (s *Scanner) verifyRevoked(ctx context.Context, id *rules.Identity, rec *st
 		return nil, nil
 	case Allowed:
 		rec.Revocation["verified"] = false
-		f := s.finding(KindNotRevoked, finding.High, id, rec, nil,
+		f := s.finding(finding.KindSynNotRevoked, finding.High, id, rec, nil,
 			fmt.Sprintf("%s: vigil's credential still works after revocation", id.Name),
 			fmt.Sprintf("The credential (%s, %s) was revoked and still worked %s later. A leaked credential of this identity could not be cut off this way: check the revocation permissions and the issuer.",
 				rec.Issuer, rec.CredentialID, s.revokeWait()),

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"github.com/vigilsec/vigil/internal/finding"
 	"strings"
 	"testing"
 	"time"
@@ -89,7 +90,7 @@ func TestVaultLeastPrivilege(t *testing.T) {
 	if fs := res["synthetic:etl-dev"].Findings; len(fs) != 0 {
 		t.Errorf("exact policy: %+v", fs)
 	}
-	if k := kinds(res["synthetic:etl-wide"].Findings); len(k) != 1 || strings.Join(k[KindDeniedAllowed], ",") != "read "+m+"/data/prod/etl/db" {
+	if k := kinds(res["synthetic:etl-wide"].Findings); len(k) != 1 || strings.Join(k[finding.KindSynDeniedAllowed], ",") != "read "+m+"/data/prod/etl/db" {
 		t.Errorf("wide policy: %v", k)
 	}
 	for name, rec := range ledger(t, st) {
@@ -126,7 +127,7 @@ func TestVaultNotRevoked(t *testing.T) {
 	s := &Scanner{Identities: loadIdentities(t, vaultIdentities(m, "dev")), Issuers: map[string]Issuer{"vault:main": iss},
 		Ledger: st, Controls: rules.DefaultControls(), RevokeWait: time.Second}
 	r := scan(t, s)["synthetic:etl-dev"]
-	if len(r.Findings) != 1 || r.Findings[0].Kind != KindNotRevoked || r.Findings[0].Severity != "high" {
+	if len(r.Findings) != 1 || r.Findings[0].Kind != finding.KindSynNotRevoked || r.Findings[0].Severity != "high" {
 		t.Fatalf("%v %+v", r.Err, r.Findings)
 	}
 	rec := ledger(t, st)["etl-dev"]
