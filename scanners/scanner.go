@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/vigilsec/vigil/internal/finding"
+	"github.com/vigilsec/vigil/internal/store"
 )
 
 // Scanner reads its sources and calls emit once per source. Scan returns only
@@ -54,6 +55,9 @@ type Result struct {
 	// Err is set when the source could not be read (completely).
 	Err   error
 	Stats Stats
+	// Secrets is what an inventory source listed (never values), kept as
+	// the month's inventory snapshot when the listing is complete.
+	Secrets []store.SecretRecord
 }
 
 // Stats counts what a source read, for progress and for benchmarks.

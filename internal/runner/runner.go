@@ -57,7 +57,7 @@ func Run(ctx context.Context, st *store.Store, log *slog.Logger, command string,
 		sum.Stats.Commits += r.Stats.Commits
 		sum.Stats.Files += r.Stats.Files
 		sum.Stats.Bytes += r.Stats.Bytes
-		b := store.Batch{Source: r.Source, Findings: r.Findings, State: r.State}
+		b := store.Batch{Source: r.Source, Findings: r.Findings, State: r.State, Secrets: r.Secrets}
 		switch r.Mode {
 		case scanners.Incremental:
 			b.Mode = store.Incremental

@@ -36,6 +36,9 @@ type Batch struct {
 	Findings []finding.Finding
 	// State is the scanner's new state for Source; empty leaves it as is.
 	State string
+	// Secrets is an inventory source's listing; with Mode Full it replaces
+	// the source's snapshot for this month.
+	Secrets []SecretRecord
 }
 
 // Counts is what a batch did to the lifecycle.
@@ -104,6 +107,11 @@ func (s *Store) Apply(ctx context.Context, runID string, b Batch) (Counts, error
 			if _, err := tx.ExecContext(ctx, `INSERT INTO scan_state(source, state, run_id, updated_at) VALUES (?, ?, ?, ?)
 				ON CONFLICT(source) DO UPDATE SET state = excluded.state, run_id = excluded.run_id, updated_at = excluded.updated_at`,
 				b.Source, b.State, runID, ts(now)); err != nil {
+				return err
+			}
+		}
+		if b.Mode == Full && b.Secrets != nil {
+			if err := s.saveSnapshot(ctx, tx, runID, b.Source, now, b.Secrets); err != nil {
 				return err
 			}
 		}

@@ -89,3 +89,20 @@ func TestMigrationAddsLedgerToVersionOne(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A complete listing replaces its source's snapshot for the month; a
+// partial one leaves it.
+func TestInventorySnapshotPerSourceAndMonth(t *testing.T) {
+	s := open(t)
+	ctx := context.Background()
+	rec := func(p string) SecretRecord {
+		return SecretRecord{Store: "vault", Path: p, Owner: "data", Env: "prod", Declared: true, RotationDays: 90, LastRotated: time.Now().Add(-24 * time.Hour)}
+	}
+	run(t, s, Batch{Source: "inventory:vault", Mode: Full, Secrets: []SecretRecord{rec("vault:a"), rec("vault:b")}})
+	run(t, s, Batch{Source: "inventory:vault", Mode: Full, Secrets: []SecretRecord{rec("vault:b")}})
+	run(t, s, Batch{Source: "inventory:vault", Mode: Partial, Secrets: []SecretRecord{rec("vault:c")}})
+	got, err := s.Inventory(ctx, time.Now().UTC().Format("2006-01"))
+	if err != nil || len(got) != 1 || got[0].Path != "vault:b" || got[0].Owner != "data" || got[0].LastRotated.IsZero() || !got[0].Declared {
+		t.Fatalf("%v %+v", err, got)
+	}
+}

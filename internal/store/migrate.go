@@ -106,6 +106,25 @@ CREATE TABLE credentials (
 );
 CREATE INDEX credentials_status ON credentials(status);
 CREATE INDEX credentials_created ON credentials(created_at);`,
+	// Inventory snapshots for the monthly report: what each store held, as
+	// of its last complete listing in each month. Never a value.
+	3: `
+CREATE TABLE inventory_snapshots (
+	month         TEXT NOT NULL,          -- YYYY-MM of the listing
+	source        TEXT NOT NULL,
+	path          TEXT NOT NULL,
+	run_id        TEXT NOT NULL,
+	store         TEXT NOT NULL,
+	location      TEXT NOT NULL DEFAULT '',
+	owner         TEXT NOT NULL DEFAULT '',
+	env           TEXT NOT NULL DEFAULT '',
+	declared      INTEGER NOT NULL DEFAULT 0,
+	rotation_days INTEGER NOT NULL DEFAULT 0,
+	last_rotated  TEXT,
+	last_accessed TEXT,
+	listed_at     TEXT NOT NULL,
+	PRIMARY KEY (month, source, path)
+);`,
 }
 
 // SchemaVersion is the version a fully migrated database has.

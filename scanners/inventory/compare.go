@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/internal/finding"
+	"github.com/vigilsec/vigil/internal/store"
 	"github.com/vigilsec/vigil/rules"
 )
 
@@ -48,6 +49,47 @@ func envOf(path string) string {
 	return ""
 }
 
+// effective applies the declaration d (nil: undeclared) over the store's own
+// metadata, and the defaults under both.
+func (c *Comparer) effective(s Secret, d *rules.Declared) (owner, env string, rot, unused int) {
+	owner, env, rot, unused = s.Owner, s.Env, s.RotationDays, c.DefaultUnusedDays
+	if d != nil {
+		if d.Owner != "" {
+			owner = d.Owner
+		}
+		if d.Env != "" {
+			env = d.Env
+		}
+		if d.RotationDays > 0 {
+			rot = d.RotationDays
+		}
+		if d.UnusedDays > 0 {
+			unused = d.UnusedDays
+		}
+	}
+	if rot == 0 {
+		rot = c.DefaultRotationDays
+	}
+	return owner, env, rot, unused
+}
+
+// Records returns the secrets as the monthly inventory shows them: with the
+// declarations applied. Never a value.
+func (c *Comparer) Records(source string, live []Secret) []store.SecretRecord {
+	declared := map[string]*rules.Declared{}
+	for i := range c.Declared {
+		declared[c.Declared[i].Path] = &c.Declared[i]
+	}
+	out := make([]store.SecretRecord, 0, len(live))
+	for _, s := range live {
+		d := declared[s.Path]
+		owner, env, rot, _ := c.effective(s, d)
+		out = append(out, store.SecretRecord{Source: source, Store: s.Store, Path: s.Path, Where: s.Where, Owner: owner, Env: env,
+			Declared: d != nil, RotationDays: rot, LastRotated: s.lastSet(), LastAccessed: s.LastAccessed})
+	}
+	return out
+}
+
 // Compare returns the findings for the secrets listed. complete says, per
 // store prefix ("vault", "awssm", ...), whether its listing finished: a
 // declared secret is only "missing" from a store that was listed completely.
@@ -75,24 +117,7 @@ func (c *Comparer) Compare(live []Secret, complete map[string]bool) []finding.Fi
 				"secret "+s.Path+" is not in the declared inventory",
 				"It exists in "+where+" but nobody declared it: declare its owner, environment and rotation, or delete it.", ev()))
 		}
-		owner, env, rot, unused := s.Owner, s.Env, s.RotationDays, c.DefaultUnusedDays
-		if d != nil {
-			if d.Owner != "" {
-				owner = d.Owner
-			}
-			if d.Env != "" {
-				env = d.Env
-			}
-			if d.RotationDays > 0 {
-				rot = d.RotationDays
-			}
-			if d.UnusedDays > 0 {
-				unused = d.UnusedDays
-			}
-		}
-		if rot == 0 {
-			rot = c.DefaultRotationDays
-		}
+		owner, env, rot, unused := c.effective(s, d)
 		if owner == "" {
 			out = append(out, c.mk(finding.KindInvNoOwner, finding.Medium, s.Path, "secret "+s.Path+" has no owner",
 				"Neither the declared inventory nor the store's metadata names an owner; an unowned secret is never rotated.", ev()))

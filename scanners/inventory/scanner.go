@@ -53,11 +53,16 @@ func (s *Scanner) Scan(ctx context.Context, _ scanners.StateReader, emit func(sc
 		s.Log = slog.New(slog.DiscardHandler)
 	}
 	var live []Secret
+	byName := map[string][]Secret{}
 	complete := map[string]bool{}
 	failed := map[string]error{}
 	for _, st := range s.Stores {
 		n := 0
-		err := st.List(ctx, func(sec Secret) { live = append(live, sec); n++ })
+		err := st.List(ctx, func(sec Secret) {
+			live = append(live, sec)
+			byName[st.Name()] = append(byName[st.Name()], sec)
+			n++
+		})
 		p := prefix(st.Name())
 		if _, ok := complete[p]; !ok {
 			complete[p] = true
@@ -85,6 +90,8 @@ func (s *Scanner) Scan(ctx context.Context, _ scanners.StateReader, emit func(sc
 		}
 		if err := failed[st.Name()]; err != nil {
 			res.Mode, res.Err = scanners.Partial, fmt.Errorf("inventory %s: %w", st.Name(), err)
+		} else {
+			res.Secrets = s.Comparer.Records(res.Source, byName[st.Name()])
 		}
 		emit(res)
 	}

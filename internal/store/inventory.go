@@ -1,0 +1,68 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"time"
+)
+
+// SecretRecord is one secret as a complete inventory listing saw it, with the
+// declared inventory applied (owner, env, rotation). Never a value.
+type SecretRecord struct {
+	Source       string
+	Store        string
+	Path         string
+	Where        string
+	Owner        string
+	Env          string
+	Declared     bool
+	RotationDays int
+	LastRotated  time.Time
+	LastAccessed time.Time
+	ListedAt     time.Time
+}
+
+// saveSnapshot replaces source's snapshot for the month of now: one
+// snapshot per source and month is what the monthly report reads, and it
+// keeps the table from growing with every nightly run.
+func (s *Store) saveSnapshot(ctx context.Context, tx *sql.Tx, runID, source string, now time.Time, recs []SecretRecord) error {
+	month := now.UTC().Format("2006-01")
+	if _, err := tx.ExecContext(ctx, `DELETE FROM inventory_snapshots WHERE month = ? AND source = ?`, month, source); err != nil {
+		return err
+	}
+	ins, err := tx.PrepareContext(ctx, `INSERT OR REPLACE INTO inventory_snapshots(month, source, path, run_id, store, location,
+		owner, env, declared, rotation_days, last_rotated, last_accessed, listed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return err
+	}
+	defer ins.Close()
+	for _, r := range recs {
+		if _, err := ins.ExecContext(ctx, month, source, r.Path, runID, r.Store, r.Where, r.Owner, r.Env, r.Declared,
+			r.RotationDays, nullTS(r.LastRotated), nullTS(r.LastAccessed), ts(now)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Inventory returns the snapshot of month (YYYY-MM): for each source, its
+// last complete listing in that month, ordered by path.
+func (s *Store) Inventory(ctx context.Context, month string) ([]SecretRecord, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT source, store, path, location, owner, env, declared, rotation_days,
+		last_rotated, last_accessed, listed_at FROM inventory_snapshots WHERE month = ? ORDER BY path, source`, month)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []SecretRecord
+	for rows.Next() {
+		var r SecretRecord
+		var rot, acc, listed sql.NullString
+		if err := rows.Scan(&r.Source, &r.Store, &r.Path, &r.Where, &r.Owner, &r.Env, &r.Declared, &r.RotationDays, &rot, &acc, &listed); err != nil {
+			return nil, err
+		}
+		r.LastRotated, r.LastAccessed, r.ListedAt = parseTS(rot), parseTS(acc), parseTS(listed)
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
