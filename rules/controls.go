@@ -4,6 +4,7 @@ import (
 	_ "embed"
 	"fmt"
 	"os"
+	"sort"
 
 	"gopkg.in/yaml.v3"
 )
@@ -42,3 +43,43 @@ func parseControls(name string, b []byte) (Controls, error) {
 
 // For returns the controls of a kind (nil when unmapped).
 func (c Controls) For(kind string) []string { return c[kind] }
+
+// Control is a compliance control the monthly report gives a status for.
+type Control struct {
+	ID        string // as in controls.yaml: "SOC2:CC6.1"
+	Framework string
+	Title     string
+}
+
+// ReportedControls are the controls the monthly workbook reports on, each
+// with the findings whose kinds map to it in the controls mapping.
+var ReportedControls = []Control{
+	{"SOC2:CC6.1", "SOC 2", "Logical access security over protected information assets (credentials protected, inventoried)"},
+	{"SOC2:CC6.2", "SOC 2", "Access credentials issued, and removed when no longer needed"},
+	{"SOC2:CC6.3", "SOC 2", "Access authorised, modified or removed by least privilege"},
+	{"SOC2:CC6.6", "SOC 2", "Logical access restricted from outside system boundaries"},
+	{"SOC2:CC7.2", "SOC 2", "System components monitored for anomalies (leaks detected)"},
+	{"PCI-DSS-4.0:3.6", "PCI DSS 4.0", "Cryptographic keys used to protect stored account data are secured"},
+	{"PCI-DSS-4.0:3.7", "PCI DSS 4.0", "Key-management processes cover the full key lifecycle (owners, rotation)"},
+	{"PCI-DSS-4.0:7.2", "PCI DSS 4.0", "Access to system components and data is appropriately defined and assigned"},
+	{"PCI-DSS-4.0:8.3.9", "PCI DSS 4.0", "Passwords/passphrases changed at least every 90 days or access analysed dynamically"},
+	{"PCI-DSS-4.0:8.6.3", "PCI DSS 4.0", "Passwords for application and system accounts protected against misuse (rotated, not hard-coded)"},
+	{"HIPAA:164.312(a)(1)", "HIPAA", "Access control: only authorised persons or software have access to ePHI"},
+	{"HIPAA:164.312(b)", "HIPAA", "Audit controls: activity in systems holding ePHI is recorded and examined"},
+	{"HIPAA:164.312(d)", "HIPAA", "Person or entity authentication"},
+}
+
+// Kinds returns the finding kinds mapped to control id, sorted.
+func (c Controls) Kinds(id string) []string {
+	var out []string
+	for kind, ids := range c {
+		for _, x := range ids {
+			if x == id {
+				out = append(out, kind)
+				break
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}

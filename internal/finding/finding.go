@@ -73,6 +73,8 @@ const (
 	StillOpen Transition = "open"
 	Resolved  Transition = "resolved"
 	Regressed Transition = "regressed"
+	// Suppressed: an open finding was accepted as a risk (not per run).
+	Suppressed Transition = "suppressed"
 )
 
 // Kinds of findings (see the design contract). Only the ones a scanner emits

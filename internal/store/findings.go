@@ -359,12 +359,22 @@ func (s *Store) Transitions(ctx context.Context, runID string) (map[string]findi
 func (s *Store) Suppress(ctx context.Context, ids []string, reason string) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		for _, id := range ids {
-			res, err := tx.ExecContext(ctx, `UPDATE findings SET status = 'suppressed' WHERE id = ?`, id)
-			if err != nil {
+			var prev string
+			if err := tx.QueryRowContext(ctx, `SELECT status FROM findings WHERE id = ?`, id).Scan(&prev); err != nil {
+				if errors.Is(err, sql.ErrNoRows) {
+					return fmt.Errorf("no finding %s", id)
+				}
 				return err
 			}
-			if n, _ := res.RowsAffected(); n == 0 {
-				return fmt.Errorf("no finding %s", id)
+			if _, err := tx.ExecContext(ctx, `UPDATE findings SET status = 'suppressed' WHERE id = ?`, id); err != nil {
+				return err
+			}
+			// An open finding stops counting as open: an event, so that the
+			// monthly history of open findings sees it go.
+			if prev == string(finding.StatusOpen) {
+				if err := s.event(ctx, tx, "suppress:"+ts(s.now()), id, finding.Suppressed); err != nil {
+					return err
+				}
 			}
 			if err := s.appendAudit(ctx, tx, "finding.suppress", "finding:"+id, map[string]any{"reason": reason}); err != nil {
 				return err
