@@ -29,7 +29,7 @@ var available = []string{"leaks", "inventory", "iam", "synthetic"}
 func newRunCmd(g *globals) *cobra.Command {
 	var (
 		only   []string
-		out    string
+		out    outputs
 		failOn string
 	)
 	cmd := &cobra.Command{
@@ -49,13 +49,13 @@ func newRunCmd(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringSliceVar(&only, "only", nil, "run only these scanners (comma-separated): "+fmt.Sprint(available))
-	cmd.Flags().StringVar(&out, "out", "", "directory for findings.json, findings.sarif and summary.md")
+	out.flags(cmd)
 	cmd.Flags().StringVar(&failOn, "fail-on", "", "lowest severity of an open finding that makes the exit code 1 (default: the config's fail_on, else high)")
 	return cmd
 }
 
 // runScanners runs the wanted scanners of cfg as one stored run.
-func runScanners(cmd *cobra.Command, g *globals, cfg *config.Config, want map[string]bool, label, out string, sev finding.Severity) error {
+func runScanners(cmd *cobra.Command, g *globals, cfg *config.Config, want map[string]bool, label string, out outputs, sev finding.Severity) error {
 	st, h, err := g.openStore(cmd, cfg)
 	if err != nil {
 		return err
@@ -149,7 +149,7 @@ func buildScanners(ctx context.Context, cfg *config.Config, h *secrethash.Hasher
 }
 
 // finishRun prints and writes what a run found and picks the exit code.
-func finishRun(cmd *cobra.Command, g *globals, st *store.Store, sum runner.Summary, out string, failOn finding.Severity) error {
+func finishRun(cmd *cobra.Command, g *globals, st *store.Store, sum runner.Summary, out outputs, failOn finding.Severity) error {
 	ctx := context.WithoutCancel(cmd.Context())
 	trans, err := st.Transitions(ctx, sum.RunID)
 	if err != nil {
@@ -166,9 +166,14 @@ func finishRun(cmd *cobra.Command, g *globals, st *store.Store, sum runner.Summa
 		}
 	}
 	rep := reports.Run{ID: sum.RunID, Status: sum.Status, StartedAt: sum.Started, Duration: sum.Duration, Transitions: trans, Errors: sum.Errors}
-	if out != "" {
-		if err := writeReports(out, rep, all); err != nil {
-			return fmt.Errorf("write reports to %s: %w", out, err)
+	if out.dir != "" {
+		if err := writeReports(out.dir, rep, all); err != nil {
+			return fmt.Errorf("write reports to %s: %w", out.dir, err)
+		}
+	}
+	if out.metrics != "" {
+		if err := writeMetrics(ctx, st, out.metrics, sum, open); err != nil {
+			return fmt.Errorf("write metrics to %s: %w", out.metrics, err)
 		}
 	}
 	if err := printFindings(cmd.OutOrStdout(), g.format, open, trans); err != nil {
@@ -212,7 +217,10 @@ func (g *globals) configAndFailOn(failOn string) (*config.Config, finding.Severi
 // scannerCmd is a command that runs one scanner of the config as a stored run
 // (`vigil inventory`, `vigil iam drift`).
 func scannerCmd(g *globals, use, short, long, scanner string) *cobra.Command {
-	var out, failOn string
+	var (
+		out    outputs
+		failOn string
+	)
 	cmd := &cobra.Command{
 		Use:   use,
 		Short: short,
@@ -226,7 +234,7 @@ func scannerCmd(g *globals, use, short, long, scanner string) *cobra.Command {
 			return runScanners(cmd, g, cfg, map[string]bool{scanner: true}, cmd.CommandPath()[len("vigil "):], out, sev)
 		},
 	}
-	cmd.Flags().StringVar(&out, "out", "", "directory for findings.json, findings.sarif and summary.md")
+	out.flags(cmd)
 	cmd.Flags().StringVar(&failOn, "fail-on", "", "lowest severity of an open finding that makes the exit code 1 (default: the config's fail_on)")
 	return cmd
 }

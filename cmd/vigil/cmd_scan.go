@@ -19,7 +19,8 @@ import (
 
 func newScanCmd(g *globals) *cobra.Command {
 	var (
-		since, rulesPath, ignore, name, out, failOn string
+		since, rulesPath, ignore, name, failOn string
+		out                                    outputs
 	)
 	cmd := &cobra.Command{
 		Use:   "scan git|dir|logs PATH-OR-GLOB...",
@@ -98,7 +99,7 @@ func newScanCmd(g *globals) *cobra.Command {
 	f.StringVar(&rulesPath, "rules", "", "gitleaks TOML config (default: gitleaks' rules, or the repository's own .gitleaks.toml)")
 	f.StringVar(&ignore, "gitleaksignore", "", ".gitleaksignore file")
 	f.StringVar(&name, "name", "", "name of the source in findings (default: the path's base name)")
-	f.StringVar(&out, "out", "", "directory for findings.json, findings.sarif and summary.md")
+	out.flags(cmd)
 	f.StringVar(&failOn, "fail-on", "high", "lowest severity of an open finding that makes the exit code 1")
 	return cmd
 }

@@ -18,6 +18,8 @@ import (
 
 	_ "modernc.org/sqlite"
 
+	"github.com/xuri/excelize/v2"
+
 	"github.com/vigilsec/vigil/internal/testenv"
 )
 
@@ -167,7 +169,7 @@ func TestRunTwiceNewThenStillOpenAndNoSecretsAnywhere(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	second := vigil(t, fx.dir, "run", "--config", "vigil.yaml", "--out", "out", "--format", "json")
+	second := vigil(t, fx.dir, "run", "--config", "vigil.yaml", "--out", "out", "--format", "json", "--metrics", "out/vigil.prom")
 	if second.code != exitFindings {
 		t.Fatalf("second run exit %d: %s", second.code, second.stderr)
 	}
@@ -205,7 +207,39 @@ func TestRunTwiceNewThenStillOpenAndNoSecretsAnywhere(t *testing.T) {
 	if audit.code != 0 {
 		t.Errorf("audit verify: %d %s %s", audit.code, audit.stdout, audit.stderr)
 	}
-	fx.assertNoSecrets(t, first.stdout, first.stderr, second.stdout, second.stderr, list.stdout, rep.stdout)
+	prom, _ := os.ReadFile(filepath.Join(fx.dir, "out", "vigil.prom"))
+	if !strings.Contains(string(prom), `vigil_open_findings{kind="leak.log",severity="high"} 2`) ||
+		!strings.Contains(string(prom), `vigil_last_run_status{command="run",status="ok"} 1`) {
+		t.Errorf("metrics:\n%s", prom)
+	}
+	month := vigil(t, fx.dir, "report", "monthly", "--config", "vigil.yaml", "--out", "out/monthly.xlsx")
+	if month.code != 0 {
+		t.Fatalf("report monthly: %d %s", month.code, month.stderr)
+	}
+	// The workbook is zipped XML: read every cell for the canary.
+	wb, err := excelize.OpenFile(filepath.Join(fx.dir, "out", "monthly.xlsx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cells strings.Builder
+	for _, sheet := range wb.GetSheetList() {
+		rows, _ := wb.GetRows(sheet)
+		for _, r := range rows {
+			cells.WriteString(strings.Join(r, "\t") + "\n")
+		}
+	}
+	wb.Close()
+	if !strings.Contains(cells.String(), "leak.log") {
+		t.Fatalf("workbook has no findings:\n%s", cells.String())
+	}
+	empty := vigil(t, fx.dir, "report", "monthly", "--config", "vigil.yaml", "--month", "2020-01", "--out", "out/empty.xlsx")
+	if empty.code != exitUsage || !strings.Contains(empty.stderr, "no runs in 2020-01") {
+		t.Errorf("empty month: %d %s", empty.code, empty.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(fx.dir, "out", "empty.xlsx")); !os.IsNotExist(err) {
+		t.Errorf("a workbook was written for a month without runs")
+	}
+	fx.assertNoSecrets(t, first.stdout, first.stderr, second.stdout, second.stderr, list.stdout, rep.stdout, cells.String())
 
 	// Fix the config dir leak: the next full scan resolves it.
 	os.WriteFile(filepath.Join(fx.dir, "conf", "ci.env"), []byte("GITHUB_TOKEN=${{ secrets.GH }}\n"), 0o644)

@@ -1,14 +1,20 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/vigilsec/vigil/internal/finding"
+	"github.com/vigilsec/vigil/internal/runner"
+	"github.com/vigilsec/vigil/internal/store"
 	"github.com/vigilsec/vigil/reports"
 )
 
@@ -94,4 +100,33 @@ func splitList(vals []string) []string {
 		}
 	}
 	return out
+}
+
+// outputs are where a stored run's results go besides stdout.
+type outputs struct {
+	dir     string // findings.json, findings.sarif, summary.md
+	metrics string // Prometheus textfile
+}
+
+func (o *outputs) flags(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&o.dir, "out", "", "directory for findings.json, findings.sarif and summary.md")
+	cmd.Flags().StringVar(&o.metrics, "metrics", "", "Prometheus textfile to write (for node_exporter's textfile collector)")
+}
+
+// writeMetrics writes the Prometheus textfile for a finished run.
+func writeMetrics(ctx context.Context, st *store.Store, path string, sum runner.Summary, open []finding.Finding) error {
+	runs, err := st.Runs(ctx, time.Time{}, time.Time{})
+	if err != nil {
+		return err
+	}
+	m := reports.RunMetrics{Command: "run", Status: sum.Status, Started: sum.Started, Duration: sum.Duration, FailedSources: len(sum.Errors)}
+	for _, r := range runs {
+		if r.ID == sum.RunID {
+			m.Command = r.Command
+		}
+		if r.Status == store.RunOK && r.FinishedAt.After(m.LastSuccess) {
+			m.LastSuccess = r.FinishedAt
+		}
+	}
+	return reports.Metrics(path, m, open)
 }
