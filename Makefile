@@ -57,6 +57,7 @@ lint:
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	bash bench/compare.sh
+	bash bench/monthly.sh
 
 clean:
 	rm -rf bin out .cache testdata/demo/work

@@ -1,9 +1,12 @@
 package reports
 
 import (
+	"archive/zip"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"sort"
 	"strings"
 	"time"
@@ -77,12 +80,8 @@ func Monthly(ctx context.Context, st *store.Store, month, path string, controls 
 		}
 	}
 
-	inv, err := st.Inventory(ctx, month)
-	if err != nil {
-		return stats, err
-	}
-	stats.Secrets = len(inv)
-	rot, err := w.inventory(inv)
+	rot, err := w.inventory(ctx, st, month)
+	stats.Secrets = rot.secrets
 	if err != nil {
 		return stats, fmt.Errorf("Inventory sheet: %w", err)
 	}
@@ -146,7 +145,26 @@ func Monthly(ctx context.Context, st *store.Store, month, path string, controls 
 	if err := w.props(month, now, ids); err != nil {
 		return stats, err
 	}
-	return stats, w.f.SaveAs(path)
+	return stats, w.save(path)
+}
+
+// save writes the workbook to path without holding it in memory: excelize's
+// SaveAs builds the whole zip in a bytes.Buffer first (hundreds of MB for a
+// million findings), so the zip writer it is given writes to the file
+// instead and the buffer it fills stays empty. Zip64 fix-ups, which
+// excelize applies to that buffer, are only needed past 4 GiB per sheet.
+func (w *workbook) save(path string) error {
+	out, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	zw := zip.NewWriter(out)
+	w.f.SetZipWriter(func(io.Writer) excelize.ZipWriter { return zw })
+	if _, err := w.f.WriteTo(io.Discard); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
 }
 
 func minTime(a, b time.Time) time.Time {
@@ -303,13 +321,13 @@ func (w *workbook) fill(colour string) ([]excelize.ConditionalFormatOptions, err
 
 // rotationStats summarises the inventory's rotation for the Summary.
 type rotationStats struct {
-	withPolicy, compliant int
-	buckets               [6]int // age in days: 0-30, 31-60, 61-90, 91-180, 181-365, >365
+	secrets, withPolicy, compliant int
+	buckets                        [6]int // age in days: 0-30, 31-60, 61-90, 91-180, 181-365, >365
 }
 
 var bucketNames = [6]string{"0-30 days", "31-60 days", "61-90 days", "91-180 days", "181-365 days", "over 365 days"}
 
-func (w *workbook) inventory(inv []store.SecretRecord) (rotationStats, error) {
+func (w *workbook) inventory(ctx context.Context, st *store.Store, month string) (rotationStats, error) {
 	var rs rotationStats
 	cols := []column{{"Store", 16}, {"Path", 48}, {"Owner", 16}, {"Env", 8}, {"Declared", 10}, {"Last rotated", 18},
 		{"Rotation days", 14}, {"Age days", 10}, {"Overdue days", 14}, {"Last accessed", 18}, {"Where", 40}}
@@ -318,7 +336,8 @@ func (w *workbook) inventory(inv []store.SecretRecord) (rotationStats, error) {
 		return rs, err
 	}
 	_, err = w.table("Inventory", cols, map[int][]excelize.ConditionalFormatOptions{9: overdue}, func(add func(...any) error) error {
-		for _, r := range inv {
+		return st.EachSecret(ctx, month, func(r *store.SecretRecord) error {
+			rs.secrets++
 			var age, overdue any
 			if !r.LastRotated.IsZero() {
 				a := int(r.ListedAt.Sub(r.LastRotated).Hours() / 24)
@@ -345,11 +364,8 @@ func (w *workbook) inventory(inv []store.SecretRecord) (rotationStats, error) {
 					}
 				}
 			}
-			if err := add(r.Store, r.Path, r.Owner, r.Env, r.Declared, r.LastRotated, r.RotationDays, age, overdue, r.LastAccessed, r.Where); err != nil {
-				return err
-			}
-		}
-		return nil
+			return add(r.Store, r.Path, r.Owner, r.Env, r.Declared, r.LastRotated, r.RotationDays, age, overdue, r.LastAccessed, r.Where)
+		})
 	})
 	return rs, err
 }
@@ -785,6 +801,7 @@ func (w *workbook) props(month string, now time.Time, runIDs []string) error {
 			return err
 		}
 	}
-	w.f.SetActiveSheet(0)
+	// Summary, the first sheet, is already the active one. (SetActiveSheet
+	// would parse every streamed sheet back into memory.)
 	return nil
 }

@@ -45,24 +45,36 @@ func (s *Store) saveSnapshot(ctx context.Context, tx *sql.Tx, runID, source stri
 	return nil
 }
 
-// Inventory returns the snapshot of month (YYYY-MM): for each source, its
-// last complete listing in that month, ordered by path.
-func (s *Store) Inventory(ctx context.Context, month string) ([]SecretRecord, error) {
+// EachSecret calls fn for each secret of the snapshot of month (YYYY-MM):
+// for each source, its last complete listing in that month, ordered by path.
+// Rows stream from the database.
+func (s *Store) EachSecret(ctx context.Context, month string, fn func(*SecretRecord) error) error {
 	rows, err := s.db.QueryContext(ctx, `SELECT source, store, path, location, owner, env, declared, rotation_days,
 		last_rotated, last_accessed, listed_at FROM inventory_snapshots WHERE month = ? ORDER BY path, source`, month)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer rows.Close()
-	var out []SecretRecord
 	for rows.Next() {
 		var r SecretRecord
 		var rot, acc, listed sql.NullString
 		if err := rows.Scan(&r.Source, &r.Store, &r.Path, &r.Where, &r.Owner, &r.Env, &r.Declared, &r.RotationDays, &rot, &acc, &listed); err != nil {
-			return nil, err
+			return err
 		}
 		r.LastRotated, r.LastAccessed, r.ListedAt = parseTS(rot), parseTS(acc), parseTS(listed)
-		out = append(out, r)
+		if err := fn(&r); err != nil {
+			return err
+		}
 	}
-	return out, rows.Err()
+	return rows.Err()
+}
+
+// Inventory returns the snapshot of month, as EachSecret does, in memory.
+func (s *Store) Inventory(ctx context.Context, month string) ([]SecretRecord, error) {
+	var out []SecretRecord
+	err := s.EachSecret(ctx, month, func(r *SecretRecord) error {
+		out = append(out, *r)
+		return nil
+	})
+	return out, err
 }
