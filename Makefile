@@ -23,9 +23,10 @@ build:
 # vigil exits 1 ("findings at or above high"); that is the expected outcome.
 demo: build
 	@bash testdata/demo/setup.sh
-	@rc=0; ./$(BIN) run --config testdata/demo/vigil.yaml --out out || rc=$$?; \
+	@rc=0; ./$(BIN) run --config testdata/demo/vigil.yaml --out out --metrics out/vigil.prom || rc=$$?; \
 	if [ $$rc -ne 0 ] && [ $$rc -ne 1 ]; then echo "vigil run failed (exit $$rc)"; exit $$rc; fi
-	@echo; echo "reports: out/findings.sarif out/findings.json out/summary.md"
+	@./$(BIN) report monthly --config testdata/demo/vigil.yaml --out out/monthly.xlsx -q
+	@echo; echo "reports: out/findings.sarif out/findings.json out/summary.md out/vigil.prom out/monthly.xlsx"
 
 # Everything, integration tests included. Installs what it needs.
 test: test-deps lint

@@ -739,7 +739,7 @@ func (w *workbook) summary(month string, now time.Time, runs []store.Run, openEn
 	if err := f.SetColWidth(sh, "A", "A", 40); err != nil {
 		return err
 	}
-	if err := f.SetColWidth(sh, "B", "B", 22); err != nil {
+	if err := f.SetColWidth(sh, "B", "B", 44); err != nil {
 		return err
 	}
 
