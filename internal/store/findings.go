@@ -287,8 +287,7 @@ type Filter struct {
 
 // Findings returns the findings that match f, most severe first.
 func (s *Store) Findings(ctx context.Context, f Filter) ([]finding.Finding, error) {
-	q := `SELECT id, kind, severity, scanner, source, resource, title, detail, status, first_seen, last_seen,
-		last_run_id, evidence, controls, location FROM findings WHERE 1=1`
+	q := `SELECT ` + findingColumns + ` FROM findings WHERE 1=1`
 	var args []any
 	in := func(col string, vals []string) {
 		if len(vals) == 0 {
@@ -314,25 +313,35 @@ func (s *Store) Findings(ctx context.Context, f Filter) ([]finding.Finding, erro
 	defer rows.Close()
 	var out []finding.Finding
 	for rows.Next() {
-		var f finding.Finding
-		var sev, status, ev, ctl string
-		var first, last sql.NullString
-		var loc sql.NullString
-		if err := rows.Scan(&f.ID, &f.Kind, &sev, &f.Scanner, &f.Source, &f.Resource, &f.Title, &f.Detail, &status,
-			&first, &last, &f.RunID, &ev, &ctl, &loc); err != nil {
+		var r FindingRow
+		if err := scanFinding(rows, &r); err != nil {
 			return nil, err
 		}
-		f.Severity, f.Status = finding.Severity(sev), finding.Status(status)
-		f.FirstSeen, f.LastSeen = parseTS(first), parseTS(last)
-		_ = json.Unmarshal([]byte(ev), &f.Evidence)
-		_ = json.Unmarshal([]byte(ctl), &f.Controls)
-		if loc.Valid {
-			f.Location = &finding.Location{}
-			_ = json.Unmarshal([]byte(loc.String), f.Location)
-		}
-		out = append(out, f)
+		out = append(out, r.Finding)
 	}
 	return out, rows.Err()
+}
+
+// findingColumns are the columns scanFinding reads, in its order.
+const findingColumns = `id, kind, severity, scanner, source, resource, title, detail, status, first_seen, last_seen,
+	last_run_id, evidence, controls, location, resolved_at, regressions`
+
+func scanFinding(rows *sql.Rows, r *FindingRow) error {
+	var sev, status, ev, ctl string
+	var first, last, loc, resolved sql.NullString
+	if err := rows.Scan(&r.ID, &r.Kind, &sev, &r.Scanner, &r.Source, &r.Resource, &r.Title, &r.Detail, &status,
+		&first, &last, &r.RunID, &ev, &ctl, &loc, &resolved, &r.Regressions); err != nil {
+		return err
+	}
+	r.Severity, r.Status = finding.Severity(sev), finding.Status(status)
+	r.FirstSeen, r.LastSeen, r.ResolvedAt = parseTS(first), parseTS(last), parseTS(resolved)
+	_ = json.Unmarshal([]byte(ev), &r.Evidence)
+	_ = json.Unmarshal([]byte(ctl), &r.Controls)
+	if loc.Valid {
+		r.Location = &finding.Location{}
+		_ = json.Unmarshal([]byte(loc.String), r.Location)
+	}
+	return nil
 }
 
 // Transitions returns what a run did to findings: id -> new/resolved/regressed.

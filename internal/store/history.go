@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -155,8 +154,7 @@ type FindingRow struct {
 // or after from. Rows stream from the database, ordered by kind and
 // severity, so a million findings never sit in memory.
 func (s *Store) EachFinding(ctx context.Context, from, to time.Time, fn func(*FindingRow) error) error {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, kind, severity, scanner, source, resource, title, detail, status,
-		first_seen, last_seen, last_run_id, evidence, controls, location, resolved_at, regressions FROM findings
+	rows, err := s.db.QueryContext(ctx, `SELECT `+findingColumns+` FROM findings
 		WHERE first_seen < ? AND (status != 'resolved' OR last_seen >= ? OR resolved_at >= ?)
 		ORDER BY kind, CASE severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2 WHEN 'low' THEN 3 ELSE 4 END, id`,
 		ts(to), ts(from), ts(from))
@@ -164,22 +162,10 @@ func (s *Store) EachFinding(ctx context.Context, from, to time.Time, fn func(*Fi
 		return fmt.Errorf("read findings: %w", err)
 	}
 	defer rows.Close()
-	var r FindingRow
 	for rows.Next() {
-		r = FindingRow{}
-		var sev, status, ev, ctl string
-		var first, last, loc, resolved sql.NullString
-		if err := rows.Scan(&r.ID, &r.Kind, &sev, &r.Scanner, &r.Source, &r.Resource, &r.Title, &r.Detail, &status,
-			&first, &last, &r.RunID, &ev, &ctl, &loc, &resolved, &r.Regressions); err != nil {
+		var r FindingRow
+		if err := scanFinding(rows, &r); err != nil {
 			return err
-		}
-		r.Severity, r.Status = finding.Severity(sev), finding.Status(status)
-		r.FirstSeen, r.LastSeen, r.ResolvedAt = parseTS(first), parseTS(last), parseTS(resolved)
-		_ = json.Unmarshal([]byte(ev), &r.Evidence)
-		_ = json.Unmarshal([]byte(ctl), &r.Controls)
-		if loc.Valid {
-			r.Location = &finding.Location{}
-			_ = json.Unmarshal([]byte(loc.String), r.Location)
 		}
 		if err := fn(&r); err != nil {
 			return err
