@@ -393,9 +393,10 @@ func (s *Store) Suppress(ctx context.Context, ids []string, reason string) error
 	})
 }
 
-func nonNil(s []string) []string {
+// nonNil makes a nil slice empty, so it is stored as JSON [] rather than null.
+func nonNil[S ~[]E, E any](s S) S {
 	if s == nil {
-		return []string{}
+		return S{}
 	}
 	return s
 }

@@ -66,7 +66,7 @@ func (s *Store) SaveCredential(ctx context.Context, c *Credential) error {
 	}
 	scope, _ := json.Marshal(nonNilMap(c.Scope))
 	rev, _ := json.Marshal(nonNilMap(c.Revocation))
-	probes, _ := json.Marshal(nonNilProbes(c.Probes))
+	probes, _ := json.Marshal(nonNil(c.Probes))
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		var prev string
 		err := tx.QueryRowContext(ctx, `SELECT status FROM credentials WHERE id = ?`, c.ID).Scan(&prev)
@@ -156,11 +156,4 @@ func nonNilMap(m map[string]any) map[string]any {
 		return map[string]any{}
 	}
 	return m
-}
-
-func nonNilProbes(p []ProbeRecord) []ProbeRecord {
-	if p == nil {
-		return []ProbeRecord{}
-	}
-	return p
 }
