@@ -68,13 +68,3 @@ func (s *Store) EachSecret(ctx context.Context, month string, fn func(*SecretRec
 	}
 	return rows.Err()
 }
-
-// Inventory returns the snapshot of month, as EachSecret does, in memory.
-func (s *Store) Inventory(ctx context.Context, month string) ([]SecretRecord, error) {
-	var out []SecretRecord
-	err := s.EachSecret(ctx, month, func(r *SecretRecord) error {
-		out = append(out, *r)
-		return nil
-	})
-	return out, err
-}

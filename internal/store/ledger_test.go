@@ -101,7 +101,11 @@ func TestInventorySnapshotPerSourceAndMonth(t *testing.T) {
 	run(t, s, Batch{Source: "inventory:vault", Mode: Full, Secrets: []SecretRecord{rec("vault:a"), rec("vault:b")}})
 	run(t, s, Batch{Source: "inventory:vault", Mode: Full, Secrets: []SecretRecord{rec("vault:b")}})
 	run(t, s, Batch{Source: "inventory:vault", Mode: Partial, Secrets: []SecretRecord{rec("vault:c")}})
-	got, err := s.Inventory(ctx, time.Now().UTC().Format("2006-01"))
+	var got []SecretRecord
+	err := s.EachSecret(ctx, time.Now().UTC().Format("2006-01"), func(r *SecretRecord) error {
+		got = append(got, *r)
+		return nil
+	})
 	if err != nil || len(got) != 1 || got[0].Path != "vault:b" || got[0].Owner != "data" || got[0].LastRotated.IsZero() || !got[0].Declared {
 		t.Fatalf("%v %+v", err, got)
 	}
