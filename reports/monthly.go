@@ -103,7 +103,7 @@ func Monthly(ctx context.Context, st *store.Store, month, path string, controls 
 	if err != nil {
 		return stats, err
 	}
-	checked, broken, err := st.VerifyAudit(ctx)
+	checked, broken, err := st.VerifyEntries(ctx, audit)
 	if err != nil {
 		return stats, err
 	}

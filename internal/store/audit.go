@@ -103,6 +103,12 @@ func (s *Store) VerifyAudit(ctx context.Context) (int, []string, error) {
 	if err != nil {
 		return 0, nil, fmt.Errorf("read audit log: %w", err)
 	}
+	return s.VerifyEntries(ctx, entries)
+}
+
+// VerifyEntries verifies entries, the whole log as AuditLog returned it,
+// for a caller that also needs the rows (the monthly report).
+func (s *Store) VerifyEntries(ctx context.Context, entries []AuditEntry) (int, []string, error) {
 	var problems []string
 	prev := genesis
 	var want int64 = 1
@@ -119,7 +125,7 @@ func (s *Store) VerifyAudit(ctx context.Context) (int, []string, error) {
 		prev, want = e.Hash, e.Seq+1
 	}
 	var head string
-	err = s.db.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'audit_head'`).Scan(&head)
+	err := s.db.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'audit_head'`).Scan(&head)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		if len(entries) > 0 {
