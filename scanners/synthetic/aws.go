@@ -308,7 +308,7 @@ func (c *awsCredential) Verify(ctx context.Context, allowed []rules.Probe, wait 
 	// sts:GetCallerIdentity can't be denied, so only a call that worked
 	// before proves the revocation.
 	if len(allowed) == 0 {
-		return Outcome{Result: Inconclusive, Err: "no probe succeeded, so no call is known that revocation should stop"}
+		return Outcome{Result: Unverifiable, Err: "no probe succeeded, so no call is known that revocation should stop"}
 	}
 	// IAM is eventually consistent: the Deny reaches every endpoint within
 	// seconds, so a call that still works is retried until wait has passed.

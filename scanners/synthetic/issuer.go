@@ -17,6 +17,9 @@ const (
 	Allowed      = "allowed"
 	Denied       = "denied"
 	Inconclusive = "inconclusive"
+	// Unverifiable is Verify's answer when the credential knows no call
+	// that revocation should stop (on AWS: no probe was allowed).
+	Unverifiable = "unverifiable"
 )
 
 // Outcome is what one call showed.

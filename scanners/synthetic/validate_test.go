@@ -1,18 +1,21 @@
 package synthetic
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/vigilsec/vigil/internal/config"
+	"github.com/vigilsec/vigil/internal/store"
 	"github.com/vigilsec/vigil/rules"
 )
 
@@ -110,6 +113,36 @@ func TestClassifyAWS(t *testing.T) {
 	} {
 		if got := classifyAWS(c.err); got.Result != c.want {
 			t.Errorf("%v: %s, want %s", c.err, got.Result, c.want)
+		}
+	}
+}
+
+type stubCredential struct{ verify Outcome }
+
+func (c stubCredential) Probe(context.Context, rules.Probe) Outcome { return Outcome{Result: Denied} }
+func (c stubCredential) Verify(context.Context, []rules.Probe, time.Duration) Outcome {
+	return c.verify
+}
+
+// Revocation that can't be verified because nothing was ever allowed is
+// recorded, not an error; one that can't be verified for another reason is.
+func TestVerifyRevokedOutcomes(t *testing.T) {
+	s := &Scanner{}
+	id := &rules.Identity{Name: "etl"}
+	for _, c := range []struct {
+		out     Outcome
+		err     bool
+		finding bool
+	}{
+		{Outcome{Result: Denied}, false, false},
+		{Outcome{Result: Allowed}, false, true},
+		{Outcome{Result: Unverifiable, Err: "no probe succeeded"}, false, false},
+		{Outcome{Result: Inconclusive, Err: "throttled"}, true, false},
+	} {
+		rec := &store.Credential{Revocation: map[string]any{}}
+		f, err := s.verifyRevoked(context.Background(), id, rec, stubCredential{c.out}, nil)
+		if (err != nil) != c.err || (f != nil) != c.finding || rec.Revocation["verify"] != c.out.Result {
+			t.Errorf("%s: finding %v err %v ledger %v", c.out.Result, f, err, rec.Revocation)
 		}
 	}
 }
