@@ -56,14 +56,17 @@ func (p *Probe) UnmarshalYAML(n *yaml.Node) error {
 	if len(f) == 0 || len(f) > 2 {
 		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: probe %q is not \"action target\"", n.Line, n.Value)}}
 	}
-	p.Action, p.Line = f[0], n.Line
+	// Line is set by LoadIdentities from the file's own nodes: n here is a
+	// re-encoded copy whose lines are relative.
+	p.Action = f[0]
 	if len(f) == 2 {
 		p.Target = f[1]
 	}
 	return nil
 }
 
-// UnmarshalYAML records the line of the probes block.
+// UnmarshalYAML decodes strictly and marks each probe with the list it is
+// in. Lines are set by LoadIdentities (see Probe.UnmarshalYAML).
 func (p *Probes) UnmarshalYAML(n *yaml.Node) error {
 	type plain Probes
 	var v plain
@@ -71,7 +74,6 @@ func (p *Probes) UnmarshalYAML(n *yaml.Node) error {
 		return err
 	}
 	*p = Probes(v)
-	p.Line = n.Line
 	for i := range p.Allow {
 		p.Allow[i].Expect = ExpectAllow
 	}
