@@ -175,10 +175,10 @@ func minTime(a, b time.Time) time.Time {
 }
 
 type workbook struct {
-	f                       *excelize.File
-	header, date, pct, bold int
-	title                   int
-	sevFormats              []excelize.ConditionalFormatOptions
+	f                 *excelize.File
+	header, date, pct int
+	title             int
+	sevFormats        []excelize.ConditionalFormatOptions
 }
 
 func newWorkbook() (*workbook, error) {
@@ -199,7 +199,6 @@ func newWorkbook() (*workbook, error) {
 	dateFmt := "yyyy-mm-dd hh:mm"
 	pctFmt := "0.0%"
 	w.header = mk(&excelize.Style{Font: &excelize.Font{Bold: true}})
-	w.bold = w.header
 	w.title = mk(&excelize.Style{Font: &excelize.Font{Bold: true, Size: 14}})
 	w.date = mk(&excelize.Style{CustomNumFmt: &dateFmt})
 	w.pct = mk(&excelize.Style{CustomNumFmt: &pctFmt})
@@ -469,7 +468,7 @@ func evidence(kind string, ev finding.Evidence) string {
 	case strings.HasPrefix(kind, "leak."):
 		keys = []string{"rule", "redacted", "author", "date", "store"}
 	case strings.HasPrefix(kind, "iam."):
-		keys = []string{"account", "principal", "policy", "action", "excess", "access_key_id"}
+		keys = []string{"account", "principal", "policy", "uncovered_action", "uncovered_resources", "action", "resources", "access_key_id"}
 	case strings.HasPrefix(kind, "synthetic."):
 		keys = []string{"probe", "expected", "outcome", "ledger_id", "credential_id"}
 	default:
@@ -734,7 +733,7 @@ func (w *workbook) summary(month string, now time.Time, runs []store.Run, openEn
 		r++
 	}
 	for _, c := range []string{"A6", "A9", fmt.Sprintf("A%d", totalRow+2), fmt.Sprintf("A%d", bucketStart-1)} {
-		_ = f.SetCellStyle(sh, c, c, w.bold)
+		_ = f.SetCellStyle(sh, c, c, w.header)
 	}
 	if err := f.SetColWidth(sh, "A", "A", 40); err != nil {
 		return err

@@ -58,6 +58,7 @@ func history(t *testing.T) *store.Store {
 	}
 	leak1, leak2 := mk("leak-1", finding.KindLeakGit, finding.High), mk("leak-2", finding.KindLeakGit, finding.Critical)
 	iam1 := mk("iam-1", finding.KindIAMExcessGrant, finding.High)
+	iam1.Evidence = finding.Evidence{"account": "123456789012", "uncovered_action": "s3:*", "uncovered_resources": []string{"*"}}
 	syn1 := mk("syn-1", finding.KindSynAllowedDenied, finding.Medium)
 	inv1 := mk("inv-1", finding.KindInvRotationOverdue, finding.High)
 	secrets := []store.SecretRecord{
@@ -190,8 +191,9 @@ func TestMonthlyWorkbook(t *testing.T) {
 	if typ, _ := f.GetCellType("Leaks", "I2"); typ == excelize.CellTypeInlineString || typ == excelize.CellTypeSharedString {
 		t.Errorf("dates are text, not dates")
 	}
-	if get("IAM drift", "C2") != "resolved" || get("IAM drift", "K2") != "2026-10-12 02:00" {
-		t.Errorf("IAM row: %q %q", get("IAM drift", "C2"), get("IAM drift", "K2"))
+	if get("IAM drift", "C2") != "resolved" || get("IAM drift", "K2") != "2026-10-12 02:00" ||
+		get("IAM drift", "H2") != "account=123456789012; uncovered_action=s3:*; uncovered_resources=[*]" {
+		t.Errorf("IAM row: %q %q %q", get("IAM drift", "C2"), get("IAM drift", "K2"), get("IAM drift", "H2"))
 	}
 	if get("Inventory", "B3") != "vault:secret/prod/old" || get("Inventory", "I3") != "128" || get("Inventory", "I2") != "0" {
 		t.Errorf("Inventory: %q overdue %q / %q", get("Inventory", "B3"), get("Inventory", "I3"), get("Inventory", "I2"))
