@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -23,9 +24,42 @@ type Declared struct {
 	RotationDays int      `yaml:"rotation_days" json:"rotation_days"`
 	UnusedDays   int      `yaml:"unused_days" json:"unused_days"`
 	Consumers    []string `yaml:"consumers" json:"consumers"`
+	// Rotation says how `vigil remediate` makes and proves a new value;
+	// without it vigil plans no rotation of this secret (a new value the
+	// consumers can't use is an outage, not a fix).
+	Rotation *Rotation `yaml:"rotation" json:"rotation,omitempty"`
 	File         string   `yaml:"-" json:"-"`
 	Line         int      `yaml:"-" json:"-"`
 }
+
+// Rotation is how a secret is rotated: a generated value (length and
+// charset) or one printed by a command, put in Field of a structured secret,
+// proven by Validate before it becomes current.
+type Rotation struct {
+	Length  int      `yaml:"length" json:"length,omitempty"`
+	Charset string   `yaml:"charset" json:"charset,omitempty"` // alnum (default) | hex | base64url | ascii
+	Command []string `yaml:"command" json:"command,omitempty"` // prints the new value on stdout
+	// Field is the key to replace in a JSON (Secrets Manager) or KV
+	// (Vault) secret; required when the secret has more than one.
+	Field    string      `yaml:"field" json:"field,omitempty"`
+	Validate *Validation `yaml:"validate" json:"validate,omitempty"`
+	// GraceDays keeps the previous version usable (AWSPREVIOUS, the
+	// previous KV version) for rollback this long (default 7).
+	GraceDays int `yaml:"grace_days" json:"grace_days,omitempty"`
+}
+
+// Validation proves a new value works before it becomes current: a command
+// given the value on stdin (exit 0: valid), or a probe that uses the value
+// as a credential ("aws": an access key pair in JSON must pass
+// sts:GetCallerIdentity; "vault": a token must look itself up).
+type Validation struct {
+	Command []string `yaml:"command" json:"command,omitempty"`
+	Probe   string   `yaml:"probe" json:"probe,omitempty"`
+	Timeout string   `yaml:"timeout" json:"timeout,omitempty"` // default 60s
+}
+
+// Charsets a generated value may use.
+var Charsets = []string{"alnum", "hex", "base64url", "ascii"}
 
 // Envs a declaration may name.
 var Envs = []string{"dev", "stg", "prod"}
@@ -84,6 +118,35 @@ func LoadInventory(path string) ([]Declared, error) {
 		}
 		if d.Env != "" && !contains(Envs, d.Env) {
 			bad("secret %q: env %q is not dev, stg or prod", d.Path, d.Env)
+		}
+		if r := d.Rotation; r != nil {
+			switch {
+			case len(r.Command) > 0 && (r.Length != 0 || r.Charset != ""):
+				bad("secret %q: rotation has both a command and a generator (length/charset): choose one", d.Path)
+			case r.Charset != "" && !contains(Charsets, r.Charset):
+				bad("secret %q: rotation charset %q is not one of %v", d.Path, r.Charset, Charsets)
+			case r.Length != 0 && (r.Length < 16 || r.Length > 4096):
+				bad("secret %q: rotation length %d is outside 16..4096", d.Path, r.Length)
+			case store != "vault" && store != "awssm":
+				bad("secret %q: vigil rotates Vault KV and Secrets Manager secrets only", d.Path)
+			case r.GraceDays < 0:
+				bad("secret %q: rotation grace_days is negative", d.Path)
+			}
+			if v := r.Validate; v != nil {
+				switch {
+				case len(v.Command) == 0 && v.Probe == "":
+					bad("secret %q: rotation validate needs a command or a probe", d.Path)
+				case len(v.Command) > 0 && v.Probe != "":
+					bad("secret %q: rotation validate has both a command and a probe: choose one", d.Path)
+				case v.Probe != "" && v.Probe != "aws" && v.Probe != "vault":
+					bad("secret %q: rotation validate probe %q is not aws or vault", d.Path, v.Probe)
+				}
+				if v.Timeout != "" {
+					if _, err := time.ParseDuration(v.Timeout); err != nil {
+						bad("secret %q: rotation validate timeout: %v", d.Path, err)
+					}
+				}
+			}
 		}
 		if prev, dup := seen[d.Path]; dup {
 			bad("secret %q is already declared (entry %d)", d.Path, prev)

@@ -54,6 +54,17 @@ type Account struct {
 // Accounts returns the aws: section's accounts in region (the default
 // credentials' account when none is listed).
 func Accounts(ctx context.Context, a *config.AWS, region, session string) ([]Account, error) {
+	return accounts(ctx, a, region, session, false)
+}
+
+// RemediateAccounts is Accounts acting as each account's remediation role
+// (remediate_role_arn, else role_arn): the only credentials that change
+// anything.
+func RemediateAccounts(ctx context.Context, a *config.AWS, region string) ([]Account, error) {
+	return accounts(ctx, a, region, "vigil-remediate", true)
+}
+
+func accounts(ctx context.Context, a *config.AWS, region, session string, remediate bool) ([]Account, error) {
 	if region == "" {
 		region = a.Region
 	}
@@ -67,8 +78,12 @@ func Accounts(ctx context.Context, a *config.AWS, region, session string) ([]Acc
 	var out []Account
 	for _, acct := range a.Accounts {
 		c := base
-		if acct.RoleARN != "" {
-			c = AssumeRole(base, acct.RoleARN, acct.ExternalID, session)
+		role := acct.RoleARN
+		if remediate && acct.RemediateRoleARN != "" {
+			role = acct.RemediateRoleARN
+		}
+		if role != "" {
+			c = AssumeRole(base, role, acct.ExternalID, session)
 		}
 		out = append(out, Account{Name: acct.Name, Config: c})
 	}

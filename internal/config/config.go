@@ -45,6 +45,15 @@ type Config struct {
 	// Synthetic tunes the synthetic checks (which run for every declared
 	// identity with probes); nil: defaults.
 	Synthetic *Synthetic `yaml:"synthetic"`
+	// Remediate tunes `vigil remediate`; nil: defaults.
+	Remediate *Remediate `yaml:"remediate"`
+}
+
+// Remediate tunes remediation.
+type Remediate struct {
+	// Settle is how long to wait after changing IAM before re-running an
+	// identity's probes (IAM is eventually consistent; default 10s).
+	Settle time.Duration `yaml:"settle"`
 }
 
 // Synthetic tunes the synthetic least-privilege checks.
@@ -134,7 +143,11 @@ type AWSAccount struct {
 	Name       string `yaml:"name"`
 	RoleARN    string `yaml:"role_arn"`
 	ExternalID string `yaml:"external_id"`
-	Line       int    `yaml:"-"`
+	// RemediateRoleARN is the role `vigil remediate` assumes to change
+	// things, so the nightly audit role can stay read-only (default:
+	// RoleARN).
+	RemediateRoleARN string `yaml:"remediate_role_arn"`
+	Line             int    `yaml:"-"`
 }
 
 // UnmarshalYAML records the line of the entry.

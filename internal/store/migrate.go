@@ -125,6 +125,33 @@ CREATE TABLE inventory_snapshots (
 	listed_at     TEXT NOT NULL,
 	PRIMARY KEY (month, source, path)
 );`,
+	// Remediation actions: what vigil planned and changed, with what it needs
+	// to undo it (policy documents, version ids, key states; never a secret
+	// value). Written before each change, so an interrupted apply is found
+	// and rolled back by the next one.
+	4: `
+CREATE TABLE remediation_actions (
+	id            TEXT PRIMARY KEY,
+	plan_id       TEXT NOT NULL,
+	kind          TEXT NOT NULL,          -- rotate.awssm | rotate.vault | iam.narrow | iam.deactivate_key | iam.quarantine
+	target        TEXT NOT NULL,
+	findings      TEXT NOT NULL DEFAULT '[]',
+	title         TEXT NOT NULL,
+	why           TEXT NOT NULL,
+	spec          TEXT NOT NULL DEFAULT '{}', -- what to do, as planned
+	state         TEXT NOT NULL DEFAULT '{}', -- steps done and what undoes them
+	status        TEXT NOT NULL,          -- planned | applying | applied | rolling_back | rolled_back | failed
+	error         TEXT NOT NULL DEFAULT '',
+	caller        TEXT NOT NULL DEFAULT '',  -- the identity that made the change (AWS ARN, Vault token name)
+	before_hash   TEXT NOT NULL DEFAULT '',
+	after_hash    TEXT NOT NULL DEFAULT '',
+	created_at    TEXT NOT NULL,
+	updated_at    TEXT NOT NULL,
+	applied_at    TEXT,
+	rolled_back_at TEXT
+);
+CREATE INDEX remediation_plan ON remediation_actions(plan_id);
+CREATE INDEX remediation_status ON remediation_actions(status);`,
 }
 
 // SchemaVersion is the version a fully migrated database has.
