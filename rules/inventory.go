@@ -28,8 +28,8 @@ type Declared struct {
 	// without it vigil plans no rotation of this secret (a new value the
 	// consumers can't use is an outage, not a fix).
 	Rotation *Rotation `yaml:"rotation" json:"rotation,omitempty"`
-	File         string   `yaml:"-" json:"-"`
-	Line         int      `yaml:"-" json:"-"`
+	File     string    `yaml:"-" json:"-"`
+	Line     int       `yaml:"-" json:"-"`
 }
 
 // Rotation is how a secret is rotated: a generated value (length and

@@ -58,21 +58,12 @@ func writeReports(dir string, run reports.Run, all []finding.Finding) error {
 			open = append(open, f)
 		}
 	}
+	// Through a rename: a reader (a CI upload step) never sees half a report.
 	write := func(name string, fn func(io.Writer) error) error {
-		tmp, err := os.CreateTemp(dir, "."+name+".*")
-		if err != nil {
-			return err
-		}
-		if err := fn(tmp); err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
+		if err := writeFileAtomic(filepath.Join(dir, name), fn); err != nil {
 			return fmt.Errorf("write %s: %w", name, err)
 		}
-		if err := tmp.Close(); err != nil {
-			return err
-		}
-		// Rename: a reader (a CI upload step) never sees half a report.
-		return os.Rename(tmp.Name(), filepath.Join(dir, name))
+		return nil
 	}
 	return firstErr(
 		write("findings.json", func(w io.Writer) error { return reports.JSON(w, all) }),

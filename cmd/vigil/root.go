@@ -101,7 +101,7 @@ func newRoot() *cobra.Command {
 	pf.BoolVarP(&g.quiet, "quiet", "q", false, "only warnings and errors on stderr, no progress")
 	pf.StringVar(&g.cpuProfile, "cpuprofile", "", "write a CPU profile (for performance work)")
 	_ = pf.MarkHidden("cpuprofile")
-	root.AddCommand(newRunCmd(g), newScanCmd(g), newIAMCmd(g), newSyntheticCmd(g), newInventoryCmd(g), newFindingsCmd(g), newAuditCmd(g), newReportCmd(g))
+	root.AddCommand(newRunCmd(g), newScanCmd(g), newIAMCmd(g), newSyntheticCmd(g), newInventoryCmd(g), newFindingsCmd(g), newAuditCmd(g), newReportCmd(g), newRemediateCmd(g), newCICmd(g))
 	return root
 }
 

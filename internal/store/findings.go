@@ -283,6 +283,8 @@ type Filter struct {
 	Kind   []string
 	Source string
 	IDs    []string
+	// RunID selects the findings a run saw (last_run_id).
+	RunID string
 }
 
 // Findings returns the findings that match f, most severe first.
@@ -304,6 +306,10 @@ func (s *Store) Findings(ctx context.Context, f Filter) ([]finding.Finding, erro
 	if f.Source != "" {
 		q += " AND source = ?"
 		args = append(args, f.Source)
+	}
+	if f.RunID != "" {
+		q += " AND last_run_id = ?"
+		args = append(args, f.RunID)
 	}
 	q += ` ORDER BY CASE severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2 WHEN 'low' THEN 3 ELSE 4 END, kind, resource, id`
 	rows, err := s.db.QueryContext(ctx, q, args...)

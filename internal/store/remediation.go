@@ -26,26 +26,26 @@ const (
 // never a secret value; BeforeHash and AfterHash are keyed hashes of the
 // state before and after, the audit log's evidence of what changed.
 type Action struct {
-	ID       string
-	PlanID   string
-	Kind     string
-	Target   string
-	Findings []string
-	Title    string
-	Why      string
-	Spec     map[string]any
-	State    map[string]any
-	Status   string
-	Error    string
+	ID       string         `json:"id"`
+	PlanID   string         `json:"plan_id"`
+	Kind     string         `json:"kind"`
+	Target   string         `json:"target"`
+	Findings []string       `json:"findings"`
+	Title    string         `json:"title"`
+	Why      string         `json:"why"`
+	Spec     map[string]any `json:"spec"`
+	State    map[string]any `json:"state"`
+	Status   string         `json:"status"`
+	Error    string         `json:"error,omitempty"`
 	// Caller is the identity the change was made as (an AWS ARN, a Vault
 	// token's display name), as the store saw it.
-	Caller       string
-	BeforeHash   string
-	AfterHash    string
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
-	AppliedAt    time.Time
-	RolledBackAt time.Time
+	Caller       string    `json:"caller,omitempty"`
+	BeforeHash   string    `json:"before_hash,omitempty"`
+	AfterHash    string    `json:"after_hash,omitempty"`
+	CreatedAt    time.Time `json:"created_at"`
+	UpdatedAt    time.Time `json:"updated_at"`
+	AppliedAt    time.Time `json:"applied_at,omitzero"`
+	RolledBackAt time.Time `json:"rolled_back_at,omitzero"`
 }
 
 // Done reports whether the action reached a final status.

@@ -1,0 +1,31 @@
+package files
+
+import (
+	"context"
+
+	"github.com/vigilsec/vigil/internal/finding"
+	"github.com/vigilsec/vigil/scanners"
+	"github.com/vigilsec/vigil/scanners/inventory"
+)
+
+// Lint is the pull-request gate's config lint: the plaintext credentials
+// the store reports where secret:// references belong, without the
+// declared-inventory comparison (which belongs to the nightly run).
+type Lint struct{ Store *Store }
+
+// Name implements scanners.Scanner.
+func (l Lint) Name() string { return "lint" }
+
+// Scan implements scanners.Scanner.
+func (l Lint) Scan(ctx context.Context, _ scanners.StateReader, emit func(scanners.Result)) error {
+	res := scanners.Result{Source: "lint:files", Mode: scanners.Full}
+	if err := l.Store.List(ctx, func(inventory.Secret) {}); err != nil {
+		res.Mode, res.Err = scanners.Partial, err
+	}
+	res.Findings = append([]finding.Finding(nil), l.Store.Reported()...)
+	for i := range res.Findings {
+		res.Findings[i].Source = res.Source
+	}
+	emit(res)
+	return nil
+}
