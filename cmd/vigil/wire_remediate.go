@@ -12,7 +12,6 @@ import (
 
 	"github.com/vigilsec/vigil/internal/awsconf"
 	"github.com/vigilsec/vigil/internal/config"
-	"github.com/vigilsec/vigil/internal/finding"
 	"github.com/vigilsec/vigil/internal/remediate"
 	"github.com/vigilsec/vigil/internal/secrethash"
 	"github.com/vigilsec/vigil/internal/store"
@@ -86,7 +85,7 @@ func buildRemediation(ctx context.Context, cfg *config.Config, st *store.Store, 
 		return nil, err
 	}
 	if syn != nil {
-		ih.Probe = prober(syn)
+		ih.Probe = remediate.SyntheticProber(syn)
 	}
 	for _, k := range []string{remediate.KindNarrow, remediate.KindDeactivateKey, remediate.KindQuarantine} {
 		eng.Handlers[k] = ih
@@ -114,30 +113,6 @@ func buildRemediation(ctx context.Context, cfg *config.Config, st *store.Store, 
 	}
 	pl.Keys = accessKeys(readers, h)
 	return &remediation{engine: eng, planner: pl}, nil
-}
-
-// prober re-runs one declared identity's synthetic check.
-func prober(syn *synthetic.Scanner) remediate.Prober {
-	return func(ctx context.Context, name string) ([]string, error) {
-		for i := range syn.Identities {
-			id := &syn.Identities[i]
-			if id.Name != name {
-				continue
-			}
-			res := syn.Check(ctx, id)
-			var denied []string
-			for _, f := range res.Findings {
-				if f.Kind == finding.KindSynAllowedDenied {
-					denied = append(denied, f.Title)
-				}
-			}
-			if len(denied) == 0 && res.Err != nil {
-				return nil, res.Err
-			}
-			return denied, nil
-		}
-		return nil, nil // no probes declared: nothing to verify with
-	}
 }
 
 // accessKeys lists every user's access keys, by keyed hash of the key id,

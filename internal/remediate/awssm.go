@@ -150,7 +150,7 @@ func (h *SecretsManager) Apply(ctx context.Context, a *store.Action, save func()
 		ClientRequestToken: aws.String(st.PendingVersion), SecretString: aws.String(doc), VersionStages: []string{"AWSPENDING"}}); err != nil {
 		return fmt.Errorf("%s: PutSecretValue %s (AWSPENDING): %w", spec.Store, spec.Secret, err)
 	}
-	if err := h.Values.Validate(ctx, spec.Path, spec.Rotation, doc); err != nil {
+	if err := h.Values.Validate(ctx, spec.Path, spec.Rotation, fresh, doc); err != nil {
 		return err
 	}
 	if err := step("promote"); err != nil {

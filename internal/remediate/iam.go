@@ -69,10 +69,10 @@ type NarrowSpec struct {
 	Policies  []string `json:"policies"`         // the policies that grant too much
 }
 
-// KeySpec is a planned key deactivation.
+// KeySpec is a planned key deactivation (KeyID) or quarantine (none).
 type KeySpec struct {
 	PrincipalSpec
-	KeyID string `json:"access_key_id"`
+	KeyID string `json:"access_key_id,omitempty"`
 }
 
 type iamStep struct {

@@ -162,9 +162,11 @@ func (p *Planner) Plan(ctx context.Context, ids []string) (*Plan, error) {
 				skip(f, "the leaked access key %s of %s is already inactive", k.KeyID, k.User)
 				continue
 			}
+			// The leaked id is named redacted, as the leak finding names it:
+			// the action needs the user, not the key.
 			ps := PrincipalSpec{Account: k.Account, ARN: k.ARN, Kind: "user", Name: k.User}
-			add(candidate{kind: KindQuarantine, target: ps.ARN, title: fmt.Sprintf("quarantine user %s (deny everything) until its leaked key %s is rotated", k.User, k.KeyID),
-				why: "its access key leaked at " + f.Resource + " and is active", spec: KeySpec{PrincipalSpec: ps, KeyID: k.KeyID}}, f)
+			add(candidate{kind: KindQuarantine, target: ps.ARN, title: fmt.Sprintf("quarantine user %s (deny everything) until its leaked key %s is rotated", k.User, redactKey(k.KeyID)),
+				why: "its access key leaked at " + f.Resource + " and is active", spec: KeySpec{PrincipalSpec: ps}}, f)
 		default:
 			skip(f, "vigil has no automatic remediation for %s", f.Kind)
 		}
@@ -260,4 +262,12 @@ func (p *Planner) identity(ps PrincipalSpec) string {
 		}
 	}
 	return ""
+}
+
+// redactKey keeps an access key id's prefix and last four characters.
+func redactKey(id string) string {
+	if len(id) < 8 {
+		return "****"
+	}
+	return id[:4] + "****" + id[len(id)-4:]
 }

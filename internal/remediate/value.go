@@ -85,9 +85,12 @@ func (v *Values) New(ctx context.Context, path string, r *rules.Rotation) (strin
 	return val, nil
 }
 
-// Validate proves value works as path's new value; nil r.Validate passes.
-// A failure wraps ErrVerify.
-func (v *Values) Validate(ctx context.Context, path string, r *rules.Rotation, value string) error {
+// Validate proves the new value works; nil r.Validate passes. value is the
+// rotated value (the field's, in a structured secret), which a command gets
+// on stdin and a "vault" probe uses as a token; document is the whole new
+// secret, which an "aws" probe reads its key pair from. A failure wraps
+// ErrVerify.
+func (v *Values) Validate(ctx context.Context, path string, r *rules.Rotation, value, document string) error {
 	val := r.Validate
 	if val == nil {
 		return nil
@@ -101,7 +104,7 @@ func (v *Values) Validate(ctx context.Context, path string, r *rules.Rotation, v
 	case len(val.Command) > 0:
 		err = v.run(ctx, val.Command, path, value, nil, timeout)
 	case val.Probe == "aws":
-		err = v.probeAWS(ctx, value, timeout)
+		err = v.probeAWS(ctx, document, timeout)
 	case val.Probe == "vault":
 		err = v.probeVault(ctx, value, timeout)
 	}

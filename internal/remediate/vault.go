@@ -159,7 +159,8 @@ func (h *VaultKV) Apply(ctx context.Context, a *store.Action, save func() error)
 	if err := save(); err != nil {
 		return err
 	}
-	if err := h.Values.Validate(ctx, spec.Path, spec.Rotation, fresh); err != nil {
+	doc, _ := json.Marshal(next)
+	if err := h.Values.Validate(ctx, spec.Path, spec.Rotation, fresh, string(doc)); err != nil {
 		return err
 	}
 	st.Step = "done"
