@@ -15,8 +15,8 @@ import (
 
 	"github.com/vigilsec/vigil/internal/config"
 	"github.com/vigilsec/vigil/internal/finding"
-	"github.com/vigilsec/vigil/internal/secrethash"
 	"github.com/vigilsec/vigil/internal/runner"
+	"github.com/vigilsec/vigil/internal/secrethash"
 	"github.com/vigilsec/vigil/internal/store"
 	"github.com/vigilsec/vigil/reports"
 	"github.com/vigilsec/vigil/rules"

@@ -168,7 +168,7 @@ const etlIdentities = `identities:
 func excess(role, suggested string) finding.Finding {
 	arn := "arn:aws:iam::123456789012:role/" + role
 	return finding.Finding{ID: finding.Fingerprint(finding.KindIAMExcessGrant, arn), Kind: finding.KindIAMExcessGrant, Resource: arn,
-		Title: "role " + role + " is granted iam:* beyond its declaration",
+		Title:    "role " + role + " is granted iam:* beyond its declaration",
 		Evidence: finding.Evidence{"policy": "inline:role/" + role + "/job", "via": "", "principal": arn, "suggested_policy": suggested}}
 }
 
