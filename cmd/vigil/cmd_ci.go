@@ -79,7 +79,7 @@ pull request is merged.`,
 				return usageErr(err)
 			}
 			scs := []scanners.Scanner{&leaks.Scanner{Engine: eng, ExplicitRules: cfg.Rules.Gitleaks != "", Log: g.log,
-				Git: []leaks.GitTarget{{Name: name, Path: abs, Since: base}}}}
+				Git: []leaks.GitTarget{{Name: name, Path: abs, Since: base, HeadOnly: true}}}}
 			if inv := cfg.Inventory; inv != nil && inv.Files != nil && len(inv.Files.Pipelines) > 0 {
 				scs = append(scs, files.Lint{Store: &files.Store{Root: cfg.Dir, Pipelines: inv.Files.Pipelines, Controls: rules.DefaultControls()}})
 			}

@@ -37,6 +37,9 @@ type GitTarget struct {
 	// a scan is a one-off: it proves nothing about older commits and leaves
 	// the stored state alone.
 	Since string
+	// HeadOnly starts from HEAD instead of every ref: a pull request's
+	// commits are HEAD's, whatever other branches the checkout holds.
+	HeadOnly bool
 }
 
 // gitState is what a repository's scan remembers: the commit each ref pointed
@@ -227,6 +230,12 @@ func (s *Scanner) scanGit(ctx context.Context, st scanners.StateReader, t GitTar
 	tips, err := refTips(ctx, dir)
 	if err != nil {
 		return fail(err)
+	}
+	if t.HeadOnly {
+		if tips["HEAD"] == "" {
+			return fail(fmt.Errorf("HEAD is not a commit"))
+		}
+		tips = map[string]string{"HEAD": tips["HEAD"]}
 	}
 	var prev gitState
 	if raw, err := st.ScanState(ctx, res.Source); err != nil {
