@@ -1,0 +1,144 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/vigilsec/vigil/scanners/iam/policy"
+)
+
+// The shipped examples must work as written: every vigil command line in
+// them names a real command with real flags, and the files are what
+// GitHub Actions and Kubernetes expect.
+
+var expr = regexp.MustCompile(`\$\{\{[^}]*\}\}`)
+
+// checkCommandLine parses a vigil command line with the real command tree.
+func checkCommandLine(t *testing.T, where, line string) {
+	t.Helper()
+	line = expr.ReplaceAllString(line, "X")
+	if i := strings.Index(line, ">"); i >= 0 {
+		line = line[:i]
+	}
+	var args []string
+	for _, f := range strings.Fields(line)[1:] {
+		args = append(args, strings.Trim(f, `"'`))
+	}
+	root := newRoot()
+	cmd, rest, err := root.Find(args)
+	if err != nil || cmd == root {
+		t.Errorf("%s: %q is not a vigil command: %v", where, line, err)
+		return
+	}
+	if err := cmd.ParseFlags(rest); err != nil {
+		t.Errorf("%s: %q: %v", where, line, err)
+		return
+	}
+	if cmd.Args != nil {
+		if err := cmd.Args(cmd, cmd.Flags().Args()); err != nil {
+			t.Errorf("%s: %q: %v", where, line, err)
+		}
+	}
+}
+
+func TestGitHubActionsExample(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "examples", "github-actions.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wf struct {
+		On   map[string]any `yaml:"on"`
+		Jobs map[string]struct {
+			Steps []struct {
+				Run string `yaml:"run"`
+			} `yaml:"steps"`
+		} `yaml:"jobs"`
+	}
+	if err := yaml.Unmarshal(b, &wf); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := wf.On["pull_request"]; !ok || len(wf.Jobs) == 0 {
+		t.Fatalf("not a pull-request workflow: %+v", wf.On)
+	}
+	n := 0
+	for name, job := range wf.Jobs {
+		for _, s := range job.Steps {
+			for _, line := range strings.Split(s.Run, "\n") {
+				if line = strings.TrimSpace(line); strings.HasPrefix(line, "vigil ") {
+					checkCommandLine(t, "github-actions.yml job "+name, line)
+					n++
+				}
+			}
+		}
+	}
+	if n < 2 {
+		t.Errorf("found %d vigil command lines", n)
+	}
+}
+
+func TestCronJobExample(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "examples", "cronjob.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cj struct {
+		APIVersion string `yaml:"apiVersion"`
+		Kind       string `yaml:"kind"`
+		Spec       struct {
+			Schedule    string `yaml:"schedule"`
+			JobTemplate struct {
+				Spec struct {
+					Template struct {
+						Spec struct {
+							Containers []struct {
+								Image string   `yaml:"image"`
+								Args  []string `yaml:"args"`
+							} `yaml:"containers"`
+						} `yaml:"spec"`
+					} `yaml:"template"`
+				} `yaml:"spec"`
+			} `yaml:"jobTemplate"`
+		} `yaml:"spec"`
+	}
+	dec := yaml.NewDecoder(strings.NewReader(string(b)))
+	if err := dec.Decode(&cj); err != nil {
+		t.Fatal(err)
+	}
+	if cj.APIVersion != "batch/v1" || cj.Kind != "CronJob" || len(strings.Fields(cj.Spec.Schedule)) != 5 {
+		t.Fatalf("not a batch/v1 CronJob with a cron schedule: %+v", cj)
+	}
+	cs := cj.Spec.JobTemplate.Spec.Template.Spec.Containers
+	if len(cs) != 1 || cs[0].Image == "" {
+		t.Fatalf("containers: %+v", cs)
+	}
+	checkCommandLine(t, "cronjob.yaml", "vigil "+strings.Join(cs[0].Args, " "))
+}
+
+func TestIAMPolicyExamples(t *testing.T) {
+	for _, name := range []string{"vigil-audit.json", "vigil-remediate.json"} {
+		b, err := os.ReadFile(filepath.Join("..", "..", "examples", "iam", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		doc, err := policy.Parse(string(b))
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		for _, s := range doc.Statement {
+			if s.Effect != "Allow" {
+				continue
+			}
+			for _, a := range s.Action {
+				if a == "*" || strings.HasSuffix(a, ":*") {
+					t.Errorf("%s grants %s: vigil's own policies must be minimal", name, a)
+				}
+			}
+		}
+	}
+}
