@@ -26,7 +26,8 @@ demo: build
 	@rc=0; ./$(BIN) run --config testdata/demo/vigil.yaml --out out --metrics out/vigil.prom || rc=$$?; \
 	if [ $$rc -ne 0 ] && [ $$rc -ne 1 ]; then echo "vigil run failed (exit $$rc)"; exit $$rc; fi
 	@./$(BIN) report monthly --config testdata/demo/vigil.yaml --out out/monthly.xlsx -q
-	@echo; echo "reports: out/findings.sarif out/findings.json out/summary.md out/vigil.prom out/monthly.xlsx"
+	@./$(BIN) remediate plan --config testdata/demo/vigil.yaml -q > out/remediation-plan.txt
+	@echo; echo "reports: out/findings.sarif out/findings.json out/summary.md out/vigil.prom out/monthly.xlsx out/remediation-plan.txt"
 
 # Everything, integration tests included. Installs what it needs.
 test: test-deps lint

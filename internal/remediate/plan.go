@@ -155,7 +155,11 @@ func (p *Planner) Plan(ctx context.Context, ids []string) (*Plan, error) {
 			h, _ := f.Evidence["secret_hash"].(string)
 			k, ok := keys[h]
 			if !ok {
-				skip(f, "no live access key has this value (a store value it matches is a leak.live finding): purge it from where it leaked")
+				why := "it matches no active access key"
+				if p.Keys == nil {
+					why = "no AWS account is configured to match it against access keys"
+				}
+				skip(f, "%s; a leaked store value is rotated through its leak.live finding: revoke it where it was issued and purge it from where it leaked", why)
 				continue
 			}
 			if !k.Active {
