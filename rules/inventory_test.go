@@ -1,0 +1,55 @@
+package rules
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestRotationDeclarations(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "secrets.yaml")
+	good := `secrets:
+  - path: awssm:prod/db/password
+    owner: data
+    rotation:
+      field: password
+      length: 32
+      charset: hex
+      validate:
+        command: [./check.sh]
+        timeout: 30s
+`
+	os.WriteFile(p, []byte(good), 0o644)
+	d, err := LoadInventory(p)
+	if err != nil || d[0].Rotation == nil || d[0].Rotation.Field != "password" || d[0].Rotation.Validate.Command[0] != "./check.sh" {
+		t.Fatalf("good: %v %+v", err, d)
+	}
+	for name, c := range map[string]struct{ yaml, want string }{
+		"charset":  {"    rotation: {charset: emoji}\n", `:2: secret "awssm:x": rotation charset "emoji"`},
+		"both":     {"    rotation: {length: 20, command: [gen]}\n", "both a command and a generator"},
+		"short":    {"    rotation: {length: 8}\n", "outside 16..4096"},
+		"store":    {"    rotation: {length: 20}\n", ""},
+		"probe":    {"    rotation: {validate: {probe: ssh}}\n", `probe "ssh" is not aws or vault`},
+		"empty":    {"    rotation: {validate: {}}\n", "needs a command or a probe"},
+		"timeout":  {"    rotation: {validate: {command: [x], timeout: soon}}\n", "validate timeout"},
+		"unknown":  {"    rotation: {lenght: 20}\n", "lenght"},
+		"fileonly": {"", ""},
+	} {
+		path := "awssm:x"
+		if name == "store" || name == "fileonly" {
+			path = "file:config/.env#X"
+		}
+		os.WriteFile(p, []byte("secrets:\n  - path: "+path+"\n    owner: a\n"+c.yaml), 0o644)
+		_, err := LoadInventory(p)
+		switch {
+		case name == "store" && (err == nil || !strings.Contains(err.Error(), "Vault KV and Secrets Manager")):
+			t.Errorf("%s: %v", name, err)
+		case name == "fileonly" && err != nil:
+			t.Errorf("%s: %v", name, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), p)):
+			t.Errorf("%s: want %q naming the file, got %v", name, c.want, err)
+		}
+	}
+}
