@@ -116,7 +116,7 @@ pull request is merged.`,
 			}
 			var remErr error
 			if remediateLive && len(live) > 0 {
-				remErr = remediateCI(ctx, cmd.OutOrStdout(), g, cfgStore{cfg: cfg, st: st, h: h}, live, approve)
+				remErr = remediateCI(ctx, cmd.OutOrStdout(), g, cfg, st, h, live, approve)
 			}
 			g.log.Info("ci finished", "run", sum.RunID, "status", sum.Status, "findings", len(prFindings), "live_leaks", len(live),
 				"commits", sum.Stats.Commits)
@@ -158,16 +158,10 @@ func prScope(all []finding.Finding) (pr, live []finding.Finding) {
 	return pr, live
 }
 
-type cfgStore struct {
-	cfg *config.Config
-	st  *store.Store
-	h   *secrethash.Hasher
-}
-
 // remediateCI plans (and with approve applies) the rotation of the secrets
 // whose live value leaked in the pull request.
-func remediateCI(ctx context.Context, w io.Writer, g *globals, c cfgStore, live []finding.Finding, approve bool) error {
-	r, err := buildRemediation(ctx, c.cfg, c.st, c.h, g)
+func remediateCI(ctx context.Context, w io.Writer, g *globals, cfg *config.Config, st *store.Store, h *secrethash.Hasher, live []finding.Finding, approve bool) error {
+	r, err := buildRemediation(ctx, cfg, st, h, g)
 	if err != nil {
 		return usageErr(err)
 	}

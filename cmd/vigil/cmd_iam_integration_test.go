@@ -14,8 +14,12 @@ import (
 	"github.com/vigilsec/vigil/internal/testenv"
 )
 
-func TestIAMDriftCommand(t *testing.T) {
-	endpoint := testenv.Moto(t)
+// loaderRole creates in moto the role "loader" with an inline policy "p"
+// granting s3:*, and in a new directory its declaration (identities.yaml,
+// loader.json: s3:GetObject on exports/* only). It returns moto's IAM
+// client and the directory.
+func loaderRole(t *testing.T, endpoint string) (*iam.Client, string) {
+	t.Helper()
 	c := iam.NewFromConfig(testenv.AWSConfig(t, endpoint))
 	ctx := context.Background()
 	trust := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}`
@@ -29,6 +33,12 @@ func TestIAMDriftCommand(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "loader.json"), []byte(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::exports/*"}]}`), 0o644)
 	os.WriteFile(filepath.Join(dir, "identities.yaml"), []byte("identities:\n  - name: loader\n    kind: role\n    policy: loader.json\n"), 0o644)
+	return c, dir
+}
+
+func TestIAMDriftCommand(t *testing.T) {
+	endpoint := testenv.Moto(t)
+	_, dir := loaderRole(t, endpoint)
 	// The account is reached by assuming a role, as production does.
 	os.WriteFile(filepath.Join(dir, "vigil.yaml"), []byte("db: vigil.db\nrules:\n  identities: identities.yaml\naws:\n  endpoint: "+endpoint+
 		"\n  accounts:\n    - name: data\n      role_arn: arn:aws:iam::123456789012:role/loader\n"), 0o644)

@@ -18,16 +18,8 @@ import (
 // From drift findings to a narrowed role and back, through the CLI only.
 func TestRemediateNarrowsWhatDriftFound(t *testing.T) {
 	endpoint := testenv.Moto(t)
-	c := iam.NewFromConfig(testenv.AWSConfig(t, endpoint))
+	c, dir := loaderRole(t, endpoint)
 	ctx := context.Background()
-	trust := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}`
-	if _, err := c.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("loader"), AssumeRolePolicyDocument: aws.String(trust)}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String("loader"), PolicyName: aws.String("p"),
-		PolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}`)}); err != nil {
-		t.Fatal(err)
-	}
 	policy := func() string {
 		out, err := c.GetRolePolicy(ctx, &iam.GetRolePolicyInput{RoleName: aws.String("loader"), PolicyName: aws.String("p")})
 		if err != nil {
@@ -36,9 +28,6 @@ func TestRemediateNarrowsWhatDriftFound(t *testing.T) {
 		s, _ := url.QueryUnescape(aws.ToString(out.PolicyDocument))
 		return s
 	}
-	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "loader.json"), []byte(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::exports/*"}]}`), 0o644)
-	os.WriteFile(filepath.Join(dir, "identities.yaml"), []byte("identities:\n  - name: loader\n    kind: role\n    policy: loader.json\n"), 0o644)
 	os.WriteFile(filepath.Join(dir, "vigil.yaml"), []byte("db: vigil.db\nrules:\n  identities: identities.yaml\naws:\n  endpoint: "+endpoint+"\n"), 0o644)
 	t.Setenv("AWS_ACCESS_KEY_ID", "testing")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "testing")

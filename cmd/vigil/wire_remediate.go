@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	sm "github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
@@ -111,36 +110,10 @@ func buildRemediation(ctx context.Context, cfg *config.Config, st *store.Store, 
 	if err != nil {
 		return nil, err
 	}
-	pl.Keys = accessKeys(readers, h)
-	return &remediation{engine: eng, planner: pl}, nil
-}
-
-// accessKeys lists every user's access keys, by keyed hash of the key id,
-// so a leaked key id can be traced to its user without keeping the id.
-func accessKeys(accts []awsconf.Account, h *secrethash.Hasher) func(context.Context) (map[string]remediate.KeyOwner, error) {
-	return func(ctx context.Context) (map[string]remediate.KeyOwner, error) {
-		out := map[string]remediate.KeyOwner{}
-		for _, a := range accts {
-			c := iam.NewFromConfig(a.Config)
-			users := iam.NewListUsersPaginator(c, &iam.ListUsersInput{})
-			for users.HasMorePages() {
-				page, err := users.NextPage(ctx)
-				if err != nil {
-					return nil, fmt.Errorf("account %s: ListUsers: %w", a.Name, err)
-				}
-				for _, u := range page.Users {
-					keys, err := c.ListAccessKeys(ctx, &iam.ListAccessKeysInput{UserName: u.UserName})
-					if err != nil {
-						return nil, fmt.Errorf("account %s: ListAccessKeys %s: %w", a.Name, aws.ToString(u.UserName), err)
-					}
-					for _, k := range keys.AccessKeyMetadata {
-						id := aws.ToString(k.AccessKeyId)
-						out[h.Hash(id)] = remediate.KeyOwner{Account: a.Name, User: aws.ToString(u.UserName), ARN: aws.ToString(u.Arn),
-							KeyID: id, Active: k.Status == "Active"}
-					}
-				}
-			}
-		}
-		return out, nil
+	clients := map[string]*iam.Client{}
+	for _, a := range readers {
+		clients[a.Name] = iam.NewFromConfig(a.Config)
 	}
+	pl.Keys = remediate.AccessKeys(clients, h)
+	return &remediation{engine: eng, planner: pl}, nil
 }

@@ -197,7 +197,7 @@ type crashAt struct {
 func (c crashAt) Apply(ctx context.Context, a *store.Action, save func() error) error {
 	return c.Handler.Apply(ctx, a, func() error {
 		err := save()
-		if str(a.State, "step") == c.step {
+		if a.State["step"] == c.step {
 			runtime.Goexit()
 		}
 		return err

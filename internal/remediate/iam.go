@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -410,7 +411,7 @@ func restoreVersion(ctx context.Context, c *iam.Client, s iamStep) error {
 	}
 	for _, v := range vs.Versions {
 		id := aws.ToString(v.VersionId)
-		if !v.IsDefaultVersion && !contains(s.Versions, id) {
+		if !v.IsDefaultVersion && !slices.Contains(s.Versions, id) {
 			if _, err := c.DeletePolicyVersion(ctx, &iam.DeletePolicyVersionInput{PolicyArn: aws.String(s.Policy), VersionId: aws.String(id)}); err != nil {
 				return err
 			}
@@ -433,8 +434,7 @@ func getInline(ctx context.Context, c *iam.Client, p PrincipalSpec, name string)
 			doc = out.PolicyDocument
 		}
 	}
-	var nse *types.NoSuchEntityException
-	if errors.As(err, &nse) {
+	if missing(err) {
 		return "", false, nil
 	}
 	if err != nil {
@@ -446,6 +446,13 @@ func getInline(ctx context.Context, c *iam.Client, p PrincipalSpec, name string)
 		s = aws.ToString(doc)
 	}
 	return s, true, nil
+}
+
+// missing reports IAM's NoSuchEntity: what a lookup, or an undo that
+// removes something, finds already gone.
+func missing(err error) bool {
+	var nse *types.NoSuchEntityException
+	return errors.As(err, &nse)
 }
 
 func putInline(ctx context.Context, c *iam.Client, p PrincipalSpec, name, doc string) error {
@@ -468,8 +475,7 @@ func deleteInline(ctx context.Context, c *iam.Client, p PrincipalSpec, name stri
 	} else {
 		_, err = c.DeleteUserPolicy(ctx, &iam.DeleteUserPolicyInput{UserName: aws.String(p.Name), PolicyName: aws.String(name)})
 	}
-	var nse *types.NoSuchEntityException
-	if err != nil && !errors.As(err, &nse) {
+	if err != nil && !missing(err) {
 		return fmt.Errorf("delete inline policy %s of %s %s: %w", name, p.Kind, p.Name, err)
 	}
 	return nil
@@ -482,8 +488,7 @@ func detach(ctx context.Context, c *iam.Client, p PrincipalSpec, arn string) err
 	} else {
 		_, err = c.DetachUserPolicy(ctx, &iam.DetachUserPolicyInput{UserName: aws.String(p.Name), PolicyArn: aws.String(arn)})
 	}
-	var nse *types.NoSuchEntityException
-	if err != nil && !errors.As(err, &nse) {
+	if err != nil && !missing(err) {
 		return fmt.Errorf("detach %s from %s %s: %w", arn, p.Kind, p.Name, err)
 	}
 	return nil

@@ -118,26 +118,8 @@ func newIAMFixture(t *testing.T, identities string) *iamFixture {
 		Issuers: map[string]synthetic.Issuer{"aws:default": &synthetic.AWSIssuer{Account: "default", Config: audit, SourceIdentity: "vigil"}}}
 	ih := &IAM{Accounts: map[string]IAMAccount{"default": {IAM: iam.NewFromConfig(remed), STS: sts.NewFromConfig(remed)}}, Hasher: h, Probe: SyntheticProber(syn)}
 	eng := &Engine{Store: st, Handlers: map[string]Handler{KindNarrow: ih, KindDeactivateKey: ih, KindQuarantine: ih}}
-	pl := &Planner{Store: st, Engine: eng, Identities: ids, Keys: func(ctx context.Context) (map[string]KeyOwner, error) {
-		// The planner reads keys with the audit credentials.
-		out := map[string]KeyOwner{}
-		ac := iam.NewFromConfig(audit)
-		us, err := ac.ListUsers(ctx, &iam.ListUsersInput{})
-		if err != nil {
-			return nil, err
-		}
-		for _, u := range us.Users {
-			ks, err := ac.ListAccessKeys(ctx, &iam.ListAccessKeysInput{UserName: u.UserName})
-			if err != nil {
-				return nil, err
-			}
-			for _, k := range ks.AccessKeyMetadata {
-				out[h.Hash(aws.ToString(k.AccessKeyId))] = KeyOwner{Account: "default", User: aws.ToString(u.UserName), ARN: aws.ToString(u.Arn),
-					KeyID: aws.ToString(k.AccessKeyId), Active: k.Status == "Active"}
-			}
-		}
-		return out, nil
-	}}
+	// The planner reads keys with the audit credentials.
+	pl := &Planner{Store: st, Engine: eng, Identities: ids, Keys: AccessKeys(map[string]*iam.Client{"default": iam.NewFromConfig(audit)}, h)}
 	return &iamFixture{st: st, h: h, admin: admin, engine: eng, planner: pl, iam: ih, remedCfg: remed,
 		keyID: aws.ToString(keys.AccessKeyMetadata[0].AccessKeyId), keyCfg: bot}
 }

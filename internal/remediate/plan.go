@@ -3,6 +3,7 @@ package remediate
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -87,10 +88,9 @@ func (p *Planner) Plan(ctx context.Context, ids []string) (*Plan, error) {
 	add := func(c candidate, f finding.Finding) {
 		key := c.kind + " " + c.target
 		if have, ok := byTarget[key]; ok {
+			// Same target, same spec (a narrowing's is shared and filled in
+			// as its findings come).
 			have.findings = append(have.findings, f)
-			if c.spec != nil && have.spec == nil {
-				have.spec = c.spec
-			}
 			return
 		}
 		c.findings = []finding.Finding{f}
@@ -136,7 +136,7 @@ func (p *Planner) Plan(ctx context.Context, ids []string) (*Plan, error) {
 			if s, _ := f.Evidence["suggested_policy"].(string); s != "" {
 				ns.Suggested = s
 			}
-			if pol, _ := f.Evidence["policy"].(string); pol != "" && !contains(ns.Policies, pol) {
+			if pol, _ := f.Evidence["policy"].(string); pol != "" && !slices.Contains(ns.Policies, pol) {
 				ns.Policies = append(ns.Policies, pol)
 			}
 			add(candidate{kind: KindNarrow, target: ps.ARN, title: fmt.Sprintf("narrow %s %s to its declared grants", ps.Kind, ps.Name),

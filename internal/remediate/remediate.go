@@ -225,7 +225,8 @@ func (e *Engine) Superseded(ctx context.Context, findings []string, except strin
 			continue
 		}
 		for _, fid := range a.Findings {
-			if ls, ok := lastSeen[fid]; ok && a.AppliedAt.After(ls) && contains(findings, fid) {
+			// lastSeen holds only the findings asked about.
+			if ls, ok := lastSeen[fid]; ok && a.AppliedAt.After(ls) {
 				return a.ID, nil
 			}
 		}
@@ -233,27 +234,11 @@ func (e *Engine) Superseded(ctx context.Context, findings []string, except strin
 	return "", nil
 }
 
-func contains(l []string, s string) bool {
-	for _, x := range l {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
 // newID returns a random id with prefix.
 func newID(prefix string) string {
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
 	return prefix + time.Now().UTC().Format("20060102T150405") + "-" + hex.EncodeToString(b)
-}
-
-// stateString and friends read typed values back from an action's JSON
-// state, which comes back from the store as map[string]any.
-func str(m map[string]any, k string) string {
-	s, _ := m[k].(string)
-	return s
 }
 
 // decode turns a spec or state map into a struct through JSON.
