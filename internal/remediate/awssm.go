@@ -2,7 +2,6 @@ package remediate
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"time"
@@ -10,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	sm "github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/google/uuid"
 
 	"github.com/vigilsec/vigil/internal/secrethash"
 	"github.com/vigilsec/vigil/internal/store"
@@ -142,7 +142,7 @@ func (h *SecretsManager) Apply(ctx context.Context, a *store.Action, save func()
 
 	// The version id is chosen and recorded before the call: if vigil dies
 	// during it, the rollback knows which version to unstage.
-	st.PendingVersion = newToken()
+	st.PendingVersion = uuid.NewString() // AWS's ClientRequestToken form
 	if err := step("put"); err != nil {
 		return err
 	}
@@ -225,23 +225,8 @@ func (h *SecretsManager) Rollback(ctx context.Context, a *store.Action, save fun
 	if aws.ToString(cur.VersionId) != st.FromVersion {
 		return fmt.Errorf("%s: AWSCURRENT is %s after rollback, not %s", spec.Secret, aws.ToString(cur.VersionId), st.FromVersion)
 	}
-	restored := aws.ToString(cur.SecretString)
-	if f := spec.Rotation.Field; f != "" {
-		if _, v, err := replaceField(restored, f, ""); err == nil {
-			restored = v
-		}
-	}
-	a.AfterHash = h.Hasher.Hash(restored)
+	a.AfterHash = h.Hasher.Hash(fieldOf(aws.ToString(cur.SecretString), spec.Rotation.Field))
 	st.Step = "rolled_back"
 	a.State = encode(st)
 	return save()
-}
-
-// newToken is a version id (ClientRequestToken) in UUID form.
-func newToken() string {
-	var r [16]byte
-	_, _ = rand.Read(r[:])
-	r[6] = (r[6] & 0x0f) | 0x40
-	r[8] = (r[8] & 0x3f) | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", r[0:4], r[4:6], r[6:8], r[8:10], r[10:])
 }

@@ -224,3 +224,18 @@ func replaceField(old, field, value string) (newValue, oldField string, err erro
 	b, err := json.Marshal(m)
 	return string(b), prev, err
 }
+
+// fieldOf is what replaceField replaced: field's string value in a JSON
+// secret, or the whole value when field is "" (or missing).
+func fieldOf(doc, field string) string {
+	if field == "" {
+		return doc
+	}
+	var m map[string]any
+	if json.Unmarshal([]byte(doc), &m) == nil {
+		if v, ok := m[field].(string); ok {
+			return v
+		}
+	}
+	return doc
+}
