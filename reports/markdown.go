@@ -56,7 +56,18 @@ func Markdown(w io.Writer, run Run, fs []finding.Finding) error {
 		}
 		sort.Strings(srcs)
 		for _, s := range srcs {
-			fmt.Fprintf(&b, "> - `%s`: %s\n", s, oneLine(run.Errors[s]))
+			fmt.Fprintf(&b, "> - `%s`: %s\n", cell(s), oneLine(run.Errors[s]))
+		}
+	}
+	if len(run.Notes) > 0 {
+		b.WriteString("\n**Notes**\n\n")
+		srcs := make([]string, 0, len(run.Notes))
+		for s := range run.Notes {
+			srcs = append(srcs, s)
+		}
+		sort.Strings(srcs)
+		for _, s := range srcs {
+			fmt.Fprintf(&b, "- `%s`: %s\n", cell(s), oneLine(run.Notes[s]))
 		}
 	}
 	if len(open) > 0 {
@@ -76,12 +87,19 @@ func Markdown(w io.Writer, run Run, fs []finding.Finding) error {
 	} else {
 		b.WriteString("\nNo open findings.\n")
 	}
+	if run.AuditHead != "" {
+		fmt.Fprintf(&b, "\nAudit chain head: `%s` (keep it: `vigil audit verify --expect-head` proves the chain still holds it).\n", run.AuditHead)
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }
 
+// oneLine keeps a value on one Markdown line: newlines become spaces and
+// other control characters (a hostile file name's escape sequences) are
+// shown escaped, never passed to whoever renders or prints the summary.
 func oneLine(s string) string {
 	s = strings.ReplaceAll(s, "\n", " ")
+	s = Printable(s)
 	if len(s) > 300 {
 		s = s[:297] + "..."
 	}

@@ -1,6 +1,8 @@
 package reports
 
 import (
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,6 +20,8 @@ type RunMetrics struct {
 	// LastSuccess is when the last run that completed without a failed
 	// source finished (zero: never).
 	LastSuccess time.Time
+	// AuditHead is the chain head after the run ("seq:hash").
+	AuditHead string
 }
 
 // Metrics writes a Prometheus textfile for node_exporter's textfile
@@ -33,7 +37,13 @@ func Metrics(path string, run RunMetrics, open []finding.Finding) error {
 	started := prometheus.NewGauge(prometheus.GaugeOpts{Name: "vigil_last_run_timestamp_seconds", Help: "Start of the latest run, Unix time."})
 	failed := prometheus.NewGauge(prometheus.GaugeOpts{Name: "vigil_last_run_failed_sources", Help: "Sources of the latest run that could not be scanned."})
 	success := prometheus.NewGauge(prometheus.GaugeOpts{Name: "vigil_last_success_timestamp_seconds", Help: "End of the last run without a failed source, Unix time (0: never)."})
-	reg.MustRegister(openG, dur, status, started, failed, success)
+	head := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "vigil_audit_head_seq",
+		Help: "Sequence number of the audit chain's head after the latest run; the hash label is the anchor for vigil audit verify --expect-head."}, []string{"hash"})
+	reg.MustRegister(openG, dur, status, started, failed, success, head)
+	if seq, hash, ok := strings.Cut(run.AuditHead, ":"); ok {
+		n, _ := strconv.ParseFloat(seq, 64)
+		head.WithLabelValues(hash).Set(n)
+	}
 
 	// Every kind and severity seen is set, zero included, so a resolved
 	// problem's series drops to 0 rather than vanishing.

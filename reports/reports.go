@@ -4,8 +4,13 @@ package reports
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
+	"strconv"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/vigilsec/vigil/internal/finding"
 )
@@ -24,6 +29,13 @@ type Run struct {
 	Transitions map[string]finding.Transition
 	// Errors: source -> error, for a partial run.
 	Errors map[string]string
+	// Notes: source -> why it was scanned as it was (a full rescan after
+	// a rule change, a shallow clone).
+	Notes map[string]string
+	// AuditHead is the audit chain's head after the run ("seq:hash"), for
+	// an external system to keep as the anchor `vigil audit verify
+	// --expect-head` checks.
+	AuditHead string
 }
 
 // JSON writes findings as one JSON array, the contract of
@@ -35,4 +47,34 @@ func JSON(w io.Writer, fs []finding.Finding) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(fs)
+}
+
+// Printable returns s with every control character (newlines, escape
+// sequences, carriage returns) and invalid UTF-8 shown escaped, Go-style
+// (\n, \x1b), so that a hostile file or branch name can neither add fake
+// rows to a table nor drive the terminal it is printed on.
+func Printable(s string) string {
+	clean := true
+	for _, r := range s {
+		if r == utf8.RuneError || unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || unicode.Is(unicode.Bidi_Control, r) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for i, r := range s {
+		switch {
+		case r == utf8.RuneError:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || unicode.Is(unicode.Bidi_Control, r):
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }

@@ -53,7 +53,14 @@ type Result struct {
 	// next run. Empty keeps the previous state.
 	State string
 	// Err is set when the source could not be read (completely).
-	Err   error
+	Err error
+	// Note says why the source was read the way it was, for the run log
+	// and summary: "rules changed since the last scan: full rescan".
+	Note string
+	// Rules are the ids of the detection rules the source was scanned
+	// with (leak sources). A finding whose rule is not among them was not
+	// looked for, so resolving it is reported as a rule change, not a fix.
+	Rules []string
 	Stats Stats
 	// Secrets is what an inventory source listed (never values), kept as
 	// the month's inventory snapshot when the listing is complete.

@@ -6,10 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -59,12 +57,12 @@ pull request is merged.`,
 			if remediateLive && (cfg.Inventory == nil || !cfg.Inventory.HashValues) {
 				return usageErr(fmt.Errorf("%s: --remediate matches leaked values with store values: it needs inventory.hash_values: true", cfg.File))
 			}
-			st, h, err := g.openStore(cmd, cfg)
+			st, h, err := g.openStore(cmd, cfg, true)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			ctx, stop := interruptible(cmd.Context())
 			defer stop()
 
 			abs, err := filepath.Abs(repo)
@@ -90,7 +88,7 @@ pull request is merged.`,
 				}
 				scs = append(scs, inv)
 			}
-			sum, err := runner.Run(ctx, st, g.log, "ci", scs)
+			sum, err := runner.Run(ctx, st, g.log, "ci", scs, runner.Options{LeaseTTL: cfg.LeaseTTL})
 			if err != nil {
 				return runFailed("ci", sum, err)
 			}

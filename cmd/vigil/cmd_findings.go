@@ -134,8 +134,8 @@ func printLedger(w io.Writer, format string, rows []store.Credential) error {
 		if v, ok := r.Revocation["verified"].(bool); ok {
 			verified = fmt.Sprint(v)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d allowed, %d denied, %d inconclusive\n", r.ID, r.Identity, r.Issuer,
-			r.CredentialID, r.Status, when(r.IssuedAt), when(r.ExpiresAt), when(r.RevokedAt), verified, n["allowed"], n["denied"], n["inconclusive"])
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d allowed, %d denied, %d inconclusive\n", r.ID, cellText(r.Identity, 60), cellText(r.Issuer, 60),
+			cellText(r.CredentialID, 40), r.Status, when(r.IssuedAt), when(r.ExpiresAt), when(r.RevokedAt), verified, n["allowed"], n["denied"], n["inconclusive"])
 	}
 	return tw.Flush()
 }
@@ -147,9 +147,9 @@ func (g *globals) storeFromFlags(cmd *cobra.Command) (*store.Store, error) {
 		if err != nil {
 			return nil, err
 		}
-		st, _, err := g.openStore(cmd, cfg)
+		st, _, err := g.openStore(cmd, cfg, false)
 		return st, err
 	}
-	st, _, err := g.openStore(cmd, nil)
+	st, _, err := g.openStore(cmd, nil, false)
 	return st, err
 }

@@ -6,10 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -141,12 +138,12 @@ func withRemediation(cmd *cobra.Command, g *globals, fn func(context.Context, *r
 	if err != nil {
 		return err
 	}
-	st, h, err := g.openStore(cmd, cfg)
+	st, h, err := g.openStore(cmd, cfg, false)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interruptible(cmd.Context())
 	defer stop()
 	r, err := buildRemediation(ctx, cfg, st, h, g)
 	if err != nil {
@@ -226,7 +223,7 @@ func printPlan(w io.Writer, format string, p *remediate.Plan) error {
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "FINDING\tKIND\tRESOURCE\tWHY")
 		for _, s := range p.Skipped {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", short(s.Finding), s.Kind, s.Resource, s.Reason)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", short(s.Finding), s.Kind, cellText(s.Resource, 70), cellText(s.Reason, 200))
 		}
 		return tw.Flush()
 	}
@@ -249,7 +246,7 @@ func printActions(w io.Writer, format string, acts []store.Action) error {
 		if a.Error != "" {
 			why += " [" + a.Error + "]"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", a.ID, a.Kind, a.Status, a.Title, why)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", a.ID, a.Kind, a.Status, cellText(a.Title, 100), cellText(why, 200))
 	}
 	return tw.Flush()
 }

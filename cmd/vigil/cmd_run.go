@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -56,7 +53,7 @@ func newRunCmd(g *globals) *cobra.Command {
 
 // runScanners runs the wanted scanners of cfg as one stored run.
 func runScanners(cmd *cobra.Command, g *globals, cfg *config.Config, want map[string]bool, label string, out outputs, sev finding.Severity) error {
-	st, h, err := g.openStore(cmd, cfg)
+	st, h, err := g.openStore(cmd, cfg, true)
 	if err != nil {
 		return err
 	}
@@ -67,9 +64,9 @@ func runScanners(cmd *cobra.Command, g *globals, cfg *config.Config, want map[st
 		prog.stop()
 		return usageErr(err)
 	}
-	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interruptible(cmd.Context())
 	defer stop()
-	sum, err := runner.Run(ctx, st, g.log, label, scs)
+	sum, err := runner.Run(ctx, st, g.log, label, scs, runner.Options{LeaseTTL: cfg.LeaseTTL})
 	prog.stop()
 	if err != nil {
 		return runFailed(label, sum, err)
@@ -165,14 +162,19 @@ func finishRun(cmd *cobra.Command, g *globals, st *store.Store, sum runner.Summa
 			open = append(open, f)
 		}
 	}
-	rep := reports.Run{ID: sum.RunID, Status: sum.Status, StartedAt: sum.Started, Duration: sum.Duration, Transitions: trans, Errors: sum.Errors}
+	head, err := st.AuditHead(ctx)
+	if err != nil {
+		return err
+	}
+	rep := reports.Run{ID: sum.RunID, Status: sum.Status, StartedAt: sum.Started, Duration: sum.Duration, Transitions: trans,
+		Errors: sum.Errors, Notes: sum.Notes, AuditHead: head}
 	if out.dir != "" {
 		if err := writeReports(out.dir, rep, all); err != nil {
 			return fmt.Errorf("write reports to %s: %w", out.dir, err)
 		}
 	}
 	if out.metrics != "" {
-		if err := writeMetrics(ctx, st, out.metrics, sum, open); err != nil {
+		if err := writeMetrics(ctx, st, out.metrics, sum, open, head); err != nil {
 			return fmt.Errorf("write metrics to %s: %w", out.metrics, err)
 		}
 	}
@@ -182,7 +184,8 @@ func finishRun(cmd *cobra.Command, g *globals, st *store.Store, sum runner.Summa
 	c := sum.Counts
 	g.log.Info("run finished", "run", sum.RunID, "status", sum.Status, "new", c.New, "still_open", c.StillOpen,
 		"resolved", c.Resolved, "regressed", c.Regressed, "sources", sum.Sources, "failed_sources", len(sum.Errors),
-		"commits", sum.Stats.Commits, "files", sum.Stats.Files, "bytes", sum.Stats.Bytes, "took", sum.Duration.Round(1e6))
+		"commits", sum.Stats.Commits, "files", sum.Stats.Files, "bytes", sum.Stats.Bytes, "took", sum.Duration.Round(1e6),
+		"audit_head", head)
 	return exitFor(sum.Partial(), open, failOn)
 }
 

@@ -2,11 +2,8 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -34,7 +31,7 @@ func newScanCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return usageErr(fmt.Errorf("--fail-on: %w", err))
 			}
-			st, h, err := g.openStore(cmd, nil)
+			st, h, err := g.openStore(cmd, nil, true)
 			if err != nil {
 				return err
 			}
@@ -84,9 +81,9 @@ func newScanCmd(g *globals) *cobra.Command {
 				prog.stop()
 				return usageErr(fmt.Errorf("--since applies to git scans only"))
 			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			ctx, stop := interruptible(cmd.Context())
 			defer stop()
-			sum, err := runner.Run(ctx, st, g.log, "scan "+kind, []scanners.Scanner{sc})
+			sum, err := runner.Run(ctx, st, g.log, "scan "+kind, []scanners.Scanner{sc}, runner.Options{})
 			prog.stop()
 			if err != nil {
 				return runFailed("scan", sum, err)

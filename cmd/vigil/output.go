@@ -18,9 +18,19 @@ import (
 	"github.com/vigilsec/vigil/reports"
 )
 
-// printFindings prints findings to stdout as a table or a JSON array.
+// printFindings prints findings to stdout as a table or a JSON array. trans
+// (a run's transitions) marks what the run found new or regressed: the
+// table's STATUS column says it, and so does JSON's "transition".
 func printFindings(w io.Writer, format string, fs []finding.Finding, trans map[string]finding.Transition) error {
 	if format == "json" {
+		if len(trans) > 0 {
+			marked := make([]finding.Finding, len(fs))
+			for i, f := range fs {
+				f.Transition = trans[f.ID]
+				marked[i] = f
+			}
+			fs = marked
+		}
 		return reports.JSON(w, fs)
 	}
 	if len(fs) == 0 {
@@ -28,22 +38,26 @@ func printFindings(w io.Writer, format string, fs []finding.Finding, trans map[s
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SEVERITY\tSTATUS\tKIND\tRESOURCE\tID")
+	fmt.Fprintln(tw, "SEVERITY\tSTATUS\tKIND\tRESOURCE\tTITLE\tID")
 	for _, f := range fs {
 		status := string(f.Status)
 		if t, ok := trans[f.ID]; ok && f.Status == finding.StatusOpen {
 			status = string(t)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", f.Severity, status, f.Kind, trunc(f.Resource, 90), f.ID[:12])
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", f.Severity, status, f.Kind, cellText(f.Resource, 70), cellText(f.Title, 70), short(f.ID))
 	}
 	return tw.Flush()
 }
 
-func trunc(s string, n int) string {
-	if len(s) <= n {
-		return s
+// cellText makes a value safe for one cell of a terminal table: control
+// characters escaped (no fake rows, no escape sequences, no tab that would
+// shift tabwriter's columns), and at most n runes.
+func cellText(s string, n int) string {
+	s = reports.Printable(s)
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
 	}
-	return s[:n-1] + "…"
+	return s
 }
 
 // writeReports writes findings.json (every finding with its status),
@@ -105,12 +119,12 @@ func (o *outputs) flags(cmd *cobra.Command) {
 }
 
 // writeMetrics writes the Prometheus textfile for a finished run.
-func writeMetrics(ctx context.Context, st *store.Store, path string, sum runner.Summary, open []finding.Finding) error {
+func writeMetrics(ctx context.Context, st *store.Store, path string, sum runner.Summary, open []finding.Finding, head string) error {
 	runs, err := st.Runs(ctx, time.Time{}, time.Time{})
 	if err != nil {
 		return err
 	}
-	m := reports.RunMetrics{Command: "run", Status: sum.Status, Started: sum.Started, Duration: sum.Duration, FailedSources: len(sum.Errors)}
+	m := reports.RunMetrics{Command: "run", Status: sum.Status, Started: sum.Started, Duration: sum.Duration, FailedSources: len(sum.Errors), AuditHead: head}
 	for _, r := range runs {
 		if r.ID == sum.RunID {
 			m.Command = r.Command

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -52,6 +53,7 @@ type globals struct {
 	format     string
 	logLevel   string
 	quiet      bool
+	newKey     bool
 	cpuProfile string
 	log        *slog.Logger
 }
@@ -99,9 +101,10 @@ func newRoot() *cobra.Command {
 	pf.StringVar(&g.format, "format", "table", "how findings are printed: table or json")
 	pf.StringVar(&g.logLevel, "log-level", "info", "debug, info, warn or error")
 	pf.BoolVarP(&g.quiet, "quiet", "q", false, "only warnings and errors on stderr, no progress")
+	pf.BoolVar(&g.newKey, "new-key", false, "create a new hash key for a database whose key is lost (its old audit rows will no longer verify)")
 	pf.StringVar(&g.cpuProfile, "cpuprofile", "", "write a CPU profile (for performance work)")
 	_ = pf.MarkHidden("cpuprofile")
-	root.AddCommand(newRunCmd(g), newScanCmd(g), newIAMCmd(g), newSyntheticCmd(g), newInventoryCmd(g), newFindingsCmd(g), newAuditCmd(g), newReportCmd(g), newRemediateCmd(g), newCICmd(g))
+	root.AddCommand(newRunCmd(g), newScanCmd(g), newIAMCmd(g), newSyntheticCmd(g), newInventoryCmd(g), newFindingsCmd(g), newAuditCmd(g), newReportCmd(g), newRemediateCmd(g), newCICmd(g), newUnlockCmd(g))
 	return root
 }
 
@@ -120,8 +123,12 @@ func (g *globals) loadConfig() (*config.Config, error) {
 	return cfg, nil
 }
 
-// openStore opens the database and the hash key beside it (or the config's).
-func (g *globals) openStore(cmd *cobra.Command, cfg *config.Config) (*store.Store, *secrethash.Hasher, error) {
+// openStore opens the database and its hash key (the config's key file,
+// VIGIL_HASH_KEY, or vigil.key beside the database). Only commands that
+// store runs pass create: a command that reads never makes an empty
+// database (which would then verify as "intact: 0 rows"), and no command
+// ever replaces the lost key of an existing database unless --new-key says so.
+func (g *globals) openStore(cmd *cobra.Command, cfg *config.Config, create bool) (*store.Store, *secrethash.Hasher, error) {
 	db := g.dbPath
 	keyFile := ""
 	if cfg != nil {
@@ -133,15 +140,50 @@ func (g *globals) openStore(cmd *cobra.Command, cfg *config.Config) (*store.Stor
 	if keyFile == "" {
 		keyFile = filepath.Join(filepath.Dir(db), "vigil.key")
 	}
-	h, err := secrethash.Load(keyFile)
+	exists := store.Exists(db)
+	if !exists && !create {
+		return nil, nil, usageErr(fmt.Errorf("no vigil database at %s: run `vigil run` first, or name it with --config or --db", db))
+	}
+	h, err := secrethash.LoadExisting(keyFile)
+	replaced := false
+	switch {
+	case errors.Is(err, secrethash.ErrNoKey) && exists && !g.newKey:
+		return nil, nil, usageErr(fmt.Errorf("database %s exists but its hash key is missing: %w. Restore the key (or set %s), "+
+			"or start over deliberately with --new-key: the audit rows and stored leak hashes made under the old key will no longer verify or match",
+			db, err, secrethash.EnvKey))
+	case errors.Is(err, secrethash.ErrNoKey) && create:
+		h, err = secrethash.Load(keyFile)
+		replaced = exists
+	}
 	if err != nil {
 		return nil, nil, usageErr(err)
 	}
-	st, err := store.Open(cmd.Context(), db, h)
+	if create && os.Getenv(secrethash.EnvKey) == "" && sameDir(keyFile, db) {
+		g.log.Warn("the hash key is kept beside the database: whoever can write both can forge the audit chain; "+
+			"keep it elsewhere (hash_key_file in vigil.yaml, or VIGIL_HASH_KEY from a secret store)", "key", keyFile)
+	}
+	open := store.Open
+	if !create {
+		open = store.OpenExisting
+	}
+	st, err := open(cmd.Context(), db, h)
 	if err != nil {
 		return nil, nil, err
 	}
+	if replaced {
+		if err := st.RecordKeyReplaced(cmd.Context(), keyFile); err != nil {
+			st.Close()
+			return nil, nil, err
+		}
+		g.log.Warn("a new hash key was created for an existing database (--new-key): older audit rows will not verify", "key", keyFile)
+	}
 	return st, h, nil
+}
+
+func sameDir(a, b string) bool {
+	da, _ := filepath.Abs(filepath.Dir(a))
+	db, _ := filepath.Abs(filepath.Dir(b))
+	return da == db
 }
 
 // exitFor maps a run's outcome to the exit code: a partial run wins over

@@ -28,7 +28,7 @@ type remediation struct {
 }
 
 func buildRemediation(ctx context.Context, cfg *config.Config, st *store.Store, h *secrethash.Hasher, g *globals) (*remediation, error) {
-	eng := &remediate.Engine{Store: st, Handlers: map[string]remediate.Handler{}, Log: g.log}
+	eng := &remediate.Engine{Store: st, Handlers: map[string]remediate.Handler{}, Log: g.log, LeaseTTL: cfg.LeaseTTL}
 	pl := &remediate.Planner{Store: st, Engine: eng, VaultMounts: map[string][]string{}}
 	if cfg.Rules.Inventory != "" {
 		d, err := rules.LoadInventory(cfg.Rules.Inventory)

@@ -35,6 +35,9 @@ type Config struct {
 	CacheDir string `yaml:"cache_dir"`
 	// FailOn is the lowest severity that makes `vigil run` exit 1.
 	FailOn string `yaml:"fail_on"`
+	// LeaseTTL is how long a run's lease on the database lives without
+	// renewal (default 2m): a killed run blocks the next for at most this.
+	LeaseTTL time.Duration `yaml:"lease_ttl"`
 
 	Rules   Rules   `yaml:"rules"`
 	Sources Sources `yaml:"sources"`

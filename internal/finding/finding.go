@@ -45,7 +45,9 @@ func (s Severity) Rank() int {
 func ParseSeverity(s string) (Severity, error) {
 	sev := Severity(strings.ToLower(strings.TrimSpace(s)))
 	if sev.Rank() < 0 {
-		return "", fmt.Errorf("unknown severity %q (want critical, high, medium, low or info)", s)
+		// The value is not echoed: a config typo can hold anything, a
+		// pasted secret included.
+		return "", fmt.Errorf("not a severity (want critical, high, medium, low or info)")
 	}
 	return sev, nil
 }
@@ -105,6 +107,10 @@ type Finding struct {
 	RunID     string    `json:"run_id"`
 	Evidence  Evidence  `json:"evidence"`
 	Controls  []string  `json:"controls"`
+	// Transition is what the run being reported did to the finding (new,
+	// regressed, resolved); set only in a run's own output, where "status"
+	// alone would call a first sighting merely "open".
+	Transition Transition `json:"transition,omitempty"`
 
 	// Source names the unit that was scanned (a repo, a directory, a log
 	// file). A full scan of a source resolves that source's findings it did

@@ -61,6 +61,9 @@ type Engine struct {
 	// (the config does not give vigil the store or account it needs).
 	Handlers map[string]Handler
 	Log      *slog.Logger
+	// LeaseTTL is how long the remediation lease lives unrenewed (default
+	// store.DefaultLeaseTTL).
+	LeaseTTL time.Duration
 }
 
 func (e *Engine) log() *slog.Logger {
@@ -77,10 +80,11 @@ func (e *Engine) log() *slog.Logger {
 // findings, changes things once.
 func (e *Engine) Apply(ctx context.Context, planID string) ([]store.Action, error) {
 	holder := "apply:" + planID
-	if err := e.Store.Lock(ctx, LockName, holder); err != nil {
+	ctx, release, err := e.Store.Hold(ctx, LockName, holder, e.LeaseTTL)
+	if err != nil {
 		return nil, err
 	}
-	defer func() { _ = e.Store.Unlock(context.WithoutCancel(ctx), LockName, holder) }()
+	defer release()
 	if err := e.Recover(ctx); err != nil {
 		return nil, err
 	}
@@ -176,10 +180,11 @@ func (e *Engine) Recover(ctx context.Context) error {
 // Rollback restores the state before an applied action.
 func (e *Engine) Rollback(ctx context.Context, id string) (*store.Action, error) {
 	holder := "rollback:" + id
-	if err := e.Store.Lock(ctx, LockName, holder); err != nil {
+	ctx, release, err := e.Store.Hold(ctx, LockName, holder, e.LeaseTTL)
+	if err != nil {
 		return nil, err
 	}
-	defer func() { _ = e.Store.Unlock(context.WithoutCancel(ctx), LockName, holder) }()
+	defer release()
 	if err := e.Recover(ctx); err != nil {
 		return nil, err
 	}

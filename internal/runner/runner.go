@@ -23,6 +23,9 @@ type Summary struct {
 	Stats    scanners.Stats
 	Sources  int
 	Errors   map[string]string // source -> error
+	// Notes say why a source was scanned the way it was (a full rescan
+	// because the rules changed, a shallow clone), source -> note.
+	Notes    map[string]string
 	Started  time.Time
 	Duration time.Duration
 }
@@ -30,21 +33,33 @@ type Summary struct {
 // Partial reports whether some source failed.
 func (s Summary) Partial() bool { return len(s.Errors) > 0 }
 
-// Run begins a run in st, takes the run lock, runs the scanners one after the
-// other and finishes the run. The returned error is for the run as a whole
-// (lock held, database failing); source failures are in Summary.Errors.
-func Run(ctx context.Context, st *store.Store, log *slog.Logger, command string, scs []scanners.Scanner) (Summary, error) {
-	sum := Summary{Errors: map[string]string{}, Started: time.Now()}
+// Options tune a run.
+type Options struct {
+	// LeaseTTL is how long the run's lease lives without renewal (default
+	// store.DefaultLeaseTTL); the run renews it every third of that.
+	LeaseTTL time.Duration
+}
+
+// LockName is the lease every stored run holds.
+const LockName = "run"
+
+// Run begins a run in st, takes the run lease (renewed while it runs), runs
+// the scanners one after the other and finishes the run. The returned error
+// is for the run as a whole (lease held elsewhere or lost, database failing);
+// source failures are in Summary.Errors.
+func Run(ctx context.Context, st *store.Store, log *slog.Logger, command string, scs []scanners.Scanner, opt Options) (Summary, error) {
+	sum := Summary{Errors: map[string]string{}, Notes: map[string]string{}, Started: time.Now()}
 	runID, err := st.BeginRun(ctx, command)
 	if err != nil {
 		return sum, err
 	}
 	sum.RunID = runID
-	if err := st.Lock(ctx, "run", runID); err != nil {
+	ctx, release, err := st.Hold(ctx, LockName, runID, opt.LeaseTTL)
+	if err != nil {
 		_ = st.FinishRun(context.WithoutCancel(ctx), runID, store.RunFailed, map[string]any{"error": err.Error()})
 		return sum, err
 	}
-	defer func() { _ = st.Unlock(context.WithoutCancel(ctx), "run", runID) }()
+	defer release()
 
 	var (
 		mu       sync.Mutex
@@ -57,7 +72,7 @@ func Run(ctx context.Context, st *store.Store, log *slog.Logger, command string,
 		sum.Stats.Commits += r.Stats.Commits
 		sum.Stats.Files += r.Stats.Files
 		sum.Stats.Bytes += r.Stats.Bytes
-		b := store.Batch{Source: r.Source, Findings: r.Findings, State: r.State, Secrets: r.Secrets}
+		b := store.Batch{Source: r.Source, Findings: r.Findings, State: r.State, Secrets: r.Secrets, Rules: r.Rules}
 		switch r.Mode {
 		case scanners.Incremental:
 			b.Mode = store.Incremental
@@ -65,6 +80,10 @@ func Run(ctx context.Context, st *store.Store, log *slog.Logger, command string,
 			b.Mode, b.State = store.Partial, ""
 		default:
 			b.Mode = store.Full
+		}
+		if r.Note != "" {
+			sum.Notes[r.Source] = r.Note
+			log.Warn(r.Note, "source", r.Source)
 		}
 		if r.Err != nil {
 			sum.Errors[r.Source] = r.Err.Error()
@@ -83,6 +102,14 @@ func Run(ctx context.Context, st *store.Store, log *slog.Logger, command string,
 			return
 		}
 		sum.Counts.Add(c)
+		if c.ResolvedByRuleChange > 0 {
+			note := fmt.Sprintf("%d finding(s) resolved only because their rules are no longer in the rule set", c.ResolvedByRuleChange)
+			if n := sum.Notes[r.Source]; n != "" {
+				note = n + "; " + note
+			}
+			sum.Notes[r.Source] = note
+			log.Warn("findings resolved by a rule change, not by a fix", "source", r.Source, "count", c.ResolvedByRuleChange)
+		}
 		log.Debug("stored", "source", r.Source, "new", c.New, "open", c.StillOpen, "resolved", c.Resolved, "regressed", c.Regressed,
 			"commits", r.Stats.Commits, "files", r.Stats.Files, "bytes", r.Stats.Bytes)
 	}
@@ -107,7 +134,7 @@ func Run(ctx context.Context, st *store.Store, log *slog.Logger, command string,
 	if err := st.FinishRun(context.WithoutCancel(ctx), runID, sum.Status, map[string]any{
 		"new": sum.Counts.New, "open": sum.Counts.StillOpen, "resolved": sum.Counts.Resolved, "regressed": sum.Counts.Regressed,
 		"sources": sum.Sources, "errors": len(sum.Errors), "commits": sum.Stats.Commits, "files": sum.Stats.Files,
-		"bytes": sum.Stats.Bytes, "duration_ms": sum.Duration.Milliseconds(),
+		"bytes": sum.Stats.Bytes, "duration_ms": sum.Duration.Milliseconds(), "notes": sum.Notes,
 	}); err != nil {
 		return sum, err
 	}
@@ -115,6 +142,9 @@ func Run(ctx context.Context, st *store.Store, log *slog.Logger, command string,
 		return sum, storeErr
 	}
 	if ctx.Err() != nil {
+		if cause := context.Cause(ctx); cause != nil {
+			return sum, cause
+		}
 		return sum, ctx.Err()
 	}
 	_ = scanErr // recorded per scanner in sum.Errors; the run is partial

@@ -43,6 +43,22 @@ func New(key []byte) (*Hasher, error) {
 	return &Hasher{key: k}, nil
 }
 
+// ErrNoKey is returned by LoadExisting when neither VIGIL_HASH_KEY nor the
+// key file holds a key.
+var ErrNoKey = errors.New("no hash key")
+
+// LoadExisting is Load without creating a key: the key of a database that
+// already has rows must never be silently replaced, since every audit row
+// would then fail verification and stored leak hashes would stop matching.
+func LoadExisting(keyFile string) (*Hasher, error) {
+	if strings.TrimSpace(os.Getenv(EnvKey)) == "" {
+		if _, err := os.Stat(keyFile); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w at %s (and %s is unset)", ErrNoKey, keyFile, EnvKey)
+		}
+	}
+	return Load(keyFile)
+}
+
 // Load returns the Hasher for this installation: the key from VIGIL_HASH_KEY if
 // set, otherwise from keyFile, which is created with 0600 permissions and a
 // random key on first use. An existing key file readable by group or others is

@@ -39,11 +39,18 @@ type Batch struct {
 	// Secrets is an inventory source's listing; with Mode Full it replaces
 	// the source's snapshot for this month.
 	Secrets []SecretRecord
+	// Rules, when set, are the rule ids the source was scanned with. An
+	// open finding of another rule that a Full batch resolves was not
+	// looked for: it is counted in ResolvedByRuleChange and audited so.
+	Rules []string
 }
 
 // Counts is what a batch did to the lifecycle.
 type Counts struct {
 	New, StillOpen, Regressed, Resolved int
+	// ResolvedByRuleChange counts the resolved findings whose rule the
+	// scan no longer had (part of Resolved).
+	ResolvedByRuleChange int
 }
 
 // Add sums counts.
@@ -52,6 +59,7 @@ func (c *Counts) Add(o Counts) {
 	c.StillOpen += o.StillOpen
 	c.Regressed += o.Regressed
 	c.Resolved += o.Resolved
+	c.ResolvedByRuleChange += o.ResolvedByRuleChange
 }
 
 // Apply stores a batch for a run and moves each finding through its lifecycle:
@@ -89,11 +97,15 @@ func (s *Store) Apply(ctx context.Context, runID string, b Batch) (Counts, error
 		}
 		switch b.Mode {
 		case Full:
-			n, err := s.resolveUnseen(ctx, tx, runID, b.Source)
+			resolved, byRule, err := s.resolveUnseen(ctx, tx, runID, b.Source, b.Rules)
 			if err != nil {
 				return err
 			}
-			c.Resolved = n
+			c.Resolved, c.ResolvedByRuleChange = len(resolved), len(byRule)
+			u.chained[finding.Resolved] = resolved
+			if len(byRule) > 0 {
+				u.chained["resolved_by_rule_change"] = byRule
+			}
 		case Incremental:
 			res, err := tx.ExecContext(ctx, `UPDATE findings SET last_seen = ?, last_run_id = ?
 				WHERE source = ? AND status = 'open' AND last_run_id != ?`, ts(now), runID, b.Source, runID)
@@ -116,8 +128,11 @@ func (s *Store) Apply(ctx context.Context, runID string, b Batch) (Counts, error
 			}
 		}
 		mode := [...]string{"full", "incremental", "partial"}[b.Mode]
+		// Every status change of a finding is in the chain, so that a status
+		// edited in the findings table is caught by `vigil audit verify`.
 		return s.appendAudit(ctx, tx, "scan.stored", b.Source, map[string]any{
 			"run": runID, "mode": mode, "new": c.New, "open": c.StillOpen, "regressed": c.Regressed, "resolved": c.Resolved,
+			"transitions": u.chained,
 		})
 	})
 	if err != nil {
@@ -134,10 +149,13 @@ type upserter struct {
 	runID, source, now    string
 	known                 map[string][2]string // id -> status, first run
 	ins, upd, evt, lookup *sql.Stmt
+	// chained are the ids each transition moved, for the audit row.
+	chained map[finding.Transition][]string
 }
 
 func (s *Store) newUpserter(ctx context.Context, tx *sql.Tx, runID, source string) (*upserter, error) {
-	u := &upserter{s: s, runID: runID, source: source, now: ts(s.now()), known: map[string][2]string{}}
+	u := &upserter{s: s, runID: runID, source: source, now: ts(s.now()), known: map[string][2]string{},
+		chained: map[finding.Transition][]string{}}
 	rows, err := tx.QueryContext(ctx, `SELECT id, status, first_run_id FROM findings WHERE source = ?`, source)
 	if err != nil {
 		return nil, err
@@ -218,6 +236,7 @@ func (u *upserter) upsert(ctx context.Context, f *finding.Finding) (finding.Tran
 			return "", err
 		}
 		u.known[f.ID] = [2]string{string(finding.StatusOpen), u.runID}
+		u.chained[finding.New] = append(u.chained[finding.New], f.ID)
 		_, err := u.evt.ExecContext(ctx, u.runID, f.ID, string(finding.New), u.now)
 		return finding.New, err
 	}
@@ -237,38 +256,52 @@ func (u *upserter) upsert(ctx context.Context, f *finding.Finding) (finding.Tran
 	}
 	if t == finding.Regressed {
 		u.known[f.ID] = [2]string{newStatus, firstRun}
+		u.chained[finding.Regressed] = append(u.chained[finding.Regressed], f.ID)
 		_, err := u.evt.ExecContext(ctx, u.runID, f.ID, string(t), u.now)
 		return t, err
 	}
 	return t, nil
 }
 
-func (s *Store) resolveUnseen(ctx context.Context, tx *sql.Tx, runID, source string) (int, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT id FROM findings WHERE source = ? AND status = 'open' AND last_run_id != ?`, source, runID)
+// resolveUnseen resolves the source's open findings that runID did not see.
+// With rules given, those whose rule is not among them are returned a second
+// time in byRule: nothing looked for them, so they are gone by a rule change.
+func (s *Store) resolveUnseen(ctx context.Context, tx *sql.Tx, runID, source string, rules []string) (ids, byRule []string, err error) {
+	rows, err := tx.QueryContext(ctx, `SELECT id, COALESCE(json_extract(evidence, '$.rule'), '') FROM findings
+		WHERE source = ? AND status = 'open' AND last_run_id != ? ORDER BY id`, source, runID)
 	if err != nil {
-		return 0, err
+		return nil, nil, err
 	}
-	var ids []string
+	have := map[string]bool{}
+	for _, r := range rules {
+		have[r] = true
+	}
 	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
+		var id, rule string
+		if err := rows.Scan(&id, &rule); err != nil {
 			rows.Close()
-			return 0, err
+			return nil, nil, err
 		}
 		ids = append(ids, id)
+		if len(rules) > 0 && rule != "" && !have[rule] {
+			byRule = append(byRule, id)
+		}
 	}
 	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, nil, err
+	}
 	now := ts(s.now())
 	for _, id := range ids {
 		if _, err := tx.ExecContext(ctx, `UPDATE findings SET status = 'resolved', resolved_at = ?, resolved_run_id = ? WHERE id = ?`,
 			now, runID, id); err != nil {
-			return 0, err
+			return nil, nil, err
 		}
 		if err := s.event(ctx, tx, runID, id, finding.Resolved); err != nil {
-			return 0, err
+			return nil, nil, err
 		}
 	}
-	return len(ids), nil
+	return ids, byRule, nil
 }
 
 func (s *Store) event(ctx context.Context, tx *sql.Tx, runID, id string, t finding.Transition) error {

@@ -51,7 +51,7 @@ func TestLedgerLifecycleIsAudited(t *testing.T) {
 	if strings.Join(actions, ",") != "credential.issuing,credential.issued,credential.revoked,credential.cleaned" {
 		t.Fatalf("audit: %v", actions)
 	}
-	if n, bad, err := s.VerifyAudit(ctx); err != nil || len(bad) != 0 || n != 4 {
+	if n, bad, err := s.VerifyAudit(ctx, ""); err != nil || len(bad) != 0 || n != 4 {
 		t.Fatalf("verify: %d %v %v", n, bad, err)
 	}
 }

@@ -7,41 +7,111 @@ import (
 	"fmt"
 	"os"
 	"syscall"
+	"time"
 )
 
-// ErrLocked is returned when another live vigil process holds the lock.
+// ErrLocked is returned when another vigil process holds a live lease.
 var ErrLocked = errors.New("another vigil run holds the lock")
 
-// Lock takes the named lock for holder (a run id). A lock left by a process
-// that is gone (same host, pid not alive) is taken over, so a run killed with
-// SIGKILL never blocks the next night's run.
-func (s *Store) Lock(ctx context.Context, name, holder string) error {
+// ErrLeaseLost is returned by Renew when the lease was taken over (it had
+// expired, or `vigil unlock --force` cleared it): the holder must stop.
+var ErrLeaseLost = errors.New("the lease was taken over by another process")
+
+// DefaultLeaseTTL is how long a lease lives without being renewed. A holder
+// renews it every third of that, so a killed run blocks the next one for at
+// most this long, whatever host either runs on.
+const DefaultLeaseTTL = 2 * time.Minute
+
+// LockInfo describes who holds a lock.
+type LockInfo struct {
+	Name, Holder, Host string
+	PID                int
+	Acquired, Expires  time.Time
+}
+
+// Live reports whether the lease is still in force at now.
+func (l LockInfo) Live(now time.Time) bool { return now.Before(l.Expires) }
+
+// Lock takes the named lease for holder (a run id) for ttl. A lease that
+// expired (its holder stopped renewing it: killed, or its pod is gone) is
+// taken over from any host, and so is one left by a dead process on this
+// host; the takeover and the aborted run are written to the audit chain.
+func (s *Store) Lock(ctx context.Context, name, holder string, ttl time.Duration) error {
+	if ttl <= 0 {
+		ttl = DefaultLeaseTTL
+	}
 	host, _ := os.Hostname()
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		var h, lhost string
-		var pid int
-		err := tx.QueryRowContext(ctx, `SELECT holder, host, pid FROM locks WHERE name = ?`, name).Scan(&h, &lhost, &pid)
+		now := s.now()
+		cur, err := lockInfo(ctx, tx, name)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 		case err != nil:
 			return err
-		case lhost == host && !alive(pid):
-			// The holder was killed: its run can never finish on its own.
-			if _, err := tx.ExecContext(ctx, `UPDATE runs SET status = ?, finished_at = ? WHERE id = ? AND status = ?`,
-				RunAborted, ts(s.now()), h, RunRunning); err != nil {
-				return err
+		case !cur.Live(now) || (cur.Host == host && !alive(cur.PID)):
+			// The holder can never finish on its own: its run is aborted.
+			reason := "lease expired"
+			if cur.Live(now) {
+				reason = "holder process is gone"
 			}
-			if err := s.appendAudit(ctx, tx, "lock.takeover", "lock:"+name, map[string]any{"stale_holder": h, "pid": pid, "run": "aborted"}); err != nil {
+			if err := s.abortHolder(ctx, tx, cur, "lock.takeover", map[string]any{
+				"reason": reason, "new_holder": holder, "new_host": host,
+			}); err != nil {
 				return err
 			}
 		default:
-			return fmt.Errorf("%w %q (run %s, pid %d on %s)", ErrLocked, name, h, pid, lhost)
+			return fmt.Errorf("%w %q (run %s, pid %d on %s, lease expires %s; `vigil unlock` clears it once expired)",
+				ErrLocked, name, cur.Holder, cur.PID, cur.Host, cur.Expires.Format(time.RFC3339))
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO locks(name, holder, host, pid, acquired_at) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT(name) DO UPDATE SET holder = excluded.holder, host = excluded.host, pid = excluded.pid, acquired_at = excluded.acquired_at`,
-			name, holder, host, os.Getpid(), ts(s.now()))
+		_, err = tx.ExecContext(ctx, `INSERT INTO locks(name, holder, host, pid, acquired_at, expires_at, renewed_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT(name) DO UPDATE SET holder = excluded.holder, host = excluded.host, pid = excluded.pid,
+			acquired_at = excluded.acquired_at, expires_at = excluded.expires_at, renewed_at = excluded.renewed_at`,
+			name, holder, host, os.Getpid(), ts(now), ts(now.Add(ttl)), ts(now))
 		return err
 	})
+}
+
+// Renew extends holder's lease by ttl from now. ErrLeaseLost means another
+// process owns the lock now.
+func (s *Store) Renew(ctx context.Context, name, holder string, ttl time.Duration) error {
+	if ttl <= 0 {
+		ttl = DefaultLeaseTTL
+	}
+	now := s.now()
+	res, err := s.db.ExecContext(ctx, `UPDATE locks SET expires_at = ?, renewed_at = ? WHERE name = ? AND holder = ?`,
+		ts(now.Add(ttl)), ts(now), name, holder)
+	if err != nil {
+		return fmt.Errorf("renew lease %q: %w", name, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("%w: %q", ErrLeaseLost, name)
+	}
+	return nil
+}
+
+// KeepLease renews holder's lease every ttl/3 until ctx ends, and calls
+// lost (once) if the lease is taken over, so the holder can stop before it
+// writes over the new holder's work.
+func (s *Store) KeepLease(ctx context.Context, name, holder string, ttl time.Duration, lost func(error)) {
+	if ttl <= 0 {
+		ttl = DefaultLeaseTTL
+	}
+	t := time.NewTicker(ttl / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			err := s.Renew(ctx, name, holder, ttl)
+			if errors.Is(err, ErrLeaseLost) {
+				lost(err)
+				return
+			}
+			// Any other error (a busy database) is retried on the next tick;
+			// the lease has two more ticks before it expires.
+		}
+	}
 }
 
 // Unlock releases a lock held by holder.
@@ -50,10 +120,118 @@ func (s *Store) Unlock(ctx context.Context, name, holder string) error {
 	return err
 }
 
+// Locks returns every lock held, live or expired.
+func (s *Store) Locks(ctx context.Context) ([]LockInfo, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT name FROM locks ORDER BY name`)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		names = append(names, n)
+	}
+	rows.Close()
+	var out []LockInfo
+	for _, n := range names {
+		err := s.tx(ctx, func(tx *sql.Tx) error {
+			l, err := lockInfo(ctx, tx, n)
+			if err == nil {
+				out = append(out, l)
+			}
+			return err
+		})
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// ForceUnlock clears the named lock for `vigil unlock`. A live lease is
+// refused unless force is set (its holder may still be writing); either way
+// the holder's run is marked aborted and the clearing is audited.
+func (s *Store) ForceUnlock(ctx context.Context, name string, force bool) (LockInfo, error) {
+	var cur LockInfo
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		cur, err = lockInfo(ctx, tx, name)
+		if err != nil {
+			return err
+		}
+		if cur.Live(s.now()) && !force {
+			return fmt.Errorf("%w %q (run %s, pid %d on %s) and its lease is live until %s: wait for it, or use --force if that process is certainly dead",
+				ErrLocked, name, cur.Holder, cur.PID, cur.Host, cur.Expires.Format(time.RFC3339))
+		}
+		return s.abortHolder(ctx, tx, cur, "lock.unlock", map[string]any{"forced": force, "live": cur.Live(s.now())})
+	})
+	if errors.Is(err, sql.ErrNoRows) {
+		return cur, fmt.Errorf("no lock %q is held", name)
+	}
+	return cur, err
+}
+
+// abortHolder removes cur's lock, marks its run aborted and audits both.
+func (s *Store) abortHolder(ctx context.Context, tx *sql.Tx, cur LockInfo, action string, detail map[string]any) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM locks WHERE name = ?`, cur.Name); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE runs SET status = ?, finished_at = ? WHERE id = ? AND status = ?`,
+		RunAborted, ts(s.now()), cur.Holder, RunRunning); err != nil {
+		return err
+	}
+	detail["stale_holder"], detail["host"], detail["pid"] = cur.Holder, cur.Host, cur.PID
+	detail["expires_at"] = cur.Expires.Format(time.RFC3339)
+	return s.appendAudit(ctx, tx, action, "lock:"+cur.Name, detail)
+}
+
+func lockInfo(ctx context.Context, tx *sql.Tx, name string) (LockInfo, error) {
+	l := LockInfo{Name: name}
+	var acquired string
+	var expires sql.NullString
+	err := tx.QueryRowContext(ctx, `SELECT holder, host, pid, acquired_at, expires_at FROM locks WHERE name = ?`, name).
+		Scan(&l.Holder, &l.Host, &l.PID, &acquired, &expires)
+	if err != nil {
+		return l, err
+	}
+	l.Acquired = parseTS(sql.NullString{String: acquired, Valid: true})
+	l.Expires = parseTS(expires)
+	if !expires.Valid {
+		// A lock from a vigil without leases: it lived as long as its process.
+		l.Expires = l.Acquired.Add(DefaultLeaseTTL)
+	}
+	return l, nil
+}
+
 func alive(pid int) bool {
 	if pid <= 0 {
 		return false
 	}
 	err := syscall.Kill(pid, 0)
 	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+// Hold takes the named lease and keeps it renewed until release is called.
+// The returned context is cancelled if the lease is lost, so the holder
+// stops instead of writing over the work of whoever took it over.
+func (s *Store) Hold(ctx context.Context, name, holder string, ttl time.Duration) (context.Context, func(), error) {
+	if err := s.Lock(ctx, name, holder, ttl); err != nil {
+		return ctx, func() {}, err
+	}
+	hctx, cancel := context.WithCancelCause(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.KeepLease(hctx, name, holder, ttl, func(err error) { cancel(err) })
+	}()
+	release := func() {
+		cancel(nil)
+		<-done
+		_ = s.Unlock(context.WithoutCancel(ctx), name, holder)
+	}
+	return hctx, release, nil
 }

@@ -12,10 +12,13 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -31,17 +34,42 @@ type Store struct {
 	now  func() time.Time
 }
 
+// ErrNoDatabase is returned by OpenExisting when there is no database yet.
+var ErrNoDatabase = errors.New("no vigil database")
+
 // Open opens (creating if needed) the database at path and upgrades its schema
 // in place. The hasher keys the audit chain, so rows can't be re-hashed by
 // someone who can write the file but doesn't hold the key.
 func Open(ctx context.Context, path string, mac *secrethash.Hasher) (*Store, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("create database directory: %w", err)
+	return openDB(ctx, path, mac, true)
+}
+
+// OpenExisting opens a database that must already exist: commands that only
+// read (findings, reports, audit verify) never create an empty one, which
+// would then report "intact: 0 rows" about the wrong file.
+func OpenExisting(ctx context.Context, path string, mac *secrethash.Hasher) (*Store, error) {
+	return openDB(ctx, path, mac, false)
+}
+
+// Exists reports whether a database file is at path.
+func Exists(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.Mode().IsRegular()
+}
+
+func openDB(ctx context.Context, path string, mac *secrethash.Hasher, create bool) (*Store, error) {
+	if !create && !Exists(path) {
+		return nil, fmt.Errorf("%w at %s: run `vigil run` first, or name the database with --config or --db", ErrNoDatabase, path)
+	}
+	if err := prepareFiles(path); err != nil {
+		return nil, err
 	}
 	q := url.Values{}
 	for _, p := range []string{
-		"journal_mode(WAL)",
+		// busy_timeout first: switching a new database to WAL takes a lock
+		// that a second process opening it at the same moment must wait for.
 		"busy_timeout(10000)",
+		"journal_mode(WAL)",
 		"foreign_keys(1)",
 		// FULL: a finished transaction survives power loss too, not only a
 		// killed process. vigil writes little, so the cost is small.
@@ -49,6 +77,10 @@ func Open(ctx context.Context, path string, mac *secrethash.Hasher) (*Store, err
 	} {
 		q.Add("_pragma", p)
 	}
+	// IMMEDIATE: a transaction takes the write lock when it begins, so two
+	// processes never both read "version 0" and then race to migrate, and
+	// a busy database waits out busy_timeout instead of failing mid-way.
+	q.Set("_txlock", "immediate")
 	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
@@ -61,10 +93,43 @@ func Open(ctx context.Context, path string, mac *secrethash.Hasher) (*Store, err
 		db.Close()
 		return nil, fmt.Errorf("migrate database %s: %w", path, err)
 	}
-	// The database holds hashes and redactions only, but what was scanned
-	// and where is still worth keeping private.
-	_ = os.Chmod(path, 0o600)
 	return s, nil
+}
+
+// prepareFiles creates the database file private (0600) before SQLite
+// opens it: SQLite gives the -wal and -shm files it creates the database
+// file's mode, so a database born 0644 leaks its WAL to every local user. A
+// leftover -wal or -shm this process cannot write (another user's, or a
+// read-only copy) makes SQLite fail with a bare "readonly database"; name it.
+func prepareFiles(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("create database directory: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("open database %s: %w", path, err)
+	}
+	f.Close()
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("database file %s: %w", p, err)
+		}
+		// Mode bits as well as access(2): root may write anything, but a
+		// file someone made read-only was made so for a reason.
+		if fi.Mode().Perm()&0o200 == 0 || syscall.Access(p, 2 /* W_OK */) != nil {
+			return fmt.Errorf("database file %s is read-only (mode %v) or not this user's: remove it if no vigil process is running, or run vigil as its owner", p, fi.Mode().Perm())
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			if err := os.Chmod(p, 0o600); err != nil {
+				return fmt.Errorf("database file %s has mode %v and can't be made private: %w", p, fi.Mode().Perm(), err)
+			}
+		}
+	}
+	return nil
 }
 
 // Close closes the database.

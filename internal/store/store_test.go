@@ -152,18 +152,24 @@ func TestAuditChainDetectsTampering(t *testing.T) {
 		{"delete tail", `DELETE FROM audit_log WHERE seq = (SELECT MAX(seq) FROM audit_log)`, "deleted from the end"},
 		{"forge head", `UPDATE meta SET value = '1:x:y' WHERE key = 'audit_head'`, "head was modified"},
 		{"re-hash without key", `UPDATE audit_log SET actor = 'mallory', hash = 'abc' WHERE seq = 1`, "row 1"},
+		{"empty the chain", `DELETE FROM audit_log; DELETE FROM meta WHERE key = 'audit_head'`, "chain was deleted"},
+		{"reopen a finding by hand", `UPDATE findings SET status = 'open' WHERE id = 'x'`, "its status was edited"},
+		{"insert a finding by hand", `INSERT INTO findings(id, kind, severity, scanner, source, resource, title, detail, status,
+			first_seen, last_seen, first_run_id, last_run_id) SELECT 'y', kind, severity, scanner, source, resource, title, detail,
+			status, first_seen, last_seen, first_run_id, last_run_id FROM findings WHERE id = 'x'`, "not in the audit chain"},
+		{"delete a finding", `DELETE FROM findings WHERE id = 'x'`, "were deleted"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			s := open(t)
 			run(t, s, Batch{Source: "a", Findings: []finding.Finding{f("x")}})
 			run(t, s, Batch{Source: "a"})
-			n, problems, err := s.VerifyAudit(context.Background())
+			n, problems, err := s.VerifyAudit(context.Background(), "")
 			if err != nil || len(problems) != 0 || n < 6 {
 				t.Fatalf("intact chain: %d rows, %v, %v", n, problems, err)
 			}
 			exec1(t, s, tc.sql)
-			_, problems, err = s.VerifyAudit(context.Background())
+			_, problems, err = s.VerifyAudit(context.Background(), "")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -177,11 +183,11 @@ func TestAuditChainDetectsTampering(t *testing.T) {
 func TestLockTakesOverFromDeadProcessOnly(t *testing.T) {
 	s := open(t)
 	ctx := context.Background()
-	if err := s.Lock(ctx, "run", "r1"); err != nil {
+	if err := s.Lock(ctx, "run", "r1", time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	// Held by this (live) process: refused.
-	if err := s.Lock(ctx, "run", "r2"); err == nil {
+	if err := s.Lock(ctx, "run", "r2", time.Minute); err == nil {
 		t.Fatal("second lock taken while the holder lives")
 	}
 	// A holder whose pid is gone is taken over.
@@ -189,7 +195,7 @@ func TestLockTakesOverFromDeadProcessOnly(t *testing.T) {
 	dead.Run()
 	r1, _ := s.BeginRun(ctx, "killed later")
 	exec1(t, s, `UPDATE locks SET pid = ?, holder = ? WHERE name = 'run'`, dead.Process.Pid, r1)
-	if err := s.Lock(ctx, "run", "r3"); err != nil {
+	if err := s.Lock(ctx, "run", "r3", time.Minute); err != nil {
 		t.Fatalf("stale lock not taken over: %v", err)
 	}
 	runs, _ := s.Runs(ctx, time.Time{}, time.Time{})
