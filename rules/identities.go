@@ -1,7 +1,6 @@
 package rules
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -118,10 +117,8 @@ func LoadIdentities(path string) ([]Identity, error) {
 		return nil, &FileError{File: path, Msg: err.Error()}
 	}
 	var f identitiesFile
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&f); err != nil {
-		return nil, config.YAMLError(path, err)
+	if err := config.DecodeDocument(path, data, &f); err != nil {
+		return nil, err
 	}
 	var out []Identity
 	var errs []error

@@ -1,7 +1,6 @@
 package rules
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -88,10 +87,8 @@ func LoadInventory(path string) ([]Declared, error) {
 		var f struct {
 			Secrets []yaml.Node `yaml:"secrets"`
 		}
-		dec := yaml.NewDecoder(bytes.NewReader(data))
-		dec.KnownFields(true)
-		if err := dec.Decode(&f); err != nil {
-			return nil, config.YAMLError(path, err)
+		if err := config.DecodeDocument(path, data, &f); err != nil {
+			return nil, err
 		}
 		for _, n := range f.Secrets {
 			var d Declared

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp/syntax"
 	"strings"
 	"sync"
 
@@ -95,6 +96,9 @@ func translate(path string, data []byte) (cfg glconfig.Config, err error) {
 	if err != nil {
 		return cfg, err
 	}
+	if err := checkPatterns(name, data, vc); err != nil {
+		return cfg, err
+	}
 	// Translate compiles each rule's regex with MustCompile and panics on a
 	// bad one; a user's typo must be an error, not a crash of the nightly job.
 	defer func() {
@@ -106,7 +110,53 @@ func translate(path string, data []byte) (cfg glconfig.Config, err error) {
 	if err != nil {
 		return cfg, &FileError{File: name, Line: ruleLine(data, err.Error()), Msg: err.Error()}
 	}
+	if len(cfg.Rules) == 0 {
+		// An empty rule set finds nothing, and a full scan that finds
+		// nothing resolves every finding of the source: refuse it.
+		return cfg, &FileError{File: name, Msg: "the rule set has no rules (an empty file, or every rule disabled): vigil would find nothing and resolve every leak it knows; add rules, or extend the defaults with [extend] useDefault = true"}
+	}
 	return cfg, nil
+}
+
+// checkPatterns parses every regular expression of vc with Go's RE2 syntax
+// before gitleaks compiles them. The RE2 engine vigil is built with logs a
+// bad pattern's text straight to stderr before failing; here it is an
+// error naming the file, the rule and its line, and not the pattern.
+func checkPatterns(name string, data []byte, vc glconfig.ViperConfig) error {
+	var errs []error
+	check := func(id, what, expr string) {
+		if expr == "" {
+			return
+		}
+		if _, err := syntax.Parse(expr, syntax.Perl); err != nil {
+			var se *syntax.Error
+			code := err.Error()
+			if errors.As(err, &se) {
+				code = string(se.Code)
+			}
+			line := ruleLine(data, "`"+expr+"`") // the pattern's own line, else the rule's
+			if line == 0 {
+				line = ruleLine(data, id+":")
+			}
+			errs = append(errs, &FileError{File: name, Line: line, Msg: fmt.Sprintf("rule %s: %s is not a valid regular expression: %s", id, what, code)})
+		}
+	}
+	for _, r := range vc.Rules {
+		check(r.ID, "regex", r.Regex)
+		check(r.ID, "path", r.Path)
+		for _, a := range append(r.Allowlists, r.AllowList) {
+			if a == nil {
+				continue
+			}
+			for _, x := range a.Regexes {
+				check(r.ID, "an allowlist regex", x)
+			}
+			for _, x := range a.Paths {
+				check(r.ID, "an allowlist path", x)
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // readViper parses one TOML file into gitleaks' intermediate form. go-toml
@@ -114,10 +164,21 @@ func translate(path string, data []byte) (cfg glconfig.Config, err error) {
 // wrapping loses.
 func readViper(name string, data []byte) (glconfig.ViperConfig, error) {
 	var vc glconfig.ViperConfig
-	var probe map[string]any
-	if err := toml.Unmarshal(data, &probe); err != nil {
+	// Strict first: gitleaks (through viper) ignores a misspelled key and
+	// reports a wrong type without a line; go-toml names both with a line.
+	var strict glconfig.ViperConfig
+	if err := toml.NewDecoder(bytes.NewReader(data)).DisallowUnknownFields().Decode(&strict); err != nil {
 		var de *toml.DecodeError
-		if errors.As(err, &de) {
+		var sm *toml.StrictMissingError
+		switch {
+		case errors.As(err, &sm) && len(sm.Errors) > 0:
+			var errs []error
+			for _, e := range sm.Errors {
+				line, _ := e.Position()
+				errs = append(errs, &FileError{File: name, Line: line, Msg: "unknown key " + strings.Join(e.Key(), ".")})
+			}
+			return vc, errors.Join(errs...)
+		case errors.As(err, &de):
 			line, _ := de.Position()
 			return vc, &FileError{File: name, Line: line, Msg: de.Error()}
 		}
@@ -285,7 +346,8 @@ func IgnoreFile(path string) ([]string, error) {
 			continue
 		}
 		if c := strings.Count(line, ":"); c != 2 && c != 3 {
-			return nil, &FileError{File: path, Line: n, Msg: fmt.Sprintf("%q is not a fingerprint (want file:rule:line or commit:file:rule:line)", line)}
+			// The line itself is not echoed: whatever was pasted there may be secret.
+			return nil, &FileError{File: path, Line: n, Msg: "not a fingerprint (want file:rule:line or commit:file:rule:line)"}
 		}
 		out = append(out, line)
 	}

@@ -63,7 +63,11 @@ disabledRules = ["generic-api-key"]
 func TestBadRuleFilesNameFileAndLine(t *testing.T) {
 	cases := []struct{ name, body, want string }{
 		{"toml syntax", "title = \"x\"\n\n[[rules]]\nid = \"a\"\nregex = '''abc\n", ":5:"},
-		{"bad regex", "[[rules]]\nid = \"a\"\ndescription = \"d\"\nregex = '''(unclosed'''\n", ":4: invalid rule"},
+		{"bad regex", "[[rules]]\nid = \"a\"\ndescription = \"d\"\nregex = '''(unclosed'''\n", ":4: rule a: regex is not a valid regular expression"},
+		{"empty file", "", ": the rule set has no rules"},
+		{"no rules", "title = \"narrow\"\n[[allowlists]]\npaths = ['''x''']\n", ": the rule set has no rules"},
+		{"unknown key", "[[rules]]\nid = \"a\"\nregex = '''a'''\nsecretgroop = 1\n", ":4: unknown key rules.secretgroop"},
+		{"type error", "[[rules]]\nid = \"a\"\nregex = '''a'''\nentropy = \"high\"\n", ":4:"},
 		{"rule without regex or path", "\n[[rules]]\nid = \"lonely\"\ndescription = \"d\"\n", ":3: "},
 	}
 	for _, tc := range cases {
@@ -118,5 +122,13 @@ func TestManyExtendingConfigsInOneProcess(t *testing.T) {
 	p := writeFile(t, "g.toml", "[[rules]]\nid = \"lonely\"\ndescription = \"d\"\n")
 	if _, err := LeakRules(p); err == nil || !strings.Contains(err.Error(), p+":2:") {
 		t.Fatalf("validation after extends: %v", err)
+	}
+}
+
+func TestBadIgnoreLineIsNotEchoed(t *testing.T) {
+	p := writeFile(t, ".gitleaksignore", "# ok\nghp_"+strings.Repeat("Q", 36)+"\n")
+	_, err := IgnoreFile(p)
+	if err == nil || !strings.Contains(err.Error(), p+":2: not a fingerprint") || strings.Contains(err.Error(), "QQQQ") {
+		t.Fatalf("err %v", err)
 	}
 }

@@ -56,7 +56,11 @@ func newFindingsCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			return st.Suppress(cmd.Context(), ids, reason)
+			full, err := resolveIDs(cmd.Context(), st, "finding", ids)
+			if err != nil {
+				return err
+			}
+			return st.Suppress(cmd.Context(), full, reason)
 		},
 	}
 	suppress.Flags().StringVar(&reason, "reason", "", "why this finding is accepted")

@@ -37,7 +37,11 @@ and why (the findings).`,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return withRemediation(cmd, g, func(ctx context.Context, r *remediation) error {
-				p, err := r.planner.Plan(ctx, ids)
+				full, err := resolveIDs(ctx, r.engine.Store, "finding", ids)
+				if err != nil {
+					return err
+				}
+				p, err := r.planner.Plan(ctx, full)
 				if err != nil {
 					return err
 				}
@@ -53,23 +57,41 @@ and why (the findings).`,
 	}
 	plan.Flags().StringSliceVar(&ids, "finding", nil, "only these findings (repeatable)")
 
-	var planID string
-	var approve bool
+	var planID, actionID string
+	var approve, allowUnverified, force bool
 	apply := &cobra.Command{
 		Use:   "apply",
 		Short: "Apply a plan; without --approve, only show it",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if actionID != "" && planID == "" {
+				return usageErr(errors.New("--action needs --plan: it names one action of a stored plan"))
+			}
 			return withRemediation(cmd, g, func(ctx context.Context, r *remediation) error {
-				return applyPlan(ctx, cmd.OutOrStdout(), g, r, planID, ids, approve)
+				st := r.engine.Store
+				pid, err := resolveID(ctx, st, "plan", planID)
+				if err != nil {
+					return err
+				}
+				aid, err := resolveID(ctx, st, "action", actionID)
+				if err != nil {
+					return err
+				}
+				full, err := resolveIDs(ctx, st, "finding", ids)
+				if err != nil {
+					return err
+				}
+				r.engine.AllowUnverified = allowUnverified
+				return applyPlan(ctx, cmd.OutOrStdout(), g, r, pid, aid, full, approve)
 			})
 		},
 	}
 	apply.Flags().StringVar(&planID, "plan", "", "the stored plan to apply (default: plan now)")
+	apply.Flags().StringVar(&actionID, "action", "", "with --plan: apply only this action of it")
+	apply.Flags().BoolVar(&allowUnverified, "allow-unverified", false, "also apply changes no probe can verify (narrowing an identity without probes)")
 	apply.Flags().StringSliceVar(&ids, "finding", nil, "with no --plan: plan only these findings")
 	apply.Flags().BoolVar(&approve, "approve", false, "make the changes (without it nothing changes)")
 
-	var actionID string
 	rollback := &cobra.Command{
 		Use:   "rollback",
 		Short: "Restore the state before an applied action",
@@ -79,6 +101,10 @@ and why (the findings).`,
 				return usageErr(errors.New("--action is required"))
 			}
 			return withRemediation(cmd, g, func(ctx context.Context, r *remediation) error {
+				actionID, err := resolveID(ctx, r.engine.Store, "action", actionID)
+				if err != nil {
+					return err
+				}
 				if !approve {
 					acts, err := r.engine.Store.Actions(ctx, store.ActionFilter{IDs: []string{actionID}})
 					if err != nil {
@@ -91,7 +117,10 @@ and why (the findings).`,
 						actionID, acts[0].Kind, acts[0].Target, acts[0].Status)
 					return nil
 				}
-				a, err := r.engine.Rollback(ctx, actionID)
+				a, err := r.engine.Rollback(ctx, actionID, force)
+				if errors.Is(err, remediate.ErrReopensLeak) {
+					return &exitError{code: exitFindings, err: err}
+				}
 				if a != nil {
 					if perr := printActions(cmd.OutOrStdout(), g.format, []store.Action{*a}); perr != nil {
 						return perr
@@ -109,6 +138,7 @@ and why (the findings).`,
 	}
 	rollback.Flags().StringVar(&actionID, "action", "", "the action to roll back")
 	rollback.Flags().BoolVar(&approve, "approve", false, "make the change (without it nothing changes)")
+	rollback.Flags().BoolVar(&force, "force", false, "roll back even a rotation that retired a leaked value (the leak becomes live again)")
 
 	list := &cobra.Command{
 		Use:   "list",
@@ -120,7 +150,11 @@ and why (the findings).`,
 				return err
 			}
 			defer st.Close()
-			acts, err := st.Actions(cmd.Context(), store.ActionFilter{PlanID: planID})
+			pid, err := resolveID(cmd.Context(), st, "plan", planID)
+			if err != nil {
+				return err
+			}
+			acts, err := st.Actions(cmd.Context(), store.ActionFilter{PlanID: pid})
 			if err != nil {
 				return err
 			}
@@ -154,7 +188,7 @@ func withRemediation(cmd *cobra.Command, g *globals, fn func(context.Context, *r
 
 // applyPlan applies planID (or a new plan of ids) when approved, and prints
 // the actions. Exit 1 when an action did not apply.
-func applyPlan(ctx context.Context, w io.Writer, g *globals, r *remediation, planID string, ids []string, approve bool) error {
+func applyPlan(ctx context.Context, w io.Writer, g *globals, r *remediation, planID, actionID string, ids []string, approve bool) error {
 	if planID == "" {
 		p, err := r.planner.Plan(ctx, ids)
 		if err != nil {
@@ -171,8 +205,12 @@ func applyPlan(ctx context.Context, w io.Writer, g *globals, r *remediation, pla
 			return nil
 		}
 	}
+	var only []string
+	if actionID != "" {
+		only = []string{actionID}
+	}
 	if !approve {
-		acts, err := r.engine.Store.Actions(ctx, store.ActionFilter{PlanID: planID})
+		acts, err := r.engine.Store.Actions(ctx, store.ActionFilter{PlanID: planID, IDs: only})
 		if err != nil {
 			return err
 		}
@@ -184,7 +222,7 @@ func applyPlan(ctx context.Context, w io.Writer, g *globals, r *remediation, pla
 		}
 		return nil
 	}
-	acts, err := r.engine.Apply(ctx, planID)
+	acts, err := r.engine.Apply(ctx, planID, only...)
 	if errors.Is(err, store.ErrLocked) {
 		return &exitError{code: exitPartial, err: err}
 	}
@@ -196,7 +234,7 @@ func applyPlan(ctx context.Context, w io.Writer, g *globals, r *remediation, pla
 	}
 	var bad []string
 	for _, a := range acts {
-		if a.Status == store.ActRolledBack || a.Status == store.ActFailed {
+		if a.Status == store.ActRolledBack || a.Status == store.ActFailed || (a.Status == store.ActPlanned && a.Error != "") {
 			bad = append(bad, fmt.Sprintf("%s %s: %s", a.ID, a.Status, a.Error))
 		}
 	}

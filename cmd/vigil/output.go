@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -134,4 +135,26 @@ func writeMetrics(ctx context.Context, st *store.Store, path string, sum runner.
 		}
 	}
 	return reports.Metrics(path, m, open)
+}
+
+// resolveIDs turns the ids a person typed (unique prefixes, as tables print
+// them) into whole ids; an unknown or ambiguous one is a usage error (exit 2).
+func resolveIDs(ctx context.Context, st *store.Store, what string, ids []string) ([]string, error) {
+	out, err := st.ResolveIDs(ctx, what, ids)
+	if errors.Is(err, store.ErrUnknownID) || errors.Is(err, store.ErrAmbiguousID) {
+		return nil, usageErr(err)
+	}
+	return out, err
+}
+
+// resolveID is resolveIDs for one optional id ("" stays "").
+func resolveID(ctx context.Context, st *store.Store, what, id string) (string, error) {
+	if id == "" {
+		return "", nil
+	}
+	out, err := resolveIDs(ctx, st, what, []string{id})
+	if err != nil {
+		return "", err
+	}
+	return out[0], nil
 }

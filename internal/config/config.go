@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"time"
@@ -250,40 +251,202 @@ func (l *LogSource) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
-// DecodeStrict re-encodes a node and decodes it with unknown fields refused:
-// yaml.v3's Node.Decode has no KnownFields switch of its own.
+// DecodeStrict decodes a node with unknown fields refused. yaml.v3's
+// Node.Decode has no KnownFields switch of its own, so the node is checked
+// against v's yaml tags first; decoding the node itself (not a re-encoded
+// copy) keeps anchors, aliases and merge keys that span entries working, and
+// line numbers are the file's.
 func DecodeStrict(n *yaml.Node, v any) error {
-	var buf bytes.Buffer
-	enc := yaml.NewEncoder(&buf)
-	if err := enc.Encode(n); err != nil {
+	if err := checkFields(n, reflect.TypeOf(v), true); err != nil {
 		return err
 	}
-	dec := yaml.NewDecoder(&buf)
-	dec.KnownFields(true)
-	if err := dec.Decode(v); err != nil {
-		// Line numbers from the re-encoded copy are relative to the node;
-		// shift them back to the file.
-		return shiftLines(err, n.Line-1)
+	return n.Decode(v)
+}
+
+var (
+	unmarshalerType = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
+	nodeType        = reflect.TypeOf(yaml.Node{})
+)
+
+// checkFields walks n against type t: a mapping key that names no field of
+// the struct is an error, and so is a key with no value where a list or a
+// section belongs (an indentation slip that would otherwise configure
+// nothing, silently). top is false below the first level, where a type that
+// decodes itself (UnmarshalYAML) is left to do its own checking.
+func checkFields(n *yaml.Node, t reflect.Type, top bool) error {
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nodeType || (!top && reflect.PointerTo(t).Implements(unmarshalerType)) {
+		return nil // decoded later, and checked then
+	}
+	switch {
+	case t.Kind() == reflect.Struct && n.Kind == yaml.MappingNode:
+		fields := map[string]reflect.Type{}
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if name == "-" || !f.IsExported() {
+				continue
+			}
+			if name == "" {
+				name = strings.ToLower(f.Name)
+			}
+			fields[name] = f.Type
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, val := n.Content[i], n.Content[i+1]
+			if k.Value == "<<" && k.Tag == "!!merge" {
+				if err := checkMerge(val, t); err != nil {
+					return err
+				}
+				continue
+			}
+			ft, ok := fields[k.Value]
+			if !ok {
+				return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: field %s not found", k.Line, k.Value)}}
+			}
+			if val.Kind == yaml.ScalarNode && val.Tag == "!!null" && isSection(ft) {
+				return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %s has no value: give its entries, or remove the key", k.Line, k.Value)}}
+			}
+			if err := checkFields(val, ft, false); err != nil {
+				return err
+			}
+		}
+	case t.Kind() == reflect.Slice && n.Kind == yaml.SequenceNode:
+		for _, item := range n.Content {
+			if item.Kind == yaml.ScalarNode && item.Tag == "!!null" && isSection(t.Elem()) {
+				return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: empty list entry", item.Line)}}
+			}
+			if err := checkFields(item, t.Elem(), false); err != nil {
+				return err
+			}
+		}
+	case t.Kind() == reflect.Map && n.Kind == yaml.MappingNode:
+		for i := 1; i < len(n.Content); i += 2 {
+			if err := checkFields(n.Content[i], t.Elem(), false); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
 
-var lineRE = regexp.MustCompile(`line (\d+):`)
+// checkMerge checks the mappings a merge key (<<) brings in.
+func checkMerge(val *yaml.Node, t reflect.Type) error {
+	for val.Kind == yaml.AliasNode && val.Alias != nil {
+		val = val.Alias
+	}
+	if val.Kind == yaml.SequenceNode {
+		for _, m := range val.Content {
+			if err := checkMerge(m, t); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return checkFields(val, t, true)
+}
 
-func shiftLines(err error, by int) error {
-	var te *yaml.TypeError
-	if !errors.As(err, &te) {
-		return err
+// isSection reports whether t is a list, section or mapping: something a
+// key with no value can't have meant to leave empty.
+func isSection(t reflect.Type) bool {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
 	}
-	out := make([]string, len(te.Errors))
-	for i, e := range te.Errors {
-		out[i] = lineRE.ReplaceAllStringFunc(e, func(m string) string {
-			var n int
-			fmt.Sscanf(m, "line %d:", &n)
-			return fmt.Sprintf("line %d:", n+by)
-		})
+	switch t.Kind() {
+	case reflect.Slice, reflect.Map:
+		return true
+	case reflect.Struct:
+		return t != reflect.TypeOf(time.Time{})
 	}
-	return &yaml.TypeError{Errors: out}
+	return false
+}
+
+// DecodeDocument decodes a whole YAML file into v strictly: exactly one
+// document that is not empty (a file of only "---", or a second document
+// after it, would otherwise configure nothing or be ignored without a word).
+func DecodeDocument(file string, data []byte, v any) error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return &Error{File: file, Msg: "file is empty"}
+		}
+		return YAMLError(file, err)
+	}
+	root := &doc
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		root = root.Content[0]
+	}
+	if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
+		return &Error{File: file, Line: root.Line, Msg: "the document is empty: nothing is configured"}
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		return &Error{File: file, Line: extra.Line, Msg: "a second YAML document: vigil reads one document per file (remove the extra ---)"}
+	} else if !errors.Is(err, io.EOF) {
+		return YAMLError(file, err)
+	}
+	if err := DecodeStrict(root, v); err != nil {
+		return YAMLError(file, err)
+	}
+	return nil
+}
+
+var (
+	// yaml.v3 names Go types ("in type config.plain") and quotes values
+	// ("cannot unmarshal !!str `hunter2...` into int"): neither belongs in
+	// a message for the person editing the file, and a value may be secret.
+	inTypeRE    = regexp.MustCompile(` in type [\w.*\[\]]+`)
+	unmarshalRE = regexp.MustCompile("cannot unmarshal !!(\\w+)(?: `[^`]*`)? into (\\S+)")
+)
+
+func friendlyYAML(msg string) string {
+	msg = inTypeRE.ReplaceAllString(msg, "")
+	return unmarshalRE.ReplaceAllStringFunc(msg, func(m string) string {
+		sm := unmarshalRE.FindStringSubmatch(m)
+		return fmt.Sprintf("expected %s, found %s", goKind(sm[2]), yamlKind(sm[1]))
+	})
+}
+
+func goKind(t string) string {
+	switch {
+	case strings.HasPrefix(t, "[]"):
+		return "a list"
+	case strings.HasPrefix(t, "map["):
+		return "a mapping"
+	case strings.HasPrefix(t, "int") || strings.HasPrefix(t, "uint"):
+		return "a whole number"
+	case strings.HasPrefix(t, "float"):
+		return "a number"
+	case t == "bool":
+		return "true or false"
+	case t == "string":
+		return "a string"
+	case t == "time.Duration":
+		return "a duration such as 90s or 5m"
+	}
+	return "a section"
+}
+
+func yamlKind(tag string) string {
+	switch tag {
+	case "str":
+		return "a string"
+	case "int", "float":
+		return "a number"
+	case "bool":
+		return "true or false"
+	case "seq":
+		return "a list"
+	case "map":
+		return "a mapping"
+	}
+	return "a value of another type"
 }
 
 // Load reads and validates a vigil.yaml.
@@ -302,13 +465,12 @@ func Load(path string) (*Config, error) {
 
 func parse(r io.Reader, abs string) (*Config, error) {
 	cfg := &Config{File: abs, Dir: filepath.Dir(abs)}
-	dec := yaml.NewDecoder(r)
-	dec.KnownFields(true)
-	if err := dec.Decode(cfg); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, &Error{File: abs, Msg: "file is empty"}
-		}
-		return nil, YAMLError(abs, err)
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, &Error{File: abs, Msg: err.Error()}
+	}
+	if err := DecodeDocument(abs, data, cfg); err != nil {
+		return nil, err
 	}
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -331,7 +493,7 @@ func YAMLError(file string, err error) error {
 	}
 	var errs []error
 	for _, m := range msgs {
-		m = strings.TrimSpace(m)
+		m = friendlyYAML(strings.TrimSpace(m))
 		if sm := yamlLineRE.FindStringSubmatch(m); sm != nil {
 			var line int
 			fmt.Sscanf(sm[1], "%d", &line)
@@ -380,6 +542,23 @@ func (c *Config) validate() error {
 	}
 	if _, err := finding.ParseSeverity(c.FailOn); err != nil {
 		bad(0, "fail_on: %v", err)
+	}
+	if c.LeaseTTL < 0 || (c.LeaseTTL > 0 && c.LeaseTTL < time.Second) {
+		bad(0, "lease_ttl must be at least 1s")
+	}
+	if sy := c.Synthetic; sy != nil {
+		if sy.Workers < 0 {
+			bad(0, "synthetic.workers must not be negative")
+		}
+		if sy.Margin < 0 || sy.RevokeWait < 0 {
+			bad(0, "synthetic.margin and synthetic.revoke_wait must not be negative")
+		}
+	}
+	if r := c.Remediate; r != nil && r.Settle < 0 {
+		bad(0, "remediate.settle must not be negative")
+	}
+	if inv := c.Inventory; inv != nil && (inv.RotationDays < 0 || inv.UnusedDays < 0) {
+		bad(0, "inventory.rotation_days and inventory.unused_days must not be negative")
 	}
 	c.Rules.Gitleaks = c.resolve(c.Rules.Gitleaks)
 	c.Rules.GitleaksIgnore = c.resolve(c.Rules.GitleaksIgnore)

@@ -60,7 +60,15 @@ func TestLoadErrorsNameFileAndLine(t *testing.T) {
 		{"path and url", "sources:\n  git:\n    - path: a\n      url: https://example.invalid/a.git\n", ":3: sources.git[0]: give a path or a url, not both"},
 		{"duplicate name", "sources:\n  dirs:\n    - {name: a, path: x}\n    - {name: a, path: y}\n", ":4: dir source name \"a\" is already used on line 3"},
 		{"bad glob", "sources:\n  logs:\n    - paths: [\"[\"]\n", ":3: sources.logs[0].paths[0]: bad glob"},
-		{"bad severity", "fail_on: urgent\n", "fail_on: unknown severity"},
+		{"bad severity", "fail_on: urgent\n", "fail_on: not a severity"},
+		{"type error names no Go type nor value", "sources:\n  dirs:\n    - name: x\n      path: [a]\n", ":4: expected a string, found a list"},
+		{"unknown field names no Go type", "sources:\n  git:\n    - path: a\n      brnch: x\n", ":4: field brnch not found"},
+		{"only ---", "---\n", "the document is empty"},
+		{"second document", "version: 1\n---\nsources: {}\n", ":2: a second YAML document"},
+		{"null git", "sources:\n  git:\n", ":2: git has no value"},
+		{"null git entry", "sources:\n  git:\n    -\n", ":3: empty list entry"},
+		{"negative workers", "synthetic:\n  workers: -5\n", "synthetic.workers must not be negative"},
+		{"negative lease", "lease_ttl: -1s\n", "lease_ttl must be at least 1s"},
 		{"empty", "", "file is empty"},
 	}
 	for _, tc := range cases {
@@ -77,5 +85,54 @@ func TestLoadErrorsNameFileAndLine(t *testing.T) {
 				t.Errorf("error %q does not contain %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// A value in a config error is never echoed: a pasted secret, or 50 MB.
+func TestErrorsNeverEchoValues(t *testing.T) {
+	secret := "AKIA" + strings.Repeat("Z", 16) + "-hunter2-" + strings.Repeat("x", 200)
+	for _, body := range []string{
+		"fail_on: " + secret + "\n",
+		"version: " + secret + "\n",
+		"synthetic:\n  workers: " + secret + "\n",
+		"synthetic:\n  margin: " + secret + "\n",
+		"sources:\n  git:\n    - path: a\n      " + strings.Repeat("Z", 5) + ": " + secret + "\n",
+	} {
+		_, err := Load(write(t, body))
+		if err == nil {
+			t.Fatalf("accepted %q", body[:20])
+		}
+		if strings.Contains(err.Error(), "hunter2") || strings.Contains(err.Error(), "AKIA") {
+			t.Errorf("error echoes the value: %v", err)
+		}
+		if strings.Contains(err.Error(), "config.") || strings.Contains(err.Error(), "in type") {
+			t.Errorf("error names a Go type: %v", err)
+		}
+	}
+}
+
+// Anchors and merge keys across entries are plain YAML and work.
+func TestAnchorsAndMergeKeysAcrossEntries(t *testing.T) {
+	cfg, err := Load(write(t, `
+aws:
+  region: eu-west-1
+  accounts:
+    - &base {name: prod, role_arn: "arn:aws:iam::111111111111:role/vigil", external_id: x}
+    - <<: *base
+      name: staging
+sources:
+  logs:
+    - &applogs {name: app, paths: ["logs/*.log"]}
+    - <<: *applogs
+      name: other
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := cfg.AWS.Accounts; len(a) != 2 || a[1].RoleARN != "arn:aws:iam::111111111111:role/vigil" || a[1].Name != "staging" || a[1].Line != 6 {
+		t.Errorf("accounts %+v", a)
+	}
+	if _, err := Load(write(t, "sources:\n  git:\n    - &a {path: x}\n    - <<: *a\n      name: y\n      nope: 1\n")); err == nil || !strings.Contains(err.Error(), ":6: field nope not found") {
+		t.Errorf("unknown field beside a merge: %v", err)
 	}
 }

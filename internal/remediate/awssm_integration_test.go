@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	sm "github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -144,8 +145,16 @@ func TestRotateSecretsManager(t *testing.T) {
 		t.Errorf("re-plan: %+v", p2)
 	}
 
+	// The rotation retired a leaked value: a rollback would make the leak
+	// live again, so it is refused, naming the finding, unless forced.
+	if _, err := fx.engine.Rollback(ctx, a.ID, false); !errors.Is(err, ErrReopensLeak) || !strings.Contains(err.Error(), a.Findings[0][:12]) {
+		t.Fatalf("rollback of a leak's rotation without force: %v", err)
+	}
+	if v, _ := fx.current(t); v != newVersion {
+		t.Fatalf("a refused rollback changed the secret: %s", v)
+	}
 	// Rollback restores the old value as AWSCURRENT.
-	rb, err := fx.engine.Rollback(ctx, a.ID)
+	rb, err := fx.engine.Rollback(ctx, a.ID, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +235,7 @@ func TestInterruptedApplyIsRolledBackByTheNext(t *testing.T) {
 	}
 	// Another apply holding the lock (a live process: this one's pid)
 	// keeps this one out.
-	if err := fx.st.Lock(ctx, LockName, "apply:concurrent"); err != nil {
+	if err := fx.st.Lock(ctx, LockName, "apply:concurrent", time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := fx.engine.Apply(ctx, p.ID); !errors.Is(err, store.ErrLocked) {

@@ -69,6 +69,11 @@ func (p *Planner) Plan(ctx context.Context, ids []string) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(ids) > 0 {
+		if fs, err = p.withPrincipalFindings(ctx, fs); err != nil {
+			return nil, err
+		}
+	}
 	plan := &Plan{ID: newID("plan-")}
 	found := map[string]bool{}
 	for _, f := range fs {
@@ -131,6 +136,7 @@ func (p *Planner) Plan(ctx context.Context, ids []string) (*Plan, error) {
 			ns := narrow[ps.ARN]
 			if ns == nil {
 				ns = &NarrowSpec{PrincipalSpec: ps, Identity: p.identity(ps)}
+				ns.Unverified = !p.hasProbes(ns.Identity)
 				narrow[ps.ARN] = ns
 			}
 			if s, _ := f.Evidence["suggested_policy"].(string); s != "" {
@@ -139,8 +145,12 @@ func (p *Planner) Plan(ctx context.Context, ids []string) (*Plan, error) {
 			if pol, _ := f.Evidence["policy"].(string); pol != "" && !slices.Contains(ns.Policies, pol) {
 				ns.Policies = append(ns.Policies, pol)
 			}
-			add(candidate{kind: KindNarrow, target: ps.ARN, title: fmt.Sprintf("narrow %s %s to its declared grants", ps.Kind, ps.Name),
-				why: "live grants beyond the declaration", spec: ns}, f)
+			title, why := fmt.Sprintf("narrow %s %s to its declared grants", ps.Kind, ps.Name), "live grants beyond the declaration"
+			if ns.Unverified {
+				title += " (UNVERIFIED)"
+				why += "; UNVERIFIED: the identity declares no probes, so nothing proves the job still works afterwards (apply needs --allow-unverified)"
+			}
+			add(candidate{kind: KindNarrow, target: ps.ARN, title: title, why: why, spec: ns}, f)
 		case finding.KindIAMOldKey, finding.KindIAMUnusedKey:
 			acct := strings.TrimPrefix(f.Source, "iam:")
 			ps, err := PrincipalFromARN(acct, f.Resource)
@@ -259,6 +269,47 @@ func (p *Planner) rotation(f finding.Finding) (candidate, string) {
 }
 
 // identity finds the declared identity of a principal.
+// hasProbes reports whether the declared identity name has synthetic
+// probes that can verify a change to it.
+func (p *Planner) hasProbes(name string) bool {
+	for _, id := range p.Identities {
+		if id.Name == name && name != "" {
+			return id.Probes != nil && len(id.Probes.Allow)+len(id.Probes.Deny) > 0
+		}
+	}
+	return false
+}
+
+// withPrincipalFindings adds, for each iam.admin or iam.wildcard finding
+// asked for, the other open grant findings of the same principal: only
+// iam.excess_grant findings carry the narrowed policy the drift scanner
+// suggests, and a narrowing is planned per principal anyway.
+func (p *Planner) withPrincipalFindings(ctx context.Context, fs []finding.Finding) ([]finding.Finding, error) {
+	have := map[string]bool{}
+	want := map[string]bool{} // source + resource of the principals asked about
+	for _, f := range fs {
+		have[f.ID] = true
+		if f.Kind == finding.KindIAMAdmin || f.Kind == finding.KindIAMWildcard {
+			want[f.Source+"\x00"+f.Resource] = true
+		}
+	}
+	if len(want) == 0 {
+		return fs, nil
+	}
+	more, err := p.Store.Findings(ctx, store.Filter{Status: []string{string(finding.StatusOpen)},
+		Kind: []string{finding.KindIAMExcessGrant, finding.KindIAMAdmin, finding.KindIAMWildcard}})
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range more {
+		if !have[f.ID] && want[f.Source+"\x00"+f.Resource] {
+			have[f.ID] = true
+			fs = append(fs, f)
+		}
+	}
+	return fs, nil
+}
+
 func (p *Planner) identity(ps PrincipalSpec) string {
 	for _, id := range p.Identities {
 		if id.ARN == ps.ARN || (id.ARN == "" && id.Kind == ps.Kind && id.Name == ps.Name) {

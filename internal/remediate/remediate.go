@@ -21,6 +21,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/vigilsec/vigil/internal/finding"
@@ -64,7 +66,14 @@ type Engine struct {
 	// LeaseTTL is how long the remediation lease lives unrenewed (default
 	// store.DefaultLeaseTTL).
 	LeaseTTL time.Duration
+	// AllowUnverified lets Apply make changes no probe can verify (a
+	// narrowing of an identity that declares no probes).
+	AllowUnverified bool
 }
+
+// ErrUnverified marks an action left planned because nothing could verify
+// it and AllowUnverified was not given.
+var ErrUnverified = errors.New("unverified")
 
 func (e *Engine) log() *slog.Logger {
 	if e.Log == nil {
@@ -78,7 +87,8 @@ func (e *Engine) log() *slog.Logger {
 // whose findings were already remediated by another action since they were
 // last seen is skipped, so applying a plan twice, or two plans for the same
 // findings, changes things once.
-func (e *Engine) Apply(ctx context.Context, planID string) ([]store.Action, error) {
+// only, when given, limits the apply to those actions of the plan.
+func (e *Engine) Apply(ctx context.Context, planID string, only ...string) ([]store.Action, error) {
 	holder := "apply:" + planID
 	ctx, release, err := e.Store.Hold(ctx, LockName, holder, e.LeaseTTL)
 	if err != nil {
@@ -94,6 +104,18 @@ func (e *Engine) Apply(ctx context.Context, planID string) ([]store.Action, erro
 	}
 	if len(acts) == 0 {
 		return nil, fmt.Errorf("plan %s: no such plan, or it has no actions", planID)
+	}
+	if len(only) > 0 {
+		var sel []store.Action
+		for _, a := range acts {
+			if slices.Contains(only, a.ID) {
+				sel = append(sel, a)
+			}
+		}
+		if len(sel) != len(only) {
+			return nil, fmt.Errorf("plan %s does not have every action asked for (%s)", planID, strings.Join(only, ", "))
+		}
+		acts = sel
 	}
 	for i := range acts {
 		if ctx.Err() != nil {
@@ -124,6 +146,13 @@ func (e *Engine) apply(ctx context.Context, a *store.Action) error {
 	if h == nil {
 		a.Status, a.Error = store.ActFailed, fmt.Sprintf("vigil can't carry out %s here: the config gives no store or account for %s", a.Kind, a.Target)
 		return save()
+	}
+	if u, _ := a.Spec["unverified"].(bool); u && !e.AllowUnverified {
+		// Left planned, not failed: the same plan applies once a person
+		// accepts the risk.
+		a.Error = fmt.Sprintf("%v: not applied: nothing can verify this change; add --allow-unverified to apply it anyway", ErrUnverified)
+		e.log().Warn("unverified action left planned", "action", a.ID, "target", a.Target)
+		return nil
 	}
 	a.Status, a.Error = store.ActApplying, ""
 	if err := save(); err != nil {
@@ -177,8 +206,14 @@ func (e *Engine) Recover(ctx context.Context) error {
 	return nil
 }
 
-// Rollback restores the state before an applied action.
-func (e *Engine) Rollback(ctx context.Context, id string) (*store.Action, error) {
+// ErrReopensLeak refuses the rollback of a rotation that retired a leaked
+// value: it would make the leaked value live again.
+var ErrReopensLeak = errors.New("rolling back would put a leaked value back")
+
+// Rollback restores the state before an applied action. A rotation that
+// fixed a leak is refused unless force: the rollback writes the leaked
+// value back into the store.
+func (e *Engine) Rollback(ctx context.Context, id string, force bool) (*store.Action, error) {
 	holder := "rollback:" + id
 	ctx, release, err := e.Store.Hold(ctx, LockName, holder, e.LeaseTTL)
 	if err != nil {
@@ -202,6 +237,20 @@ func (e *Engine) Rollback(ctx context.Context, id string) (*store.Action, error)
 	h := e.Handlers[a.Kind]
 	if h == nil {
 		return a, fmt.Errorf("vigil can't undo %s here: the config gives no store or account for %s", a.Kind, a.Target)
+	}
+	if (a.Kind == KindRotateAWSSM || a.Kind == KindRotateVault) && !force {
+		fs, err := e.Store.Findings(ctx, store.Filter{IDs: a.Findings, Kind: []string{finding.KindLeakLive}})
+		if err != nil {
+			return a, err
+		}
+		if len(fs) > 0 {
+			var names []string
+			for _, f := range fs {
+				names = append(names, fmt.Sprintf("%s (%s)", f.ID[:min(12, len(f.ID))], f.Title))
+			}
+			return a, fmt.Errorf("%w: %s rotated %s away from a value that leaked, and rolling back reopens %s; add --force if you mean it",
+				ErrReopensLeak, a.ID, a.Target, strings.Join(names, ", "))
+		}
 	}
 	return a, e.rollback(context.WithoutCancel(ctx), h, a, errors.New("rollback asked for by "+store.Actor()))
 }

@@ -98,7 +98,7 @@ func TestRotateVaultKV(t *testing.T) {
 		t.Errorf("caller %q", a.Caller)
 	}
 	// Rollback writes the old value as version 3.
-	rb, err := fx.engine.Rollback(context.Background(), a.ID)
+	rb, err := fx.engine.Rollback(context.Background(), a.ID, false)
 	if err != nil || rb.Status != store.ActRolledBack {
 		t.Fatalf("rollback: %v %+v", err, rb)
 	}
@@ -131,7 +131,7 @@ func TestRotateVaultKVRollbackRefusesToOverwriteANewerWrite(t *testing.T) {
 	if _, err := fx.c.Logical().Write(fx.mount+"/data/prod/warehouse", map[string]any{"data": map[string]any{"user": "etl", "password": "by-hand"}}); err != nil {
 		t.Fatal(err)
 	}
-	rb, err := fx.engine.Rollback(context.Background(), a.ID)
+	rb, err := fx.engine.Rollback(context.Background(), a.ID, false)
 	if err != nil {
 		t.Fatal(err)
 	}
