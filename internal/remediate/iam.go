@@ -95,9 +95,9 @@ type iamStep struct {
 type iamState struct {
 	// ProbesDeniedBefore are the expected-allow probes already denied
 	// before a narrowing: still denied after it is not a regression.
-	ProbesDeniedBefore []string `json:"probes_denied_before,omitempty"`
-	Steps []iamStep `json:"steps"`
-	Note  string    `json:"note,omitempty"`
+	ProbesDeniedBefore []string  `json:"probes_denied_before,omitempty"`
+	Steps              []iamStep `json:"steps"`
+	Note               string    `json:"note,omitempty"`
 }
 
 // PrincipalFromARN splits arn:aws:iam::ACCOUNT:role/path/name.

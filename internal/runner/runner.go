@@ -17,12 +17,12 @@ import (
 
 // Summary is the outcome of a run.
 type Summary struct {
-	RunID    string
-	Status   string // store.RunOK, RunPartial or RunFailed
-	Counts   store.Counts
-	Stats    scanners.Stats
-	Sources  int
-	Errors   map[string]string // source -> error
+	RunID   string
+	Status  string // store.RunOK, RunPartial or RunFailed
+	Counts  store.Counts
+	Stats   scanners.Stats
+	Sources int
+	Errors  map[string]string // source -> error
 	// Notes say why a source was scanned the way it was (a full rescan
 	// because the rules changed, a shallow clone), source -> note.
 	Notes    map[string]string
