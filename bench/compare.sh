@@ -57,15 +57,18 @@ kind, gl, vg, root = sys.argv[1:5]
 def rel(p):
     p = p.replace("\\", "/")
     return os.path.relpath(p, root) if os.path.isabs(p) else p
-a = {(f.get("Commit", ""), rel(f["File"]), f["StartLine"], f["RuleID"]) for f in json.load(open(gl))}
-b = set()
+from collections import Counter
+# Multisets, not sets: two secrets at one place (decoded from one blob) are
+# two findings, and a tool that kept one of them must not compare equal.
+a = Counter((f.get("Commit", ""), rel(f["File"]), f["StartLine"], f["RuleID"]) for f in json.load(open(gl)))
+b = Counter()
 for f in json.load(open(vg)):
     e = f["evidence"]
-    b.add((e.get("commit", ""), rel(e["file"]), e["line"], e["rule"]))
-print(f"{len(a)} {len(b)} {'equal' if a == b else 'DIFFERENT'}")
+    b[(e.get("commit", ""), rel(e["file"]), e["line"], e["rule"])] += 1
+print(f"{sum(a.values())} {sum(b.values())} {'equal' if a == b else 'DIFFERENT'}")
 if a != b:
-    for x in sorted(a - b)[:10]: print("  only gitleaks:", x, file=sys.stderr)
-    for x in sorted(b - a)[:10]: print("  only vigil:   ", x, file=sys.stderr)
+    for x in sorted((a - b).elements())[:10]: print("  only gitleaks:", x, file=sys.stderr)
+    for x in sorted((b - a).elements())[:10]: print("  only vigil:   ", x, file=sys.stderr)
 PY
 }
 

@@ -204,7 +204,10 @@ type DirSource struct {
 type LogSource struct {
 	Name  string   `yaml:"name"`
 	Paths []string `yaml:"paths"`
-	Line  int      `yaml:"-"`
+	// FollowSymlinks lets a matched symlink lead out of its glob's
+	// directory (off: such links are skipped with a warning).
+	FollowSymlinks bool `yaml:"follow_symlinks"`
+	Line           int  `yaml:"-"`
 }
 
 // Error is a problem at a place in a file: vigil.yaml, or a rule file.

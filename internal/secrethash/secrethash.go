@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -143,4 +144,31 @@ func Redact(value string) string {
 		return "****"
 	}
 	return string(r[:show]) + "****" + string(r[n-show:])
+}
+
+// RedactURL returns rawURL fit to print or store: the user-info part (a
+// token or a password, in `https://x-access-token:TOKEN@host/...`) and the
+// values of query parameters are masked. A string that does not parse as
+// a URL with a scheme is returned as it is only if it holds no "@" before
+// its first "/" (scp-like git@host:path); otherwise it is masked whole.
+func RedactURL(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Scheme == "" {
+		host, _, _ := strings.Cut(rawURL, "/")
+		if at := strings.LastIndex(host, "@"); at >= 0 && strings.Contains(host[:at], ":") {
+			return "****@" + rawURL[at+1:]
+		}
+		return rawURL
+	}
+	if u.User != nil {
+		u.User = url.User("****")
+	}
+	if u.RawQuery != "" {
+		q := u.Query()
+		for k := range q {
+			q.Set(k, "****")
+		}
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
 }

@@ -31,7 +31,7 @@ func New(cfg *config.Config, h *secrethash.Hasher, controls rules.Controls, prog
 		s.Dirs = append(s.Dirs, DirTarget{Name: d.Name, Path: d.Path})
 	}
 	for _, l := range cfg.Sources.Logs {
-		s.Logs = append(s.Logs, LogTarget{Name: l.Name, Paths: l.Paths})
+		s.Logs = append(s.Logs, LogTarget{Name: l.Name, Paths: l.Paths, FollowSymlinks: l.FollowSymlinks})
 	}
 	return s, nil
 }

@@ -42,6 +42,12 @@ func (s *Scanner) scanDir(ctx context.Context, t DirTarget) scanners.Result {
 		res.Mode, res.Err = scanners.Partial, fmt.Errorf("dir %s: %w", t.Name, err)
 		return res
 	}
+	rs, err := s.Engine.ruleSet(cfg, extraIgnore)
+	if err != nil {
+		res.Mode, res.Err = scanners.Partial, fmt.Errorf("dir %s: %w", t.Name, err)
+		return res
+	}
+	res.Rules = rs.ids
 	d, err := s.Engine.detector(ctx, cfg, extraIgnore...)
 	if err != nil {
 		res.Mode, res.Err = scanners.Partial, fmt.Errorf("dir %s: %w", t.Name, err)
@@ -100,9 +106,7 @@ func (s *Scanner) scanDir(ctx context.Context, t DirTarget) scanners.Result {
 	}
 	res.Stats = scanners.Stats{Files: counter.Files.Load(), Bytes: counter.Bytes.Load()}
 	tgt := target{kind: finding.KindLeakFile, source: res.Source, name: t.Name, root: filepath.ToSlash(t.Path)}
-	for _, rf := range d.Findings() {
-		res.Findings = append(res.Findings, s.Engine.convert(tgt, rf))
-	}
+	res.Findings = s.Engine.convertAll(tgt, d.Findings())
 	if len(errs) > 0 {
 		res.Mode = scanners.Partial
 		res.Err = fmt.Errorf("dir %s: %d file(s) could not be read: %w", t.Name, len(errs), errors.Join(errs...))
@@ -122,14 +126,12 @@ func pathAllowed(cfg *glconfig.Config, p string) bool {
 // scanFile feeds one file through gitleaks' File source (chunking at safe
 // boundaries, skipping binaries) into the detector.
 func scanFile(ctx context.Context, d *detect.Detector, cfg *glconfig.Config, p string) (int64, error) {
-	f, err := os.Open(p)
+	f, fi, err := openRegular(p)
 	if err != nil {
 		return 0, fmt.Errorf("read %s: %w", p, err)
 	}
 	defer f.Close()
-	if fi, err := f.Stat(); err != nil {
-		return 0, fmt.Errorf("read %s: %w", p, err)
-	} else if fi.Size() == 0 {
+	if fi.Size() == 0 {
 		return 0, nil
 	}
 	var n int64

@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"sort"
 	"strings"
 	"sync"
 
@@ -35,6 +36,9 @@ type Engine struct {
 	Controls rules.Controls
 	// Workers is how many goroutines run detection; default GOMAXPROCS.
 	Workers int
+	// inspect, when set, sees every fragment before detection (tests
+	// check that fragments stay bounded in size).
+	inspect func(detect.Fragment)
 }
 
 // detector returns a fresh gitleaks Detector: a Detector accumulates findings,
@@ -75,6 +79,9 @@ func (e *Engine) fanoutCached(ctx context.Context, d *detect.Detector, cache *hu
 		go func() {
 			defer wg.Done()
 			for f := range ch {
+				if e.inspect != nil {
+					e.inspect(detect.Fragment(f))
+				}
 				if cache == nil {
 					for _, rf := range d.DetectContext(ctx, detect.Fragment(f)) {
 						d.AddFinding(rf)
@@ -187,6 +194,53 @@ func (e *Engine) convert(t target, rf report.Finding) finding.Finding {
 		Location: loc,
 	}
 	return f
+}
+
+// convertAll converts what one detector found for a target. Two different
+// secrets can share every place-based part of an id: two values decoded
+// from one encoded blob start at the same line and column. They are told
+// apart by an ordinal, in an order that does not use the value (length,
+// then end position; the keyed hash only breaks exact ties), while the same
+// value reported twice stays one finding.
+func (e *Engine) convertAll(t target, rfs []report.Finding) []finding.Finding {
+	out := make([]finding.Finding, len(rfs))
+	byID := map[string][]int{}
+	for i, rf := range rfs {
+		out[i] = e.convert(t, rf)
+		byID[out[i].ID] = append(byID[out[i].ID], i)
+	}
+	for id, idx := range byID {
+		if len(idx) < 2 {
+			continue
+		}
+		hashOf := func(i int) string { return out[i].Evidence["secret_hash"].(string) }
+		sort.SliceStable(idx, func(a, b int) bool {
+			x, y := rfs[idx[a]], rfs[idx[b]]
+			if len(x.Secret) != len(y.Secret) {
+				return len(x.Secret) < len(y.Secret)
+			}
+			if x.EndLine != y.EndLine {
+				return x.EndLine < y.EndLine
+			}
+			if x.EndColumn != y.EndColumn {
+				return x.EndColumn < y.EndColumn
+			}
+			return hashOf(idx[a]) < hashOf(idx[b])
+		})
+		assigned := map[string]string{} // keyed hash -> id
+		for n, i := range idx {
+			h := hashOf(i)
+			if prev, ok := assigned[h]; ok {
+				out[i].ID = prev
+				continue
+			}
+			if len(assigned) > 0 {
+				out[i].ID = finding.Fingerprint(t.kind, id, fmt.Sprint(n))
+			}
+			assigned[h] = out[i].ID
+		}
+	}
+	return out
 }
 
 // decoding names how a match was decoded ("decoded:base64" ...), so that a

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,6 +24,7 @@ import (
 	"github.com/zricethezav/gitleaks/v8/sources"
 
 	"github.com/vigilsec/vigil/internal/finding"
+	"github.com/vigilsec/vigil/internal/secrethash"
 	"github.com/vigilsec/vigil/rules"
 	"github.com/vigilsec/vigil/scanners"
 )
@@ -40,6 +42,10 @@ type GitTarget struct {
 	// HeadOnly starts from HEAD instead of every ref: a pull request's
 	// commits are HEAD's, whatever other branches the checkout holds.
 	HeadOnly bool
+	// StrictIdentity refuses to continue a stored source of the same name
+	// that was scanned from another path or URL (ad hoc scans, whose names
+	// are derived from paths, must never merge two repositories).
+	StrictIdentity bool
 }
 
 // gitState is what a repository's scan remembers: the commit each ref pointed
@@ -49,6 +55,11 @@ type GitTarget struct {
 type gitState struct {
 	Version int               `json:"v"`
 	Tips    map[string]string `json:"tips"` // ref name -> commit
+	// Rules is the fingerprint of the rule set the tips were scanned with.
+	Rules string `json:"rules,omitempty"`
+	// Origin is the path or (credential-free) URL scanned: a source name is
+	// one repository's.
+	Origin string `json:"origin,omitempty"`
 }
 
 // gitRun runs git in dir and returns stdout; the error carries git's stderr.
@@ -74,24 +85,70 @@ func gitEnv() []string {
 	return append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "GIT_PAGER=cat", "GIT_ASKPASS=true")
 }
 
+// remoteAuth is how a URL target's credentials reach git without being on
+// a command line, in the mirror's config, or in an error message: the URL
+// git is given carries none, and a credential helper given on the command
+// line by name only reads them from this process's environment for git.
+type remoteAuth struct {
+	url  string   // the URL without user-info
+	args []string // -c credential.helper=...
+	env  []string // VIGIL_GIT_USERNAME / VIGIL_GIT_PASSWORD
+}
+
+// credentialHelper answers git's "get" with the variables' values. The
+// values themselves never appear in an argument list.
+const credentialHelper = `!f() { test "$1" = get && printf 'username=%s\npassword=%s\n' "$VIGIL_GIT_USERNAME" "$VIGIL_GIT_PASSWORD"; }; f`
+
+func authFor(rawURL string) remoteAuth {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.User == nil || (u.Scheme != "http" && u.Scheme != "https") {
+		return remoteAuth{url: rawURL}
+	}
+	user := u.User.Username()
+	pass, ok := u.User.Password()
+	if !ok {
+		// https://TOKEN@host/...: the token is the secret.
+		user, pass = "x-access-token", user
+	}
+	u.User = nil
+	return remoteAuth{
+		url:  u.String(),
+		args: []string{"-c", "credential.helper=", "-c", "credential.helper=" + credentialHelper},
+		env:  []string{"VIGIL_GIT_USERNAME=" + user, "VIGIL_GIT_PASSWORD=" + pass},
+	}
+}
+
 // openRepo checks that path is a git repository, and for URL targets clones
 // or updates the local mirror. It returns the directory to run git in.
 func (s *Scanner) openRepo(ctx context.Context, t GitTarget) (string, error) {
 	dir := t.Path
 	if t.URL != "" {
+		shown := secrethash.RedactURL(t.URL)
+		auth := authFor(t.URL)
 		dir = filepath.Join(s.CacheDir, "git", t.Name+".git")
 		if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
 			if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
 				return "", err
 			}
-			cmd := exec.CommandContext(ctx, "git", "clone", "--mirror", "--quiet", "--", t.URL, dir)
-			cmd.Env = gitEnv()
+			args := append(append([]string{}, auth.args...), "clone", "--mirror", "--quiet", "--", auth.url, dir)
+			cmd := exec.CommandContext(ctx, "git", args...)
+			cmd.Env = append(gitEnv(), auth.env...)
 			if out, err := cmd.CombinedOutput(); err != nil {
 				_ = os.RemoveAll(dir)
-				return "", fmt.Errorf("clone %s: %s", t.URL, strings.TrimSpace(string(out)))
+				return "", fmt.Errorf("clone %s: %s", shown, scrub(string(out), t.URL, auth))
 			}
-		} else if _, err := gitRun(ctx, dir, nil, "remote", "update", "--prune"); err != nil {
-			return "", fmt.Errorf("update mirror of %s: %w", t.URL, err)
+		} else {
+			// A mirror made by an older vigil may keep the URL with its
+			// credentials in its config: it is replaced by the clean one.
+			if _, err := gitRun(ctx, dir, nil, "remote", "set-url", "origin", auth.url); err != nil {
+				return "", fmt.Errorf("update mirror of %s: %s", shown, scrub(err.Error(), t.URL, auth))
+			}
+			args := append(append([]string{"-C", dir}, auth.args...), "remote", "update", "--prune")
+			cmd := exec.CommandContext(ctx, "git", args...)
+			cmd.Env = append(gitEnv(), auth.env...)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				return "", fmt.Errorf("update mirror of %s: %s", shown, scrub(string(out), t.URL, auth))
+			}
 		}
 	}
 	fi, err := os.Stat(dir)
@@ -122,6 +179,21 @@ func (s *Scanner) openRepo(ctx context.Context, t GitTarget) (string, error) {
 		return "", fmt.Errorf("%s is not a git repository (it is inside %s)", dir, strings.TrimSpace(string(out)))
 	}
 	return dir, nil
+}
+
+// scrub makes git's output safe to keep: the URL as given (should git ever
+// echo it) and the credential values are masked.
+func scrub(out, rawURL string, auth remoteAuth) string {
+	out = strings.TrimSpace(out)
+	if rawURL != "" {
+		out = strings.ReplaceAll(out, rawURL, secrethash.RedactURL(rawURL))
+	}
+	for _, kv := range auth.env {
+		if _, v, _ := strings.Cut(kv, "="); len(v) >= 4 {
+			out = strings.ReplaceAll(out, v, "****")
+		}
+	}
+	return out
 }
 
 // refTips returns every ref (and HEAD) that points at a commit, peeled, which
@@ -216,12 +288,31 @@ func sameTips(a, b map[string]string) bool {
 }
 
 // scanGit scans one repository: all history the first time, afterwards only
-// commits that are new since the stored tips.
+// commits that are new since the stored tips, under the same rule set.
 func (s *Scanner) scanGit(ctx context.Context, st scanners.StateReader, t GitTarget) scanners.Result {
 	res := scanners.Result{Source: "git:" + t.Name, Mode: scanners.Full}
 	fail := func(err error) scanners.Result {
 		res.Err, res.Mode, res.State = fmt.Errorf("git %s: %w", t.Name, err), scanners.Partial, ""
 		return res
+	}
+	var prev gitState
+	if raw, err := st.ScanState(ctx, res.Source); err != nil {
+		return fail(fmt.Errorf("read scan state: %w", err))
+	} else if raw != "" {
+		if err := json.Unmarshal([]byte(raw), &prev); err != nil {
+			s.Log.Warn("unreadable scan state; rescanning all history", "source", res.Source, "err", err)
+			prev = gitState{}
+		}
+	}
+	origin := t.Path
+	if t.URL != "" {
+		origin = secrethash.RedactURL(t.URL)
+	}
+	if prev.Origin != "" && prev.Origin != origin {
+		if t.StrictIdentity {
+			return fail(fmt.Errorf("this database already has a source %s, scanned from %s, not %s: give this one another --name", res.Source, prev.Origin, origin))
+		}
+		s.Log.Info("the repository's path or URL changed since the last scan", "source", res.Source, "was", prev.Origin, "now", origin)
 	}
 	dir, err := s.openRepo(ctx, t)
 	if err != nil {
@@ -237,66 +328,77 @@ func (s *Scanner) scanGit(ctx context.Context, st scanners.StateReader, t GitTar
 		}
 		tips = map[string]string{"HEAD": tips["HEAD"]}
 	}
-	var prev gitState
-	if raw, err := st.ScanState(ctx, res.Source); err != nil {
-		return fail(fmt.Errorf("read scan state: %w", err))
-	} else if raw != "" {
-		if err := json.Unmarshal([]byte(raw), &prev); err != nil {
-			s.Log.Warn("unreadable scan state; rescanning all history", "source", res.Source, "err", err)
-			prev = gitState{}
-		}
+	cfg, extraIgnore, err := s.repoRules(dir)
+	if err != nil {
+		return fail(err)
 	}
-	stateJSON, _ := json.Marshal(gitState{Version: 1, Tips: tips})
+	rs, err := s.Engine.ruleSet(cfg, extraIgnore)
+	if err != nil {
+		return fail(err)
+	}
+	res.Rules = rs.ids
+	stateJSON, _ := json.Marshal(gitState{Version: 2, Tips: tips, Rules: rs.fingerprint, Origin: origin})
 	res.State = string(stateJSON)
 
+	// A shallow clone lacks the history before its graft: whatever is
+	// scanned, the source is not complete, and nothing is remembered as
+	// scanned, so that the whole history is read once it is unshallowed.
+	shallow := false
+	if out, err := gitRun(ctx, dir, nil, "rev-parse", "--is-shallow-repository"); err == nil && strings.TrimSpace(string(out)) == "true" {
+		shallow = true
+	}
+
 	var exclude []string
-	if t.Since != "" {
+	switch {
+	case t.Since != "":
 		out, err := gitRun(ctx, dir, nil, "rev-parse", "--verify", "-q", t.Since+"^{commit}")
 		if err != nil {
 			return fail(fmt.Errorf("--since %s: not a commit in this repository", t.Since))
 		}
 		exclude = []string{strings.TrimSpace(string(out))}
 		res.Mode, res.State = scanners.Partial, ""
-	} else if len(prev.Tips) > 0 {
+	case shallow:
+	case len(prev.Tips) > 0:
+		if why := ruleChange(prev.Rules, rs); why != "" {
+			res.Note = why
+			break
+		}
 		re, why, err := rewritten(ctx, dir, prev.Tips, tips)
 		if err != nil {
 			return fail(err)
 		}
 		if re {
 			s.Log.Info("history was rewritten; rescanning all of it", "source", res.Source, "reason", why)
-		} else {
-			res.Mode = scanners.Incremental
-			if sameTips(prev.Tips, tips) {
-				return res // nothing new: the nightly common case
-			}
-			exclude = uniq(prev.Tips)
+			break
 		}
+		res.Mode = scanners.Incremental
+		if sameTips(prev.Tips, tips) {
+			return res // nothing new: the nightly common case
+		}
+		exclude = uniq(prev.Tips)
 	}
 
 	s.Log.Debug("git refs checked", "source", res.Source, "mode", res.Mode)
-	cfg, extraIgnore, err := s.repoRules(dir)
-	if err != nil {
-		return fail(err)
-	}
 	d, err := s.Engine.detector(ctx, cfg, extraIgnore...)
 	if err != nil {
 		return fail(err)
 	}
 	var cache *hunkCache
 	if cacheable(cfg) {
-		cache = newHunkCache()
+		cache = newHunkCache(cfg)
 	}
 	start := time.Now()
 	stats, err := s.Engine.fanoutGitLog(ctx, d, cache, dir, uniq(tips), exclude, s.Progress)
 	res.Stats = stats
 	s.Log.Debug("git history read", "source", res.Source, "commits", stats.Commits, "bytes", stats.Bytes,
 		"findings", len(d.Findings()), "took", time.Since(start))
-	tgt := target{kind: finding.KindLeakGit, source: res.Source, name: t.Name}
-	for _, rf := range d.Findings() {
-		res.Findings = append(res.Findings, s.Engine.convert(tgt, rf))
-	}
+	res.Findings = s.Engine.convertAll(target{kind: finding.KindLeakGit, source: res.Source, name: t.Name}, d.Findings())
 	if err != nil {
 		return fail(err)
+	}
+	if shallow {
+		return fail(fmt.Errorf("shallow clone: only the %d commit(s) it holds were scanned, not the history before them; "+
+			"run `git fetch --unshallow` (or clone without --depth) for a complete scan", stats.Commits))
 	}
 	return res
 }

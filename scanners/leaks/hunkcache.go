@@ -24,6 +24,9 @@ import (
 type hunkCache struct {
 	mu sync.Mutex
 	m  map[[32]byte]hunkResult
+	// pathOnly are rules without a regex: gitleaks reports their findings
+	// at line 0 whatever the hunk, so a replay must not shift them.
+	pathOnly map[string]bool
 }
 
 type hunkResult struct {
@@ -31,7 +34,15 @@ type hunkResult struct {
 	findings []report.Finding
 }
 
-func newHunkCache() *hunkCache { return &hunkCache{m: map[[32]byte]hunkResult{}} }
+func newHunkCache(cfg glconfig.Config) *hunkCache {
+	c := &hunkCache{m: map[[32]byte]hunkResult{}, pathOnly: map[string]bool{}}
+	for id, r := range cfg.Rules {
+		if r.Regex == nil {
+			c.pathOnly[id] = true
+		}
+	}
+	return c
+}
 
 func hunkKey(f sources.Fragment) [32]byte {
 	h := sha256.New()
@@ -55,8 +66,10 @@ func (c *hunkCache) get(k [32]byte, f sources.Fragment) ([]report.Finding, bool)
 	out := make([]report.Finding, len(r.findings))
 	shift := f.StartLine - r.start
 	for i, rf := range r.findings {
-		rf.StartLine += shift
-		rf.EndLine += shift
+		if !c.pathOnly[rf.RuleID] {
+			rf.StartLine += shift
+			rf.EndLine += shift
+		}
 		rf.Commit = f.CommitSHA
 		rf.Author, rf.Email, rf.Date, rf.Message = "", "", "", ""
 		if ci := f.CommitInfo; ci != nil {

@@ -50,7 +50,7 @@ func (s *Scanner) Scan(ctx context.Context, st scanners.StateReader, emit func(s
 		emit(s.scanDir(ctx, t))
 	}
 	for _, t := range s.Logs {
-		files, errs := logFiles(t)
+		files, errs := logFiles(t, s.Log)
 		for _, err := range errs {
 			emit(scanners.Result{Source: "logs:" + t.Name, Mode: scanners.Partial, Err: err})
 		}

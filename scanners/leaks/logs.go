@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -28,22 +28,32 @@ import (
 type LogTarget struct {
 	Name  string
 	Paths []string
+	// FollowSymlinks lets a matched symlink lead out of its glob's base
+	// directory. Off, such a link is skipped with a warning: a link in a
+	// log directory must not turn the scan into a read of /etc/shadow.
+	FollowSymlinks bool
 }
 
 // logState is what a log file's scan remembers. The identity (device and
-// inode) and a hash of the file's first bytes tell a file that only grew
-// from one that was rotated, replaced, or truncated and written again.
+// inode) and a keyed hash of the file's first bytes tell a file that only
+// grew from one that was rotated, replaced, or truncated and written again.
 type logState struct {
 	Version int    `json:"v"`
 	Dev     uint64 `json:"dev"`
 	Ino     uint64 `json:"ino"`
 	Offset  int64  `json:"offset"`         // bytes consumed (always at a line end)
 	Lines   int    `json:"lines"`          // lines before Offset
-	Head    string `json:"head,omitempty"` // sha256 of the first min(Offset, headBytes) bytes
+	Head    string `json:"head,omitempty"` // keyed hash of the first min(Offset, headBytes) bytes
 	// For compressed files, which are read whole once: size and mtime.
 	Size  int64 `json:"size,omitempty"`
 	MTime int64 `json:"mtime,omitempty"`
+	// Rules is the fingerprint of the rule set the bytes were scanned with.
+	Rules string `json:"rules,omitempty"`
 }
+
+// logStateVersion 2: the head hash is keyed (version 1's plain SHA-256 of a
+// short file's first bytes could be reversed by a dictionary attack).
+const logStateVersion = 2
 
 const (
 	headBytes = 4096
@@ -51,21 +61,29 @@ const (
 	// chunks trigger fewer keyword-gated regexes each; measured on generated
 	// logs, 64 KiB beat 16 KiB, 256 KiB and 1 MiB (bench/README.md).
 	chunkBytes = 64 << 10
+	// maxLineBytes bounds what one unterminated line may hold in memory: a
+	// longer line is handed to gitleaks in pieces cut at white space, so a
+	// 200 MB single-line log costs linear time and bounded memory.
+	maxLineBytes = 1 << 20
 	// quietPeriod: a last line with no newline is left for the next run while
 	// the file was written within this period, since the writer may be half
 	// way through it. An older unterminated line is scanned.
 	quietPeriod = time.Minute
 )
 
-// logFiles expands a target's globs. A glob whose directory is missing is an
-// error (most likely a typo); a glob that matches nothing in an existing
-// directory is not (the service may not have logged yet).
-func logFiles(t LogTarget) ([]string, []error) {
+// logFiles expands a target's globs into the regular files to read. A glob
+// whose directory is missing is an error (most likely a typo); a glob that
+// matches nothing in an existing directory is not (the service may not have
+// logged yet). FIFOs, sockets and devices are skipped, as the directory
+// scanner skips them (a FIFO would block the run forever); so is a symlink
+// that leads out of the glob's base directory, unless FollowSymlinks.
+func logFiles(t LogTarget, log *slog.Logger) ([]string, []error) {
 	seen := map[string]bool{}
 	var out []string
 	var errs []error
 	for _, g := range t.Paths {
-		if _, err := os.Stat(filepath.Dir(g)); err != nil {
+		base := globBase(g)
+		if _, err := os.Stat(base); err != nil {
 			errs = append(errs, fmt.Errorf("logs %s: %s: %w", t.Name, g, err))
 			continue
 		}
@@ -74,15 +92,76 @@ func logFiles(t LogTarget) ([]string, []error) {
 			errs = append(errs, fmt.Errorf("logs %s: bad glob %s: %w", t.Name, g, err))
 			continue
 		}
+		realBase, _ := filepath.EvalSymlinks(base)
 		for _, p := range m {
-			if !seen[p] {
-				seen[p] = true
-				out = append(out, p)
+			if seen[p] {
+				continue
 			}
+			seen[p] = true
+			lfi, err := os.Lstat(p)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("logs %s: %w", t.Name, err))
+				continue
+			}
+			if lfi.Mode()&fs.ModeSymlink != 0 && !t.FollowSymlinks {
+				target, err := filepath.EvalSymlinks(p)
+				if err != nil || !within(realBase, target) {
+					log.Warn("log glob matched a symlink that leads out of its directory; not followed (set follow_symlinks: true to read it)",
+						"source", t.Name, "file", p)
+					continue
+				}
+			}
+			fi, err := os.Stat(p)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("logs %s: %w", t.Name, err))
+				continue
+			}
+			if !fi.Mode().IsRegular() {
+				log.Debug("not a regular file; skipped", "source", t.Name, "file", p, "mode", fi.Mode().Type().String())
+				continue
+			}
+			out = append(out, p)
 		}
 	}
 	sort.Strings(out)
 	return out, errs
+}
+
+// globBase is the directory part of a glob before its first pattern
+// character: what the glob may not lead out of.
+func globBase(g string) string {
+	dir := filepath.Dir(g)
+	for dir != "/" && dir != "." && strings.ContainsAny(dir, `*?[\`) {
+		dir = filepath.Dir(dir)
+	}
+	return dir
+}
+
+func within(base, p string) bool {
+	rel, err := filepath.Rel(base, p)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
+}
+
+// openRegular opens a file for reading only if it is a regular file. The
+// open itself must not block (O_NONBLOCK: a FIFO put in place after the
+// glob was expanded would otherwise wait for a writer forever), and the
+// type is checked on the opened file, not the name.
+func openRegular(p string) (*os.File, os.FileInfo, error) {
+	fd, err := syscall.Open(p, syscall.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, &os.PathError{Op: "open", Path: p, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), p)
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, nil, fmt.Errorf("read %s: not a regular file (%s)", p, fi.Mode().Type())
+	}
+	return f, fi, nil
 }
 
 func logSource(t LogTarget, path string) string { return "logs:" + t.Name + ":" + path }
@@ -95,18 +174,11 @@ func (s *Scanner) scanLog(ctx context.Context, st scanners.StateReader, t LogTar
 		res.Err = fmt.Errorf("logs %s: %w", t.Name, err)
 		return res
 	}
-	f, err := os.Open(path)
+	f, fi, err := openRegular(path)
 	if err != nil {
 		return fail(err)
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return fail(err)
-	}
-	if fi.IsDir() {
-		return fail(fmt.Errorf("read %s: is a directory", path))
-	}
 	sys, _ := fi.Sys().(*syscall.Stat_t)
 	var dev, ino uint64
 	if sys != nil {
@@ -118,20 +190,29 @@ func (s *Scanner) scanLog(ctx context.Context, st scanners.StateReader, t LogTar
 	} else if raw != "" {
 		_ = json.Unmarshal([]byte(raw), &prev)
 	}
+	rs, err := s.Engine.ruleSet(s.Engine.Rules, nil)
+	if err != nil {
+		return fail(err)
+	}
+	res.Rules = rs.ids
 	d, err := s.Engine.detector(ctx, s.Engine.Rules)
 	if err != nil {
 		return fail(err)
 	}
 	tgt := target{kind: finding.KindLeakLog, source: res.Source, name: t.Name}
-	collect := func() {
-		for _, rf := range d.Findings() {
-			res.Findings = append(res.Findings, s.Engine.convert(tgt, rf))
+	collect := func() { res.Findings = s.Engine.convertAll(tgt, d.Findings()) }
+	continued := prev.Version == logStateVersion && prev.Ino == ino && prev.Dev == dev
+	if prev.Version != 0 {
+		if why := ruleChange(prev.Rules, rs); why != "" {
+			res.Note, continued = why, false
+		} else if prev.Version != logStateVersion {
+			continued = false
 		}
 	}
 
 	if strings.HasSuffix(path, ".gz") {
 		// Rotated, compressed logs don't change: read each once.
-		if prev.Ino == ino && prev.Dev == dev && prev.Size == fi.Size() && prev.MTime == fi.ModTime().UnixNano() {
+		if continued && prev.Size == fi.Size() && prev.MTime == fi.ModTime().UnixNano() {
 			res.Mode = scanners.Incremental
 			return res
 		}
@@ -146,19 +227,19 @@ func (s *Scanner) scanLog(ctx context.Context, st scanners.StateReader, t LogTar
 		if err != nil {
 			return fail(fmt.Errorf("read %s: %w", path, err))
 		}
-		b, _ := json.Marshal(logState{Version: 1, Dev: dev, Ino: ino, Size: fi.Size(), MTime: fi.ModTime().UnixNano()})
+		b, _ := json.Marshal(logState{Version: logStateVersion, Dev: dev, Ino: ino, Size: fi.Size(), MTime: fi.ModTime().UnixNano(), Rules: rs.fingerprint})
 		res.State = string(b)
 		return res
 	}
 
 	start, lines := int64(0), 0
-	if prev.Version == 1 && prev.Ino == ino && prev.Dev == dev && fi.Size() >= prev.Offset {
-		if h, err := headHash(f, min(prev.Offset, headBytes)); err == nil && h == prev.Head {
+	if continued && fi.Size() >= prev.Offset {
+		if h, err := s.headHash(f, min(prev.Offset, headBytes)); err == nil && h == prev.Head {
 			start, lines = prev.Offset, prev.Lines
 			res.Mode = scanners.Incremental
 		}
 	}
-	if prev.Version == 1 && res.Mode == scanners.Full {
+	if prev.Version != 0 && res.Mode == scanners.Full && res.Note == "" {
 		s.Log.Info("log file was rotated or truncated; reading it from the start", "file", path)
 	}
 	// Read up to the size seen now: a file still growing is finished next run.
@@ -174,8 +255,8 @@ func (s *Scanner) scanLog(ctx context.Context, st scanners.StateReader, t LogTar
 	if err != nil {
 		return fail(fmt.Errorf("read %s: %w", path, err))
 	}
-	ns := logState{Version: 1, Dev: dev, Ino: ino, Offset: start + consumed, Lines: lines + newLines}
-	if ns.Head, err = headHash(f, min(ns.Offset, headBytes)); err != nil {
+	ns := logState{Version: logStateVersion, Dev: dev, Ino: ino, Offset: start + consumed, Lines: lines + newLines, Rules: rs.fingerprint}
+	if ns.Head, err = s.headHash(f, min(ns.Offset, headBytes)); err != nil {
 		return fail(err)
 	}
 	b, _ := json.Marshal(ns)
@@ -183,52 +264,85 @@ func (s *Scanner) scanLog(ctx context.Context, st scanners.StateReader, t LogTar
 	return res
 }
 
-func headHash(f *os.File, n int64) (string, error) {
+// headHash is the keyed hash of a file's first n bytes: the database holds
+// it, and for a short file those bytes are the whole file.
+func (s *Scanner) headHash(f *os.File, n int64) (string, error) {
 	buf := make([]byte, n)
 	if _, err := f.ReadAt(buf, 0); err != nil && !errors.Is(err, io.EOF) {
 		return "", err
 	}
-	h := sha256.Sum256(buf)
-	return hex.EncodeToString(h[:]), nil
+	return s.Engine.Hasher.MAC(append([]byte("log-head\x00"), buf...)), nil
 }
 
 // scanStream cuts r into line-aligned chunks, detects on them in parallel and
 // returns the bytes read, the bytes consumed (up to the last newline, or all
 // of it with takeTail), and the number of lines consumed. firstLine is the
 // number of lines before r's start, so findings carry file line numbers.
+//
+// Each byte is copied a bounded number of times: an unterminated line grows
+// in place (amortised append), and past maxLineBytes it is handed on in
+// pieces cut at white space, with the line's number, so neither time nor
+// memory depends on the longest line.
 func (e *Engine) scanStream(ctx context.Context, d *detect.Detector, path string, r io.Reader, firstLine int, takeTail bool) (read, consumed int64, lines int, err error) {
 	buf := make([]byte, chunkBytes)
-	var carry []byte
+	var pending []byte // bytes read and not yet handed on
+	// handed is how much of the line being read was already handed on in
+	// pieces: it is consumed only when its newline arrives.
+	var handed int64
 	err = e.fanout(ctx, d, func(yield func(sources.Fragment)) error {
 		for {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
 			n, rerr := io.ReadFull(r, buf)
 			read += int64(n)
-			data := append(carry, buf[:n]...)
-			carry = nil
 			eof := errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF)
 			if rerr != nil && !eof {
 				return rerr
 			}
-			cut := bytes.LastIndexByte(data, '\n') + 1
+			// Only the new bytes are searched for a newline.
+			nl := bytes.LastIndexByte(buf[:n], '\n')
+			pending = append(pending, buf[:n]...)
+			cut := 0
+			if nl >= 0 {
+				cut = len(pending) - n + nl + 1
+			}
 			if eof && takeTail {
-				cut = len(data)
+				cut = len(pending)
 			}
 			if cut > 0 {
-				chunk := string(data[:cut])
-				nl := strings.Count(chunk, "\n")
+				chunk := string(pending[:cut])
+				k := strings.Count(chunk, "\n")
 				yield(sources.Fragment{FilePath: filepath.ToSlash(path), Raw: chunk, StartLine: firstLine + lines + 1})
-				lines += nl
-				consumed += int64(cut)
-				if eof && cut == len(data) && !strings.HasSuffix(chunk, "\n") {
+				lines += k
+				consumed += handed + int64(cut)
+				handed = 0
+				if eof && !strings.HasSuffix(chunk, "\n") {
 					lines++ // an unterminated last line is still a line
 				}
+				pending = append(pending[:0], pending[cut:]...)
 			}
-			// A line longer than a chunk is carried whole to the next read.
-			carry = append([]byte(nil), data[cut:]...)
+			if len(pending) > maxLineBytes {
+				piece := pieceEnd(pending)
+				yield(sources.Fragment{FilePath: filepath.ToSlash(path), Raw: string(pending[:piece]), StartLine: firstLine + lines + 1})
+				handed += int64(piece)
+				pending = append(pending[:0], pending[piece:]...)
+			}
 			if eof {
 				return nil
 			}
 		}
 	})
 	return read, consumed, lines, err
+}
+
+// pieceEnd picks where to cut a too-long line: after the last white space
+// or separator in its final 64 KiB, so that no secret token is split; a line
+// with none there is cut at the end.
+func pieceEnd(b []byte) int {
+	lo := max(0, len(b)-chunkBytes)
+	if i := bytes.LastIndexAny(b[lo:], " \t,;\"'|&"); i >= 0 {
+		return lo + i + 1
+	}
+	return len(b)
 }

@@ -175,7 +175,7 @@ func TestLogGzipReadOnce(t *testing.T) {
 
 func TestLogErrors(t *testing.T) {
 	dir := t.TempDir()
-	os.Mkdir(filepath.Join(dir, "weird.log"), 0o755) // matches the glob, can't be read as a file
+	os.Mkdir(filepath.Join(dir, "weird.log"), 0o755) // matches the glob, is not a file: skipped
 	appendFile(t, filepath.Join(dir, "ok.log"), "key="+testenv.FakeAWSKey()+"\n")
 	s := logScanner(t, filepath.Join(dir, "*.log"), filepath.Join(dir, "missing-dir", "*.log"))
 	res := scan(t, s, &memState{})
@@ -186,8 +186,8 @@ func TestLogErrors(t *testing.T) {
 		}
 		found += len(r.Findings)
 	}
-	if errs != 2 || found != 1 {
-		t.Fatalf("%d errors (want the directory and the missing glob dir), %d findings (want the good file's)", errs, found)
+	if errs != 1 || found != 1 {
+		t.Fatalf("%d errors (want the missing glob dir's), %d findings (want the good file's)", errs, found)
 	}
 }
 
