@@ -9,6 +9,7 @@ import (
 
 	"github.com/vigilsec/vigil/internal/finding"
 	"github.com/vigilsec/vigil/internal/runner"
+	"github.com/vigilsec/vigil/internal/secrethash"
 	"github.com/vigilsec/vigil/rules"
 	"github.com/vigilsec/vigil/scanners"
 	"github.com/vigilsec/vigil/scanners/leaks"
@@ -50,10 +51,21 @@ func newScanCmd(g *globals) *cobra.Command {
 				abs, _ := filepath.Abs(p)
 				return filepath.Base(strings.TrimSuffix(abs, "/"))
 			}
+			// A source's name is its identity in the database: two paths
+			// that would share one are refused, never merged.
+			named := map[string]string{}
+			for _, p := range paths {
+				n := nameOf(p)
+				if prev, ok := named[n]; ok && kind != "logs" {
+					prog.stop()
+					return usageErr(fmt.Errorf("%s and %s would both be source %q: scan them one at a time, each with its own --name", secrethash.RedactURL(prev), secrethash.RedactURL(p), n))
+				}
+				named[n] = p
+			}
 			switch kind {
 			case "git":
 				for _, p := range paths {
-					t := leaks.GitTarget{Name: nameOf(p), Since: since}
+					t := leaks.GitTarget{Name: nameOf(p), Since: since, StrictIdentity: true}
 					if strings.Contains(p, "://") || strings.HasPrefix(p, "git@") {
 						t.URL = p
 					} else {

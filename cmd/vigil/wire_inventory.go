@@ -42,7 +42,7 @@ func buildInventory(ctx context.Context, cfg *config.Config, h *secrethash.Hashe
 		c, err := vaultconf.Login(ctx, v)
 		if err != nil {
 			// A store we can't log in to is a failed source, not a failed run.
-			s.Stores = append(s.Stores, failedStore{name: v.Name, err: err})
+			s.Stores = append(s.Stores, failedStore{name: v.Name, covers: []string{"vault:"}, err: err})
 			continue
 		}
 		s.Stores = append(s.Stores, vault.New(c, v.Name, v.Mounts, hv))
@@ -90,11 +90,13 @@ func buildInventory(ctx context.Context, cfg *config.Config, h *secrethash.Hashe
 // failedStore stands for a store that could not even be opened, so that the
 // run reports it like any other failing store.
 type failedStore struct {
-	name string
-	err  error
+	name   string
+	covers []string
+	err    error
 }
 
-func (f failedStore) Name() string { return f.name }
+func (f failedStore) Name() string     { return f.name }
+func (f failedStore) Covers() []string { return f.covers }
 func (f failedStore) List(context.Context, func(inventory.Secret)) error {
 	return f.err
 }

@@ -91,8 +91,9 @@ func (c *Comparer) Records(source string, live []Secret) []store.SecretRecord {
 }
 
 // Compare returns the findings for the secrets listed. complete says, per
-// store prefix ("vault", "awssm", ...), whether its listing finished: a
-// declared secret is only "missing" from a store that was listed completely.
+// declared-path prefix a store covers ("vault:", "github:org/acme/"), whether
+// every store covering it listed completely: a declared secret is only
+// "missing" when at least one store covers its path and all of them did.
 func (c *Comparer) Compare(live []Secret, complete map[string]bool) []finding.Finding {
 	now := c.Now
 	if now.IsZero() {
@@ -161,8 +162,7 @@ func (c *Comparer) Compare(live []Secret, complete map[string]bool) []finding.Fi
 		}
 	}
 	for _, d := range c.Declared {
-		store, _, _ := strings.Cut(d.Path, ":")
-		if seen[d.Path] || !complete[store] {
+		if seen[d.Path] || !coveredCompletely(d.Path, complete) {
 			continue
 		}
 		out = append(out, c.mk(finding.KindInvMissing, finding.Medium, d.Path,
@@ -171,4 +171,19 @@ func (c *Comparer) Compare(live []Secret, complete map[string]bool) []finding.Fi
 			finding.Evidence{"declared_in": fmt.Sprintf("%s:%d", d.File, d.Line)}))
 	}
 	return out
+}
+
+// coveredCompletely reports whether some store covers path and every store
+// that covers it was listed completely.
+func coveredCompletely(path string, complete map[string]bool) bool {
+	covered := false
+	for p, ok := range complete {
+		if strings.HasPrefix(path, p) {
+			if !ok {
+				return false
+			}
+			covered = true
+		}
+	}
+	return covered
 }

@@ -39,7 +39,7 @@ func TestCompareEveryKind(t *testing.T) {
 	c := &Comparer{Declared: declared, IdentityEnv: map[string]string{"etl-dev": "dev"}, Controls: rules.DefaultControls(), Now: now,
 		DefaultRotationDays: 90, DefaultUnusedDays: 90}
 	// github was not listed (no store), vault and awssm completely.
-	fs := c.Compare(live, map[string]bool{"vault": true, "awssm": true})
+	fs := c.Compare(live, map[string]bool{"vault:": true, "awssm:": true})
 	var got []string
 	for _, f := range fs {
 		got = append(got, f.Kind+" "+f.Resource)

@@ -51,6 +51,12 @@ type ValueHash struct {
 type Store interface {
 	// Name is the store instance's name, as in findings and errors.
 	Name() string
+	// Covers are the declared-path prefixes a complete listing of this
+	// store accounts for ("vault:", "github:org/acme/"): a declared secret
+	// under one of them that no store listed is missing. Matching
+	// declarations by these, never by the instance's name, is what keeps
+	// a store named "main" checking the "vault:" declarations.
+	Covers() []string
 	List(ctx context.Context, emit func(Secret)) error
 }
 

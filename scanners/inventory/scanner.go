@@ -54,7 +54,7 @@ func (s *Scanner) Scan(ctx context.Context, _ scanners.StateReader, emit func(sc
 	}
 	var live []Secret
 	byName := map[string][]Secret{}
-	complete := map[string]bool{}
+	complete := map[string]bool{} // covered prefix -> every store covering it listed completely
 	failed := map[string]error{}
 	for _, st := range s.Stores {
 		n := 0
@@ -63,15 +63,27 @@ func (s *Scanner) Scan(ctx context.Context, _ scanners.StateReader, emit func(sc
 			byName[st.Name()] = append(byName[st.Name()], sec)
 			n++
 		})
-		p := prefix(st.Name())
-		if _, ok := complete[p]; !ok {
-			complete[p] = true
+		for _, p := range st.Covers() {
+			if _, ok := complete[p]; !ok {
+				complete[p] = true
+			}
+			if err != nil {
+				complete[p] = false
+			}
 		}
 		if err != nil {
-			complete[p] = false
 			failed[st.Name()] = err
 		}
 		s.Log.Debug("store listed", "store", st.Name(), "secrets", n, "err", err)
+	}
+	// The "missing" findings are stored per store type (the declared
+	// path's scheme); a type is settled only when all its stores listed.
+	typeComplete := map[string]bool{}
+	for p, ok := range complete {
+		t := prefix(p)
+		if prev, seen := typeComplete[t]; !seen || prev {
+			typeComplete[t] = ok
+		}
 	}
 	byStore := map[string][]finding.Finding{}
 	var missing = map[string][]finding.Finding{}
@@ -95,9 +107,9 @@ func (s *Scanner) Scan(ctx context.Context, _ scanners.StateReader, emit func(sc
 		}
 		emit(res)
 	}
-	for p, ok := range complete {
+	for t, ok := range typeComplete {
 		if ok {
-			emit(scanners.Result{Source: "inventory:missing:" + p, Mode: scanners.Full, Findings: missing[p]})
+			emit(scanners.Result{Source: "inventory:missing:" + t, Mode: scanners.Full, Findings: missing[t]})
 		}
 	}
 	if s.Leaks != nil {

@@ -42,6 +42,9 @@ func New(client API, name string, h inventory.Hasher) *Store {
 // Name implements inventory.Store.
 func (s *Store) Name() string { return s.name }
 
+// Covers implements inventory.Store.
+func (s *Store) Covers() []string { return []string{"awssm:"} }
+
 // List implements inventory.Store.
 func (s *Store) List(ctx context.Context, emit func(inventory.Secret)) error {
 	p := sm.NewListSecretsPaginator(s.client, &sm.ListSecretsInput{MaxResults: aws.Int32(100)})

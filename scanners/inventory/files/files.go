@@ -41,6 +41,9 @@ type Store struct {
 // Name implements inventory.Store.
 func (s *Store) Name() string { return "file" }
 
+// Covers implements inventory.Store.
+func (s *Store) Covers() []string { return []string{"file:", "k8s:"} }
+
 // Reported returns the plaintext_config findings of the last List.
 func (s *Store) Reported() []finding.Finding { return s.reported }
 

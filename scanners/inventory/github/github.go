@@ -66,6 +66,9 @@ func New(client *gh.Client, org string, d Detector, controls rules.Controls) *St
 // Name implements inventory.Store.
 func (s *Store) Name() string { return "github:" + s.org }
 
+// Covers implements inventory.Store: this organisation's secrets only.
+func (s *Store) Covers() []string { return []string{"github:org/" + s.org + "/"} }
+
 // Reported returns the plaintext_variable findings of the last List.
 func (s *Store) Reported() []finding.Finding { return s.reported }
 

@@ -36,6 +36,9 @@ func New(client *api.Client, name string, mounts []string, h inventory.Hasher) *
 // Name implements inventory.Store.
 func (s *Store) Name() string { return s.name }
 
+// Covers implements inventory.Store.
+func (s *Store) Covers() []string { return []string{"vault:"} }
+
 // List implements inventory.Store.
 func (s *Store) List(ctx context.Context, emit func(inventory.Secret)) error {
 	mounts := s.mounts
