@@ -52,8 +52,18 @@ func TestRemediateNarrowsWhatDriftFound(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, "dry run") || !strings.Contains(policy(), `"s3:*"`) {
 		t.Fatalf("apply without --approve: %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
+	// The identity declares no probes: the plan says so, and the narrowing
+	// is not applied unless a person accepts that nothing verifies it.
+	if r := vigil(t, dir, "remediate", "list", "--config", "vigil.yaml", "--plan", plan.ID[:12]); !strings.Contains(r.stdout, "UNVERIFIED") {
+		t.Fatalf("plan does not say the narrowing is unverified:\n%s\n%s", r.stdout, r.stderr)
+	}
+	r = vigil(t, dir, "remediate", "apply", "--config", "vigil.yaml", "--plan", plan.ID, "--approve")
+	if r.code != exitFindings || !strings.Contains(r.stderr, "--allow-unverified") || !strings.Contains(policy(), `"s3:*"`) {
+		t.Fatalf("unverified apply without --allow-unverified: %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
 	for i := 0; i < 2; i++ { // the second apply of the same plan changes nothing
-		r = vigil(t, dir, "remediate", "apply", "--config", "vigil.yaml", "--plan", plan.ID, "--approve")
+		// Ids may be abbreviated as tables print them.
+		r = vigil(t, dir, "remediate", "apply", "--config", "vigil.yaml", "--plan", plan.ID[:12], "--action", id[:16], "--approve", "--allow-unverified")
 		if r.code != 0 || !strings.Contains(r.stdout, "applied") {
 			t.Fatalf("apply %d: %d\n%s\n%s", i, r.code, r.stdout, r.stderr)
 		}

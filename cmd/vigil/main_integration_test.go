@@ -282,8 +282,12 @@ func TestBadGitleaksConfigExitsTwoNamingFileAndLine(t *testing.T) {
 	os.WriteFile(filepath.Join(fx.dir, "rules.toml"), []byte("[extend]\nuseDefault = true\n\n[[rules]]\nid = \"x\"\nregex = '''[unclosed'''\n"), 0o644)
 	fx.config(t, "rules:\n  gitleaks: rules.toml\n")
 	r := vigil(t, fx.dir, "run", "--config", "vigil.yaml")
-	if r.code != exitUsage || !strings.Contains(r.stderr, filepath.Join(fx.dir, "rules.toml")+":6: invalid rule") {
+	if r.code != exitUsage || !strings.Contains(r.stderr, filepath.Join(fx.dir, "rules.toml")+":6: rule x: regex is not a valid regular expression") {
 		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+	}
+	// Neither the RE2 engine's own log line nor the pattern is printed.
+	if strings.Contains(r.stderr, "re2") || strings.Contains(r.stderr, "[unclosed") {
+		t.Fatalf("stderr echoes the engine's log or the pattern: %q", r.stderr)
 	}
 }
 

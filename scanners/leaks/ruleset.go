@@ -35,7 +35,7 @@ func (e *Engine) ruleSet(cfg glconfig.Config, extraIgnore []string) (ruleSet, er
 	sort.Strings(ids)
 	for _, id := range ids {
 		r := cfg.Rules[id]
-		fmt.Fprintf(h, "rule %q %s %s %d %g %q %q %v\n", r.RuleID, re(r.Regex), re(r.Path), r.SecretGroup, r.Entropy, r.Keywords, r.Tags, r.SkipReport)
+		fmt.Fprintf(h, "rule %q %s %s %d %g %q %q %v\n", r.RuleID, re(r.Regex), re(r.Path), r.SecretGroup, r.Entropy, sorted(r.Keywords), sorted(r.Tags), r.SkipReport)
 		for _, q := range r.RequiredRules {
 			if q != nil {
 				fmt.Fprintf(h, "required %+v\n", *q)
@@ -63,13 +63,21 @@ func allowlist(h hash.Hash, a *glconfig.Allowlist) {
 	if a == nil {
 		return
 	}
-	fmt.Fprintf(h, "allow %v %q %q %q\n", a.MatchCondition, a.Commits, a.RegexTarget, a.StopWords)
+	fmt.Fprintf(h, "allow %v %q %q %q\n", a.MatchCondition, sorted(a.Commits), a.RegexTarget, sorted(a.StopWords))
 	for _, r := range a.Paths {
 		fmt.Fprintf(h, " path %s\n", re(r))
 	}
 	for _, r := range a.Regexes {
 		fmt.Fprintf(h, " regex %s\n", re(r))
 	}
+}
+
+// sorted returns a sorted copy: gitleaks builds some of these lists from
+// maps, so their order differs from one process to the next.
+func sorted(s []string) []string {
+	out := append([]string(nil), s...)
+	sort.Strings(out)
+	return out
 }
 
 // re prints a pattern, nil as empty. gitleaks' regexp type depends on the
