@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/gitleaks/go-gitdiff/gitdiff"
@@ -64,8 +65,7 @@ type gitState struct {
 
 // gitRun runs git in dir and returns stdout; the error carries git's stderr.
 func gitRun(ctx context.Context, dir string, stdin io.Reader, args ...string) ([]byte, error) {
-	cmd := exec.CommandContext(ctx, "git", append([]string{"-C", dir}, args...)...)
-	cmd.Env = gitEnv()
+	cmd := gitCommand(ctx, append([]string{"-C", dir}, args...)...)
 	cmd.Stdin = stdin
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -77,6 +77,20 @@ func gitRun(ctx context.Context, dir string, stdin io.Reader, args ...string) ([
 		return out.Bytes(), fmt.Errorf("git %s: %s", args[0], msg)
 	}
 	return out.Bytes(), nil
+}
+
+// gitCommand is git with args, stopped with everything it started when ctx
+// ends. git fetches through helper processes (git-remote-http) that keep
+// its output pipes open: killing git alone would leave the run waiting on
+// a hung remote after SIGTERM, so git gets a process group of its own, the
+// whole group is killed, and Wait gives up on the pipes a second later.
+func gitCommand(ctx context.Context, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, "git", args...)
+	cmd.Env = gitEnv()
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = time.Second
+	return cmd
 }
 
 // gitEnv keeps git from prompting for credentials (a nightly job has no one
@@ -131,8 +145,8 @@ func (s *Scanner) openRepo(ctx context.Context, t GitTarget) (string, error) {
 				return "", err
 			}
 			args := append(append([]string{}, auth.args...), "clone", "--mirror", "--quiet", "--", auth.url, dir)
-			cmd := exec.CommandContext(ctx, "git", args...)
-			cmd.Env = append(gitEnv(), auth.env...)
+			cmd := gitCommand(ctx, args...)
+			cmd.Env = append(cmd.Env, auth.env...)
 			if out, err := cmd.CombinedOutput(); err != nil {
 				_ = os.RemoveAll(dir)
 				return "", fmt.Errorf("clone %s: %s", shown, scrub(string(out), t.URL, auth))
@@ -144,8 +158,8 @@ func (s *Scanner) openRepo(ctx context.Context, t GitTarget) (string, error) {
 				return "", fmt.Errorf("update mirror of %s: %s", shown, scrub(err.Error(), t.URL, auth))
 			}
 			args := append(append([]string{"-C", dir}, auth.args...), "remote", "update", "--prune")
-			cmd := exec.CommandContext(ctx, "git", args...)
-			cmd.Env = append(gitEnv(), auth.env...)
+			cmd := gitCommand(ctx, args...)
+			cmd.Env = append(cmd.Env, auth.env...)
 			if out, err := cmd.CombinedOutput(); err != nil {
 				return "", fmt.Errorf("update mirror of %s: %s", shown, scrub(string(out), t.URL, auth))
 			}
@@ -504,9 +518,8 @@ func (e *Engine) fanoutGitLog(ctx context.Context, d *detect.Detector, cache *hu
 // yields the added side of every hunk.
 func streamGitLog(ctx context.Context, dir string, revs io.Reader, progress scanners.Progress, yield func(sources.Fragment)) (scanners.Stats, error) {
 	var stats scanners.Stats
-	cmd := exec.CommandContext(ctx, "git", "-C", dir, "log", "-p", "-U0", "--full-history", "--diff-filter=tuxdb",
+	cmd := gitCommand(ctx, "-C", dir, "log", "-p", "-U0", "--full-history", "--diff-filter=tuxdb",
 		"--no-walk=unsorted", "--stdin")
-	cmd.Env = gitEnv()
 	cmd.Stdin = revs
 	var errb bytes.Buffer
 	cmd.Stderr = &errb
