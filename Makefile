@@ -60,6 +60,7 @@ bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	bash bench/compare.sh
 	bash bench/monthly.sh
+	bash bench/longline.sh
 
 clean:
 	rm -rf bin out .cache testdata/demo/work
