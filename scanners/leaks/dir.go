@@ -14,6 +14,7 @@ import (
 	"github.com/zricethezav/gitleaks/v8/sources"
 
 	"github.com/vigilsec/vigil/internal/finding"
+	"github.com/vigilsec/vigil/internal/safefile"
 	"github.com/vigilsec/vigil/scanners"
 )
 
@@ -126,7 +127,7 @@ func pathAllowed(cfg *glconfig.Config, p string) bool {
 // scanFile feeds one file through gitleaks' File source (chunking at safe
 // boundaries, skipping binaries) into the detector.
 func scanFile(ctx context.Context, d *detect.Detector, cfg *glconfig.Config, p string) (int64, error) {
-	f, fi, err := openRegular(p)
+	f, fi, err := safefile.Open(p)
 	if err != nil {
 		return 0, fmt.Errorf("read %s: %w", p, err)
 	}

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -21,6 +20,7 @@ import (
 	"github.com/zricethezav/gitleaks/v8/sources"
 
 	"github.com/vigilsec/vigil/internal/finding"
+	"github.com/vigilsec/vigil/internal/safefile"
 	"github.com/vigilsec/vigil/scanners"
 )
 
@@ -82,8 +82,7 @@ func logFiles(t LogTarget, log *slog.Logger) ([]string, []error) {
 	var out []string
 	var errs []error
 	for _, g := range t.Paths {
-		base := globBase(g)
-		if _, err := os.Stat(base); err != nil {
+		if _, err := os.Stat(safefile.Base(g)); err != nil {
 			errs = append(errs, fmt.Errorf("logs %s: %s: %w", t.Name, g, err))
 			continue
 		}
@@ -92,32 +91,21 @@ func logFiles(t LogTarget, log *slog.Logger) ([]string, []error) {
 			errs = append(errs, fmt.Errorf("logs %s: bad glob %s: %w", t.Name, g, err))
 			continue
 		}
-		realBase, _ := filepath.EvalSymlinks(base)
 		for _, p := range m {
 			if seen[p] {
 				continue
 			}
 			seen[p] = true
-			lfi, err := os.Lstat(p)
-			if err != nil {
+			why, quiet, err := safefile.Check(g, p, t.FollowSymlinks)
+			switch {
+			case err != nil:
 				errs = append(errs, fmt.Errorf("logs %s: %w", t.Name, err))
 				continue
-			}
-			if lfi.Mode()&fs.ModeSymlink != 0 && !t.FollowSymlinks {
-				target, err := filepath.EvalSymlinks(p)
-				if err != nil || !within(realBase, target) {
-					log.Warn("log glob matched a symlink that leads out of its directory; not followed (set follow_symlinks: true to read it)",
-						"source", t.Name, "file", p)
-					continue
-				}
-			}
-			fi, err := os.Stat(p)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("logs %s: %w", t.Name, err))
+			case why != "" && quiet:
+				log.Debug("skipped", "source", t.Name, "file", p, "why", why)
 				continue
-			}
-			if !fi.Mode().IsRegular() {
-				log.Debug("not a regular file; skipped", "source", t.Name, "file", p, "mode", fi.Mode().Type().String())
+			case why != "":
+				log.Warn("log glob matched "+why+"; not followed (set follow_symlinks: true to read it)", "source", t.Name, "file", p)
 				continue
 			}
 			out = append(out, p)
@@ -125,43 +113,6 @@ func logFiles(t LogTarget, log *slog.Logger) ([]string, []error) {
 	}
 	sort.Strings(out)
 	return out, errs
-}
-
-// globBase is the directory part of a glob before its first pattern
-// character: what the glob may not lead out of.
-func globBase(g string) string {
-	dir := filepath.Dir(g)
-	for dir != "/" && dir != "." && strings.ContainsAny(dir, `*?[\`) {
-		dir = filepath.Dir(dir)
-	}
-	return dir
-}
-
-func within(base, p string) bool {
-	rel, err := filepath.Rel(base, p)
-	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
-}
-
-// openRegular opens a file for reading only if it is a regular file. The
-// open itself must not block (O_NONBLOCK: a FIFO put in place after the
-// glob was expanded would otherwise wait for a writer forever), and the
-// type is checked on the opened file, not the name.
-func openRegular(p string) (*os.File, os.FileInfo, error) {
-	fd, err := syscall.Open(p, syscall.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY|syscall.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, nil, &os.PathError{Op: "open", Path: p, Err: err}
-	}
-	f := os.NewFile(uintptr(fd), p)
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		f.Close()
-		return nil, nil, fmt.Errorf("read %s: not a regular file (%s)", p, fi.Mode().Type())
-	}
-	return f, fi, nil
 }
 
 func logSource(t LogTarget, path string) string { return "logs:" + t.Name + ":" + path }
@@ -174,7 +125,7 @@ func (s *Scanner) scanLog(ctx context.Context, st scanners.StateReader, t LogTar
 		res.Err = fmt.Errorf("logs %s: %w", t.Name, err)
 		return res
 	}
-	f, fi, err := openRegular(path)
+	f, fi, err := safefile.Open(path)
 	if err != nil {
 		return fail(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/zricethezav/gitleaks/v8/detect"
 
 	"github.com/vigilsec/vigil/internal/finding"
+	"github.com/vigilsec/vigil/internal/safefile"
 	"github.com/vigilsec/vigil/internal/testenv"
 	"github.com/vigilsec/vigil/rules"
 	"github.com/vigilsec/vigil/scanners"
@@ -42,7 +43,7 @@ func TestLogGlobSkipsFIFO(t *testing.T) {
 	}
 	// Opening checks the type of what it opened, not of the name it
 	// globbed: a FIFO swapped in after the glob is refused, not waited on.
-	if _, _, err := openRegular(filepath.Join(dir, "pipe.log")); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+	if _, _, err := safefile.Open(filepath.Join(dir, "pipe.log")); err == nil || !strings.Contains(err.Error(), "not a regular file") {
 		t.Fatalf("openRegular on a FIFO: %v", err)
 	}
 }
@@ -255,7 +256,7 @@ func TestHunkReplayKeepsPathOnlyLine(t *testing.T) {
 	r.Git("checkout", "-q", "--orphan", "other")
 	r.Git("rm", "-q", "-rf", ".")
 	r.Commit("fresh", map[string]string{"cert.p12": "ZZZZ\n"}) // the same hunk at line 1
-	for i := 0; i < 3; i++ { // the cache is filled by whichever comes first
+	for i := 0; i < 3; i++ {                                   // the cache is filled by whichever comes first
 		res := only(t, scan(t, gitScanner(t, r.Dir), &memState{}))
 		if n := count(res.Findings, "pkcs12-file"); n < 3 {
 			t.Fatalf("%d pkcs12-file findings: the fixture does not exercise the rule", n)

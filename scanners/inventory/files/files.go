@@ -21,6 +21,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/vigilsec/vigil/internal/finding"
+	"github.com/vigilsec/vigil/internal/safefile"
 	"github.com/vigilsec/vigil/internal/secrethash"
 	"github.com/vigilsec/vigil/rules"
 	"github.com/vigilsec/vigil/scanners/inventory"
@@ -65,10 +66,17 @@ func (s *Store) glob(patterns []string) ([]string, error) {
 			return nil, fmt.Errorf("bad glob %q: %w", g, err)
 		}
 		for _, p := range m {
-			if !seen[p] {
-				seen[p] = true
-				out = append(out, p)
+			if seen[p] {
+				continue
 			}
+			seen[p] = true
+			// Regular files only, and no symlink out of the glob's
+			// directory: a FIFO would block the run, a link could make
+			// the inventory read (and report on) any file on the host.
+			if why, _, err := safefile.Check(g, p, false); err != nil || why != "" {
+				continue
+			}
+			out = append(out, p)
 		}
 	}
 	sort.Strings(out)
@@ -121,7 +129,7 @@ func (s *Store) hash(sec *inventory.Secret, field, value string) {
 
 // dotenv lists the sensitive keys of a .env file that hold values.
 func (s *Store) dotenv(p string, emit func(inventory.Secret)) error {
-	f, err := os.Open(p)
+	f, _, err := safefile.Open(p)
 	if err != nil {
 		return err
 	}
@@ -149,7 +157,7 @@ func (s *Store) dotenv(p string, emit func(inventory.Secret)) error {
 
 // kubernetes lists the keys of every kind: Secret document in a manifest.
 func (s *Store) kubernetes(p string, emit func(inventory.Secret)) error {
-	b, err := os.ReadFile(p)
+	b, err := safefile.ReadFile(p)
 	if err != nil {
 		return err
 	}
@@ -200,7 +208,7 @@ func (s *Store) kubernetes(p string, emit func(inventory.Secret)) error {
 
 // pipeline reports literal credentials under sensitive keys.
 func (s *Store) pipeline(p string) error {
-	b, err := os.ReadFile(p)
+	b, err := safefile.ReadFile(p)
 	if err != nil {
 		return err
 	}

@@ -7,7 +7,9 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/vigilsec/vigil/internal/secrethash"
 	"github.com/vigilsec/vigil/internal/testenv"
@@ -84,5 +86,36 @@ func TestBadManifestIsNamed(t *testing.T) {
 	err := s.List(context.Background(), func(inventory.Secret) {})
 	if err == nil || !strings.Contains(err.Error(), "s.yaml") || !strings.Contains(err.Error(), "not base64") {
 		t.Fatalf("%v", err)
+	}
+}
+
+// A FIFO matched by an env glob would block the run; a symlink out of the
+// glob's directory would make the inventory read any file on the host.
+// Both are skipped; the real files are still listed.
+func TestFIFOAndOutwardSymlinkAreSkipped(t *testing.T) {
+	dir := t.TempDir()
+	outside := filepath.Join(t.TempDir(), "shadow.env")
+	os.WriteFile(outside, []byte("ROOT_PASSWORD="+testenv.FakeAWSKey()+"\n"), 0o644)
+	os.Symlink(outside, filepath.Join(dir, "link.env"))
+	if err := syscall.Mkfifo(filepath.Join(dir, "pipe.env"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "app.env"), []byte("DB_PASSWORD="+testenv.FakeAWSKey()+"\n"), 0o644)
+	s := &Store{Root: dir, Env: []string{"*.env"}}
+	done := make(chan []string, 1)
+	go func() {
+		var got []string
+		if err := s.List(context.Background(), func(sec inventory.Secret) { got = append(got, sec.Path) }); err != nil {
+			t.Error(err)
+		}
+		done <- got
+	}()
+	select {
+	case got := <-done:
+		if len(got) != 1 || got[0] != "file:app.env#DB_PASSWORD" {
+			t.Fatalf("listed %v", got)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the inventory blocked on a FIFO")
 	}
 }
