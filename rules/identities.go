@@ -150,7 +150,7 @@ func LoadIdentities(path string) ([]Identity, error) {
 		case "":
 			bad("identity %q: kind is required (role, user or vault)", id.Name)
 		default:
-			bad("identity %q: kind %q is not role, user or vault", id.Name, id.Kind)
+			bad("identity %q: kind is not role, user or vault", id.Name)
 		}
 		if id.Probes != nil {
 			probeLines(&n, id.Probes)

@@ -114,14 +114,14 @@ func LoadInventory(path string) ([]Declared, error) {
 			bad("secret %q: unknown store %q", d.Path, store)
 		}
 		if d.Env != "" && !contains(Envs, d.Env) {
-			bad("secret %q: env %q is not dev, stg or prod", d.Path, d.Env)
+			bad("secret %q: env is not dev, stg or prod", d.Path)
 		}
 		if r := d.Rotation; r != nil {
 			switch {
 			case len(r.Command) > 0 && (r.Length != 0 || r.Charset != ""):
 				bad("secret %q: rotation has both a command and a generator (length/charset): choose one", d.Path)
 			case r.Charset != "" && !contains(Charsets, r.Charset):
-				bad("secret %q: rotation charset %q is not one of %v", d.Path, r.Charset, Charsets)
+				bad("secret %q: rotation charset is not one of %v", d.Path, Charsets)
 			case r.Length != 0 && (r.Length < 16 || r.Length > 4096):
 				bad("secret %q: rotation length %d is outside 16..4096", d.Path, r.Length)
 			case store != "vault" && store != "awssm":
@@ -136,7 +136,7 @@ func LoadInventory(path string) ([]Declared, error) {
 				case len(v.Command) > 0 && v.Probe != "":
 					bad("secret %q: rotation validate has both a command and a probe: choose one", d.Path)
 				case v.Probe != "" && v.Probe != "aws" && v.Probe != "vault":
-					bad("secret %q: rotation validate probe %q is not aws or vault", d.Path, v.Probe)
+					bad("secret %q: rotation validate probe is not aws or vault", d.Path)
 				}
 				if v.Timeout != "" {
 					if _, err := time.ParseDuration(v.Timeout); err != nil {

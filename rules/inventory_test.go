@@ -27,11 +27,11 @@ func TestRotationDeclarations(t *testing.T) {
 		t.Fatalf("good: %v %+v", err, d)
 	}
 	for name, c := range map[string]struct{ yaml, want string }{
-		"charset":  {"    rotation: {charset: emoji}\n", `:2: secret "awssm:x": rotation charset "emoji"`},
+		"charset":  {"    rotation: {charset: emoji}\n", `:2: secret "awssm:x": rotation charset is not one of`},
 		"both":     {"    rotation: {length: 20, command: [gen]}\n", "both a command and a generator"},
 		"short":    {"    rotation: {length: 8}\n", "outside 16..4096"},
 		"store":    {"    rotation: {length: 20}\n", ""},
-		"probe":    {"    rotation: {validate: {probe: ssh}}\n", `probe "ssh" is not aws or vault`},
+		"probe":    {"    rotation: {validate: {probe: ssh}}\n", `rotation validate probe is not aws or vault`},
 		"empty":    {"    rotation: {validate: {}}\n", "needs a command or a probe"},
 		"timeout":  {"    rotation: {validate: {command: [x], timeout: soon}}\n", "validate timeout"},
 		"unknown":  {"    rotation: {lenght: 20}\n", "lenght"},

@@ -54,7 +54,7 @@ func (p *Probe) UnmarshalYAML(n *yaml.Node) error {
 	}
 	f := strings.Fields(n.Value)
 	if len(f) == 0 || len(f) > 2 {
-		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: probe %q is not \"action target\"", n.Line, n.Value)}}
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: a probe is \"action target\" (e.g. \"s3:ListBucket warehouse/exports\")", n.Line)}}
 	}
 	// Line is set by LoadIdentities from the file's own nodes: n here is a
 	// re-encoded copy whose lines are relative.

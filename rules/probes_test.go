@@ -47,7 +47,7 @@ func TestProbesParseWithLines(t *testing.T) {
 func TestBadProbesNameFileAndLine(t *testing.T) {
 	for _, c := range []struct{ yaml, want string }{
 		{"identities:\n  - name: u\n    kind: user\n    probes:\n      deny: [iam:ListUsers]\n", ":2: identity \"u\": probes need a role or a vault identity"},
-		{"identities:\n  - name: r\n    kind: role\n    probes:\n      deny:\n        - a b c\n", ":6: probe \"a b c\" is not"},
+		{"identities:\n  - name: r\n    kind: role\n    probes:\n      deny:\n        - a b c\n", ":6: a probe is \"action target\""},
 		{"identities:\n  - name: r\n    kind: role\n    probes:\n      allow: []\n", ":2: identity \"r\": probes lists no allow or deny probe"},
 		{"identities:\n  - name: r\n    kind: role\n    probes:\n      alow: [x]\n", ":5: field alow not found"},
 		{"identities:\n  - name: v\n    kind: vault\n    probes:\n      deny: [read x]\n", ":2: identity \"v\": kind vault needs vault"},

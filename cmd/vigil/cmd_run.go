@@ -191,10 +191,14 @@ func finishRun(cmd *cobra.Command, g *globals, st *store.Store, sum runner.Summa
 
 // runFailed maps a run that stopped early to its exit code: interrupted
 // (SIGTERM from a CronJob deadline, Ctrl-C) is a partial run, since every
-// source stored before the signal stays stored; anything else is an error.
+// source stored before the signal stays stored; so is a run refused because
+// another holds the lease; anything else is an error.
 func runFailed(cmd string, sum runner.Summary, err error) error {
 	err = fmt.Errorf("%s %s: %w", cmd, sum.RunID, err)
-	if errors.Is(err, context.Canceled) {
+	// Interrupted, or another run holds the lease: nothing is wrong with
+	// the configuration, but this run did not scan everything (exit 3, as
+	// remediation's lock does).
+	if errors.Is(err, context.Canceled) || errors.Is(err, store.ErrLocked) {
 		return &exitError{code: exitPartial, err: err}
 	}
 	return err

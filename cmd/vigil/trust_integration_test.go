@@ -414,3 +414,81 @@ func TestEmptyRuleFileIsRefused(t *testing.T) {
 		t.Fatalf("%d findings resolved by an empty rule set", n)
 	}
 }
+
+// Two first runs at once on a fresh database: one migrates, neither sees a
+// raw SQLite error; the loser, if any, is told another run holds the lock.
+func TestTwoFirstRunsAtOnce(t *testing.T) {
+	fx := newFixture(t)
+	stuck := hangingGitServer(t)
+	// The first run blocks on a source, so the second surely meets its lease.
+	os.WriteFile(filepath.Join(fx.dir, "stuck.yaml"), []byte("db: state/vigil.db\nsources:\n  git:\n    - name: stuck\n      url: "+stuck+"\n"), 0o644)
+	type out struct {
+		code   int
+		stderr string
+	}
+	res := make(chan out, 2)
+	for _, c := range []string{"stuck.yaml", "vigil.yaml"} {
+		go func(c string) {
+			cmd, buf := startVigil(t, fx.dir, "", "run", "--config", c, "-q")
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			var err error
+			select {
+			case err = <-done:
+			case <-time.After(5 * time.Second):
+				cmd.Process.Signal(syscall.SIGTERM)
+				err = <-done
+			}
+			code := 0
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				code = ee.ExitCode()
+			}
+			res <- out{code, buf.String()}
+		}(c)
+	}
+	for i := 0; i < 2; i++ {
+		r := <-res
+		for _, bad := range []string{"SQLITE_BUSY", "already exists", "database is locked"} {
+			if strings.Contains(r.stderr, bad) {
+				t.Errorf("a first run failed with %q: %s", bad, r.stderr)
+			}
+		}
+		if r.code != exitPartial && r.code != exitFindings {
+			t.Errorf("exit %d: %s", r.code, r.stderr)
+		}
+		if r.code == exitPartial && !strings.Contains(r.stderr, "holds the lock") && !strings.Contains(r.stderr, "stuck") && !strings.Contains(r.stderr, "signal") && !strings.Contains(r.stderr, "canceled") {
+			t.Errorf("exit 3 without saying why: %s", r.stderr)
+		}
+	}
+}
+
+// Narrower rules, then the defaults: the incremental database ends with
+// what a fresh one finds, and both changes are explained in summary.md.
+func TestRuleChangesRescanAndSaySo(t *testing.T) {
+	fx := newFixture(t)
+	os.WriteFile(filepath.Join(fx.dir, "narrow.toml"), []byte("[[rules]]\nid = \"github-only\"\nregex = '''ghp_[0-9a-zA-Z]{36}'''\nkeywords = [\"ghp_\"]\n"), 0o644)
+	fx.config(t, "rules:\n  gitleaks: narrow.toml\n")
+	if r := vigil(t, fx.dir, "run", "--config", "vigil.yaml", "-q"); r.code != exitFindings {
+		t.Fatalf("narrow: %d %s", r.code, r.stderr)
+	}
+	fx.config(t, "")
+	r := vigil(t, fx.dir, "run", "--config", "vigil.yaml", "--out", "out", "--format", "json")
+	var fs []map[string]any
+	json.Unmarshal([]byte(r.stdout), &fs)
+	if r.code != exitFindings || len(fs) != 4 {
+		t.Fatalf("defaults after narrow rules: %d, %d open findings (a fresh database finds 4)\n%s", r.code, len(fs), r.stderr)
+	}
+	md, _ := os.ReadFile(filepath.Join(fx.dir, "out", "summary.md"))
+	if !strings.Contains(string(md), "rule set changed") || !strings.Contains(r.stderr, "rule set changed") {
+		t.Fatalf("the rescan is not explained:\n%s\n%s", md, r.stderr)
+	}
+	// And back to the narrow set: what only the defaults found is resolved,
+	// and the summary says it was the rules, not a fix.
+	fx.config(t, "rules:\n  gitleaks: narrow.toml\n")
+	vigil(t, fx.dir, "run", "--config", "vigil.yaml", "--out", "out", "-q")
+	md, _ = os.ReadFile(filepath.Join(fx.dir, "out", "summary.md"))
+	if !strings.Contains(string(md), "resolved only because their rules are no longer in the rule set") {
+		t.Fatalf("resolution by a rule change is not said:\n%s", md)
+	}
+}
