@@ -3,7 +3,8 @@ package reports
 import (
 	"fmt"
 	"io"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/vigilsec/vigil/internal/finding"
@@ -50,25 +51,11 @@ func Markdown(w io.Writer, run Run, fs []finding.Finding) error {
 	}
 	if len(run.Errors) > 0 {
 		b.WriteString("\n> **Partial run**: these sources failed; their previous findings are kept as they were.\n>\n")
-		srcs := make([]string, 0, len(run.Errors))
-		for s := range run.Errors {
-			srcs = append(srcs, s)
-		}
-		sort.Strings(srcs)
-		for _, s := range srcs {
-			fmt.Fprintf(&b, "> - `%s`: %s\n", cell(s), oneLine(run.Errors[s]))
-		}
+		bySource(&b, "> - ", run.Errors)
 	}
 	if len(run.Notes) > 0 {
 		b.WriteString("\n**Notes**\n\n")
-		srcs := make([]string, 0, len(run.Notes))
-		for s := range run.Notes {
-			srcs = append(srcs, s)
-		}
-		sort.Strings(srcs)
-		for _, s := range srcs {
-			fmt.Fprintf(&b, "- `%s`: %s\n", cell(s), oneLine(run.Notes[s]))
-		}
+		bySource(&b, "- ", run.Notes)
 	}
 	if len(open) > 0 {
 		const limit = 50
@@ -92,6 +79,13 @@ func Markdown(w io.Writer, run Run, fs []finding.Finding) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// bySource writes one line per source, sorted: "<prefix>`source`: text".
+func bySource(b *strings.Builder, prefix string, m map[string]string) {
+	for _, s := range slices.Sorted(maps.Keys(m)) {
+		fmt.Fprintf(b, "%s`%s`: %s\n", prefix, cell(s), oneLine(m[s]))
+	}
 }
 
 // oneLine keeps a value on one Markdown line: newlines become spaces and

@@ -44,6 +44,16 @@ func hangingGitServer(t *testing.T) string {
 	return "http://" + ln.Addr().String() + "/stuck.git"
 }
 
+// stuckConfig writes stuck.yaml: the fixture's database, and one git
+// source at the hanging server.
+func (fx *fixture) stuckConfig(t *testing.T, url, extra string) {
+	t.Helper()
+	body := "db: state/vigil.db\n" + extra + "sources:\n  git:\n    - name: stuck\n      url: " + url + "\n"
+	if err := os.WriteFile(filepath.Join(fx.dir, "stuck.yaml"), []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // startVigil starts vigil in the background, under hostname host (in a UTS
 // namespace of its own) when host is set.
 func startVigil(t *testing.T, dir, host string, args ...string) (*exec.Cmd, *bytes.Buffer) {
@@ -94,7 +104,7 @@ func leaseHost(t *testing.T, dbPath string) string {
 func TestKilledPodLeaseIsTakenOverFromAnotherHost(t *testing.T) {
 	fx := newFixture(t)
 	stuck := hangingGitServer(t)
-	os.WriteFile(filepath.Join(fx.dir, "stuck.yaml"), []byte("db: state/vigil.db\nlease_ttl: 2s\nsources:\n  git:\n    - name: stuck\n      url: "+stuck+"\n"), 0o644)
+	fx.stuckConfig(t, stuck, "lease_ttl: 2s\n")
 	fx.config(t, "lease_ttl: 2s\n")
 	dbPath := filepath.Join(fx.dir, "state", "vigil.db")
 
@@ -131,7 +141,7 @@ func TestUnlockRefusesLiveLeaseUnlessForced(t *testing.T) {
 	fx := newFixture(t)
 	stuck := hangingGitServer(t)
 	fx.config(t, "")
-	os.WriteFile(filepath.Join(fx.dir, "stuck.yaml"), []byte("db: state/vigil.db\nsources:\n  git:\n    - name: stuck\n      url: "+stuck+"\n"), 0o644)
+	fx.stuckConfig(t, stuck, "")
 	dbPath := filepath.Join(fx.dir, "state", "vigil.db")
 	if r := vigil(t, fx.dir, "run", "--config", "vigil.yaml", "-q"); r.code != exitFindings {
 		t.Fatalf("first run: %d %s", r.code, r.stderr)
@@ -159,7 +169,7 @@ func TestSIGTERMEndsABlockedRunWithinFiveSeconds(t *testing.T) {
 	fx := newFixture(t)
 	stuck := hangingGitServer(t)
 	fx.config(t, "")
-	os.WriteFile(filepath.Join(fx.dir, "stuck.yaml"), []byte("db: state/vigil.db\nsources:\n  git:\n    - name: stuck\n      url: "+stuck+"\n"), 0o644)
+	fx.stuckConfig(t, stuck, "")
 	dbPath := filepath.Join(fx.dir, "state", "vigil.db")
 	cmd, out := startVigil(t, fx.dir, "", "run", "--config", "stuck.yaml")
 	waitFor(t, "the lease", func() bool { return leaseHost(t, dbPath) != "" })
@@ -421,7 +431,7 @@ func TestTwoFirstRunsAtOnce(t *testing.T) {
 	fx := newFixture(t)
 	stuck := hangingGitServer(t)
 	// The first run blocks on a source, so the second surely meets its lease.
-	os.WriteFile(filepath.Join(fx.dir, "stuck.yaml"), []byte("db: state/vigil.db\nsources:\n  git:\n    - name: stuck\n      url: "+stuck+"\n"), 0o644)
+	fx.stuckConfig(t, stuck, "")
 	type out struct {
 		code   int
 		stderr string

@@ -46,7 +46,6 @@ func ReadFile(p string) ([]byte, error) {
 	return io.ReadAll(f)
 }
 
-
 // Check decides whether a path that glob g matched may be read: a regular
 // file, reached either directly or through a symlink that stays inside the
 // glob's base directory (any symlink when follow is set). FIFOs, sockets,
