@@ -65,7 +65,7 @@ func TestDeclaredInventoryErrors(t *testing.T) {
 	p := filepath.Join(dir, "inv.yaml")
 	os.WriteFile(p, []byte("secrets:\n  - path: vault:secret/a\n    env: production\n  - path: nowhere\n"), 0o644)
 	_, err := rules.LoadInventory(p)
-	if err == nil || !strings.Contains(err.Error(), p+":2: secret \"vault:secret/a\": env \"production\"") || !strings.Contains(err.Error(), p+":4:") {
+	if err == nil || !strings.Contains(err.Error(), p+":2: secret \"vault:secret/a\": env is not dev, stg or prod") || !strings.Contains(err.Error(), p+":4:") {
 		t.Fatalf("%v", err)
 	}
 	j := filepath.Join(dir, "s.json")
