@@ -321,7 +321,7 @@ func TestLostKeyIsAnErrorUnlessNewKey(t *testing.T) {
 	if r.code != exitFindings {
 		t.Fatalf("--new-key: %d %s", r.code, r.stderr)
 	}
-	if v := vigil(t, fx.dir, "audit", "verify", "--config", "vigil.yaml"); v.code != exitFindings || !strings.Contains(v.stdout, "modified") {
+	if v := vigil(t, fx.dir, "audit", "verify", "--config", "vigil.yaml"); v.code != exitFindings || !strings.Contains(v.stdout, "written under a previous hash key") || strings.Contains(v.stdout, "modified") {
 		t.Fatalf("rows made under the old key must not verify: %d %s", v.code, v.stdout)
 	}
 }

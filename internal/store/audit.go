@@ -282,6 +282,18 @@ func short(id string) string {
 // for a caller that also needs the rows (the monthly report).
 func (s *Store) VerifyEntries(ctx context.Context, entries []AuditEntry) (int, []string, error) {
 	var problems []string
+	// Rows before a deliberate key replacement (--new-key) were keyed with
+	// a key that is gone: they can't be verified, which is one problem, not
+	// one per row. The replacement row itself is keyed with the new key.
+	var newKeyAt int64
+	for _, e := range entries {
+		if e.Action == "key.replaced" {
+			newKeyAt = e.Seq
+		}
+	}
+	if newKeyAt > 1 {
+		problems = append(problems, fmt.Sprintf("rows 1 to %d were written under a previous hash key, replaced at row %d (--new-key): they cannot be verified", newKeyAt-1, newKeyAt))
+	}
 	prev := genesis
 	var want int64 = 1
 	for _, e := range entries {
@@ -290,6 +302,10 @@ func (s *Store) VerifyEntries(ctx context.Context, entries []AuditEntry) (int, [
 		}
 		if e.PrevHash != prev {
 			problems = append(problems, fmt.Sprintf("row %d does not link to the row before it", e.Seq))
+		}
+		if e.Seq < newKeyAt {
+			prev, want = e.Hash, e.Seq+1
+			continue
 		}
 		if h := rowMAC(s, e.PrevHash, e.Seq, e.At, e.Actor, e.Action, e.Subject, e.Detail); h != e.Hash {
 			problems = append(problems, fmt.Sprintf("row %d (%s %s) was modified: its hash does not match its contents", e.Seq, e.Action, e.Subject))
