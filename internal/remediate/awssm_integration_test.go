@@ -44,7 +44,7 @@ func newSMFixture(t *testing.T, validate string) *smFixture {
 	if _, err := c.CreateSecret(ctx, &sm.CreateSecretInput{Name: aws.String("prod/db/password"), SecretString: aws.String(string(doc))}); err != nil {
 		t.Fatal(err)
 	}
-	st, h := openStore(t)
+	st, h := testenv.Store(t)
 	f := finding.Finding{ID: finding.Fingerprint(finding.KindLeakLive, "x"), Kind: finding.KindLeakLive, Severity: finding.Critical,
 		Resource: "awssm:prod/db/password", Title: "leaked value is the current value of awssm:prod/db/password",
 		Evidence: finding.Evidence{"store": smStore, "path": "awssm:prod/db/password", "current": true, "field": "password"}}

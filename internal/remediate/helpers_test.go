@@ -1,33 +1,16 @@
 package remediate
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	_ "modernc.org/sqlite"
 
 	"github.com/vigilsec/vigil/internal/finding"
-	"github.com/vigilsec/vigil/internal/secrethash"
 	"github.com/vigilsec/vigil/internal/store"
 )
-
-func openStore(t *testing.T) (*store.Store, *secrethash.Hasher) {
-	t.Helper()
-	h, err := secrethash.New(bytes.Repeat([]byte{9}, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "vigil.db"), h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st, h
-}
 
 // seed stores findings as one source's complete scan, as a run would.
 func seed(t *testing.T, st *store.Store, source string, fs ...finding.Finding) {

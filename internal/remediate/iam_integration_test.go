@@ -105,7 +105,7 @@ func newIAMFixture(t *testing.T, identities string) *iamFixture {
 	}
 	testenv.MotoPost(t, "/moto-api/reset-auth", "0")
 
-	st, h := openStore(t)
+	st, h := testenv.Store(t)
 	p := filepath.Join(t.TempDir(), "identities.yaml")
 	if err := os.WriteFile(p, []byte(identities), 0o644); err != nil {
 		t.Fatal(err)

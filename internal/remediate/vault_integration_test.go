@@ -44,7 +44,7 @@ func newVaultFixture(t *testing.T, validate string) *vaultFixture {
 	if _, err := c.Logical().WriteWithContext(ctx, mount+"/data/prod/warehouse", map[string]any{"data": map[string]any{"user": "etl", "password": old}}); err != nil {
 		t.Fatal(err)
 	}
-	st, h := openStore(t)
+	st, h := testenv.Store(t)
 	path := "vault:" + mount + "/prod/warehouse"
 	seed(t, st, "inventory:vault", finding.Finding{ID: finding.Fingerprint(finding.KindInvRotationOverdue, path), Kind: finding.KindInvRotationOverdue,
 		Resource: path, Title: "secret was last rotated 200 days ago", Evidence: finding.Evidence{"store": "bao"}})

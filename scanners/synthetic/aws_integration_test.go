@@ -3,10 +3,11 @@ package synthetic
 import (
 	"context"
 	"fmt"
-	"github.com/vigilsec/vigil/internal/finding"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vigilsec/vigil/internal/finding"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -87,7 +88,7 @@ func TestAWSLeastPrivilege(t *testing.T) {
 	for _, n := range []string{"exact", "wide", "narrow"} {
 		fmt.Fprintf(&decl, "  - name: %s\n    kind: role\n%s", n, awsProbes)
 	}
-	st := openStore(t)
+	st, _ := testenv.Store(t)
 	iss := &capture{Issuer: &AWSIssuer{Account: "default", Config: vigilCfg, SourceIdentity: "vigil"}}
 	s := &Scanner{Identities: loadIdentities(t, decl.String()), Issuers: map[string]Issuer{"aws:default": iss}, Ledger: st,
 		Controls: rules.DefaultControls(), RevokeWait: 3 * time.Second}
@@ -164,7 +165,7 @@ func TestAWSLeastPrivilege(t *testing.T) {
 func TestAWSCrashRecovery(t *testing.T) {
 	vigilCfg, _ := motoAccount(t, map[string]string{"exact": grantExact})
 	ids := loadIdentities(t, "identities:\n  - name: exact\n    kind: role\n"+awsProbes)
-	st := openStore(t)
+	st, _ := testenv.Store(t)
 	iss := &AWSIssuer{Account: "default", Config: vigilCfg}
 	ctx := context.Background()
 	// The first half of a check, as a run killed after issuing leaves it.

@@ -10,25 +10,10 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/internal/finding"
-	"github.com/vigilsec/vigil/internal/secrethash"
 	"github.com/vigilsec/vigil/internal/store"
 	"github.com/vigilsec/vigil/rules"
 	"github.com/vigilsec/vigil/scanners"
 )
-
-func openStore(t *testing.T) *store.Store {
-	t.Helper()
-	h, err := secrethash.New(bytes.Repeat([]byte{7}, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "vigil.db"), h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
-}
 
 // loadIdentities writes an identities file and loads it as vigil does.
 func loadIdentities(t *testing.T, yaml string) []rules.Identity {

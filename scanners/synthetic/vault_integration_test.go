@@ -5,10 +5,11 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"github.com/vigilsec/vigil/internal/finding"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vigilsec/vigil/internal/finding"
 
 	"github.com/openbao/openbao/api/v2"
 
@@ -77,7 +78,7 @@ func vaultIdentities(m string, names ...string) string {
 
 func TestVaultLeastPrivilege(t *testing.T) {
 	root, m, values := baoSetup(t)
-	st := openStore(t)
+	st, _ := testenv.Store(t)
 	iss := &capture{Issuer: &VaultIssuer{Store: "main", Client: root}}
 	s := &Scanner{Identities: loadIdentities(t, vaultIdentities(m, "dev", "wide")), Issuers: map[string]Issuer{"vault:main": iss},
 		Ledger: st, Controls: rules.DefaultControls(), RevokeWait: 2 * time.Second}
@@ -122,7 +123,7 @@ func TestVaultLeastPrivilege(t *testing.T) {
 // When revocation does not take, the check says so.
 func TestVaultNotRevoked(t *testing.T) {
 	root, m, _ := baoSetup(t)
-	st := openStore(t)
+	st, _ := testenv.Store(t)
 	iss := &capture{Issuer: &VaultIssuer{Store: "main", Client: root}, sabotage: true}
 	s := &Scanner{Identities: loadIdentities(t, vaultIdentities(m, "dev")), Issuers: map[string]Issuer{"vault:main": iss},
 		Ledger: st, Controls: rules.DefaultControls(), RevokeWait: time.Second}
@@ -145,7 +146,7 @@ func TestVaultNotRevoked(t *testing.T) {
 // ledger id in its metadata and revokes it.
 func TestVaultCrashRecovery(t *testing.T) {
 	root, m, _ := baoSetup(t)
-	st := openStore(t)
+	st, _ := testenv.Store(t)
 	ids := loadIdentities(t, vaultIdentities(m, "dev"))
 	iss := &VaultIssuer{Store: "main", Client: root}
 	ctx := context.Background()

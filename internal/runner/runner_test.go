@@ -1,0 +1,146 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/vigilsec/vigil/internal/finding"
+	"github.com/vigilsec/vigil/internal/store"
+	"github.com/vigilsec/vigil/internal/testenv"
+	"github.com/vigilsec/vigil/scanners"
+)
+
+// fake emits the results it is given, in order.
+type fake struct {
+	name    string
+	results []scanners.Result
+	err     error
+	seen    func(ctx context.Context)
+}
+
+func (f *fake) Name() string { return f.name }
+
+func (f *fake) Scan(ctx context.Context, _ scanners.StateReader, emit func(scanners.Result)) error {
+	if f.seen != nil {
+		f.seen(ctx)
+	}
+	for _, r := range f.results {
+		emit(r)
+	}
+	return f.err
+}
+
+func leak(id, rule string) finding.Finding {
+	return finding.Finding{ID: id, Kind: finding.KindLeakGit, Severity: finding.High, Scanner: "leaks", Resource: "repo:" + id,
+		Title: id, Evidence: finding.Evidence{"rule": rule}}
+}
+
+var quiet = slog.New(slog.DiscardHandler)
+
+func run(t *testing.T, st *store.Store, scs ...scanners.Scanner) Summary {
+	t.Helper()
+	sum, err := Run(context.Background(), st, quiet, "test", scs, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sum
+}
+
+// Full resolves what it did not see, Incremental keeps it open, Partial
+// keeps everything as it was and does not move the state.
+func TestModesDecideWhatIsResolved(t *testing.T) {
+	st, _ := testenv.Store(t)
+	ctx := context.Background()
+	first := run(t, st, &fake{name: "leaks", results: []scanners.Result{
+		{Source: "git:a", Findings: []finding.Finding{leak("a1", "r"), leak("a2", "r")}, State: "s1"},
+	}})
+	if first.Status != store.RunOK || first.Counts.New != 2 {
+		t.Fatalf("first: %+v", first)
+	}
+	inc := run(t, st, &fake{name: "leaks", results: []scanners.Result{{Source: "git:a", Mode: scanners.Incremental, State: "s2"}}})
+	if inc.Counts.StillOpen != 2 || inc.Counts.Resolved != 0 {
+		t.Fatalf("incremental: %+v", inc.Counts)
+	}
+	part := run(t, st, &fake{name: "leaks", results: []scanners.Result{
+		{Source: "git:a", Mode: scanners.Partial, State: "s3", Err: errors.New("clone failed"), Findings: []finding.Finding{leak("a3", "r")}},
+	}})
+	if part.Status != store.RunPartial || !part.Partial() || part.Counts.Resolved != 0 || part.Counts.New != 1 {
+		t.Fatalf("partial: %+v", part)
+	}
+	if s, _ := st.ScanState(ctx, "git:a"); s != "s2" {
+		t.Fatalf("a partial result moved the state to %q", s)
+	}
+	full := run(t, st, &fake{name: "leaks", results: []scanners.Result{{Source: "git:a", Findings: []finding.Finding{leak("a1", "r")}, State: "s4"}}})
+	if full.Counts.Resolved != 2 || full.Counts.StillOpen != 1 {
+		t.Fatalf("full: %+v", full.Counts)
+	}
+}
+
+// One failing source never stops the others: the good one is stored, the
+// bad one is recorded, and the run is partial.
+func TestFailingSourceBesideAGoodOne(t *testing.T) {
+	st, _ := testenv.Store(t)
+	sum := run(t, st,
+		&fake{name: "leaks", results: []scanners.Result{
+			{Source: "git:bad", Mode: scanners.Partial, Err: errors.New("repository not found")},
+			{Source: "git:good", Findings: []finding.Finding{leak("g1", "r")}, State: "s"},
+		}},
+		&fake{name: "iam", err: errors.New("no credentials")},
+	)
+	if sum.Status != store.RunPartial || sum.Counts.New != 1 || len(sum.Errors) != 2 {
+		t.Fatalf("summary %+v", sum)
+	}
+	errs, _ := st.RunErrors(context.Background(), sum.RunID)
+	if errs["git:bad"] != "repository not found" {
+		t.Fatalf("recorded errors %v", errs)
+	}
+}
+
+// Notes and findings resolved only by a rule change reach the summary.
+func TestNotesAndRuleChangeResolutions(t *testing.T) {
+	st, _ := testenv.Store(t)
+	run(t, st, &fake{name: "leaks", results: []scanners.Result{
+		{Source: "git:a", Findings: []finding.Finding{leak("a1", "kept"), leak("a2", "dropped")}, Rules: []string{"kept", "dropped"}},
+	}})
+	sum := run(t, st, &fake{name: "leaks", results: []scanners.Result{
+		{Source: "git:a", Findings: []finding.Finding{leak("a1", "kept")}, Rules: []string{"kept"}, Note: "the rule set changed"},
+	}})
+	if sum.Counts.ResolvedByRuleChange != 1 || sum.Notes["git:a"] == "" {
+		t.Fatalf("summary %+v", sum)
+	}
+}
+
+// A live lease held by another run refuses the run, which is recorded as
+// failed; the scanners never run.
+func TestLeaseHeldElsewhere(t *testing.T) {
+	st, _ := testenv.Store(t)
+	if err := st.Lock(context.Background(), LockName, "other-run", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	ran := false
+	sum, err := Run(context.Background(), st, quiet, "test", []scanners.Scanner{&fake{name: "leaks", seen: func(context.Context) { ran = true }}}, Options{})
+	if !errors.Is(err, store.ErrLocked) || ran {
+		t.Fatalf("err %v, scanners ran: %v", err, ran)
+	}
+	runs, _ := st.Runs(context.Background(), time.Time{}, time.Time{})
+	if len(runs) != 1 || runs[0].ID != sum.RunID || runs[0].Status != store.RunFailed {
+		t.Fatalf("runs %+v", runs)
+	}
+}
+
+// Scanners see the run id, and a cancelled run is failed with the cause.
+func TestRunIDAndCancellation(t *testing.T) {
+	st, _ := testenv.Store(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	var seenID string
+	sum, err := Run(ctx, st, quiet, "test", []scanners.Scanner{&fake{name: "leaks", seen: func(c context.Context) {
+		seenID = scanners.RunID(c)
+		cancel()
+	}}}, Options{})
+	if !errors.Is(err, context.Canceled) || sum.Status != store.RunFailed || seenID != sum.RunID {
+		t.Fatalf("err %v status %s id %q/%q", err, sum.Status, seenID, sum.RunID)
+	}
+}
