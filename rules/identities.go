@@ -9,7 +9,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/vigilsec/vigil/internal/config"
-	"github.com/vigilsec/vigil/scanners/iam/policy"
+	"github.com/vigilsec/vigil/internal/policy"
 )
 
 // Identity is a job identity and what it is declared to need: its

@@ -9,7 +9,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/vigilsec/vigil/scanners/iam/policy"
+	"github.com/vigilsec/vigil/internal/policy"
 )
 
 // The shipped examples must work as written: every vigil command line in

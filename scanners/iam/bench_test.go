@@ -12,7 +12,7 @@ import (
 
 	"github.com/vigilsec/vigil/internal/testenv"
 	"github.com/vigilsec/vigil/rules"
-	"github.com/vigilsec/vigil/scanners/iam/policy"
+	"github.com/vigilsec/vigil/internal/policy"
 )
 
 var services = []string{"s3", "dynamodb", "sqs", "kms", "logs", "secretsmanager", "glue", "athena"}

@@ -10,7 +10,7 @@ import (
 
 	"github.com/vigilsec/vigil/internal/finding"
 	"github.com/vigilsec/vigil/rules"
-	"github.com/vigilsec/vigil/scanners/iam/policy"
+	"github.com/vigilsec/vigil/internal/policy"
 )
 
 // Analyzer turns a live graph and the declarations into findings.
@@ -154,7 +154,7 @@ func (a *Analyzer) principal(account string, p *Principal) []finding.Finding {
 // was declared.
 func (a *Analyzer) broad(p *Principal, g grant) []finding.Finding {
 	st := g.stmt
-	anyRes := len(st.NotResource) > 0 || contains(st.Resource, "*")
+	anyRes := len(st.NotResource) > 0 || policy.Has(st.Resource, "*")
 	if !anyRes {
 		return nil
 	}
@@ -162,7 +162,7 @@ func (a *Analyzer) broad(p *Principal, g grant) []finding.Finding {
 	ev := func() finding.Evidence {
 		return finding.Evidence{"policy": g.policy.ID, "via": g.policy.Via, "statement": st.JSON(), "statement_index": g.index}
 	}
-	if len(st.Condition) == 0 && (contains(st.Action, "*") || len(st.NotAction) > 0) {
+	if len(st.Condition) == 0 && (policy.Has(st.Action, "*") || len(st.NotAction) > 0) {
 		if g.policy.ID == AdministratorAccess {
 			return nil // reported once for the attachment
 		}
@@ -189,148 +189,11 @@ func (a *Analyzer) broad(p *Principal, g grant) []finding.Finding {
 	return out
 }
 
-func contains(l policy.List, s string) bool {
-	for _, x := range l {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-// patterns is one side of a statement: its actions or its resources, given
-// as a list (Action) or as a complement (NotAction), with the glob
-// comparisons of that side (actions ignore case, ARNs don't).
-type patterns struct {
-	in, not           policy.List
-	contains, overlap func(a, b string) bool
-}
-
-func actions(st policy.Statement) patterns {
-	return patterns{st.Action, st.NotAction, policy.ActionContains, policy.ActionOverlaps}
-}
-
-func resources(st policy.Statement) patterns {
-	return patterns{st.Resource, st.NotResource, policy.Contains, policy.Overlaps}
-}
-
-// covers: does the side match every string that p matches?
-func (ps patterns) covers(p string) bool {
-	if len(ps.in) > 0 {
-		for _, x := range ps.in {
-			if ps.contains(x, p) {
-				return true
-			}
-		}
-		return false
-	}
-	for _, x := range ps.not {
-		if ps.overlap(x, p) {
-			return false
-		}
-	}
-	return true
-}
-
-// overlaps: does the side match some string that p matches? For a
-// complement, it does unless one excluded pattern covers all of p.
-func (ps patterns) overlaps(p string) bool {
-	if len(ps.in) == 0 {
-		for _, x := range ps.not {
-			if ps.contains(x, p) {
-				return false
-			}
-		}
-		return true
-	}
-	for _, x := range ps.in {
-		if ps.overlap(x, p) {
-			return true
-		}
-	}
-	return false
-}
-
-func actionCovered(st policy.Statement, act string) bool   { return actions(st).covers(act) }
-func resourceCovered(st policy.Statement, res string) bool { return resources(st).covers(res) }
-
-// conditionsImplied reports whether a grant limited by `inner` conditions is
-// at most as broad as one limited by `outer`: every condition of outer is
-// also in inner, with no value inner allows that outer does not.
-func conditionsImplied(outer, inner map[string]map[string]policy.List) bool {
-	for op, keys := range outer {
-		for k, vals := range keys {
-			iv, ok := inner[op][k]
-			if !ok {
-				return false
-			}
-			for _, v := range iv {
-				if !contains(vals, v) {
-					return false
-				}
-			}
-		}
-	}
-	return true
-}
-
-// pairs expands a statement into (action, resource) patterns. A NotAction or
-// NotResource statement stands for "*" less the exclusions; the exclusions
-// travel along so coverage can take them into account.
-func pairs(st policy.Statement) (acts, ress []string) {
-	acts, ress = st.Action, st.Resource
-	if len(st.NotAction) > 0 {
-		acts = []string{"*"}
-	}
-	if len(st.NotResource) > 0 {
-		ress = []string{"*"}
-	}
-	return acts, ress
-}
-
-// complementCovered handles a live NotAction/NotResource statement: the
-// live grant is "everything but X", covered by a declared "everything but Y"
-// when every y is inside some x.
-func complementCovered(live, decl policy.List, contain func(string, string) bool) bool {
-	for _, y := range decl {
-		ok := false
-		for _, x := range live {
-			ok = ok || contain(x, y)
-		}
-		if !ok {
-			return false
-		}
-	}
-	return true
-}
-
-func coveredBy(d policy.Statement, l policy.Statement, act, res string) bool {
-	if len(l.NotAction) > 0 {
-		if len(d.NotAction) == 0 || !complementCovered(l.NotAction, d.NotAction, policy.ActionContains) {
-			if !actionCovered(d, "*") {
-				return false
-			}
-		}
-	} else if !actionCovered(d, act) {
-		return false
-	}
-	if len(l.NotResource) > 0 {
-		if len(d.NotResource) == 0 || !complementCovered(l.NotResource, d.NotResource, policy.Contains) {
-			if !resourceCovered(d, "*") {
-				return false
-			}
-		}
-	} else if !resourceCovered(d, res) {
-		return false
-	}
-	return conditionsImplied(d.Condition, l.Condition)
-}
-
 // deniedFully: an unconditional Deny that covers the whole pair takes the
 // grant away, so it is not excess.
 func deniedFully(denies []grant, act, res string) bool {
 	for _, d := range denies {
-		if len(d.stmt.Condition) == 0 && actionCovered(d.stmt, act) && resourceCovered(d.stmt, res) {
+		if len(d.stmt.Condition) == 0 && policy.CoversAction(d.stmt, act) && policy.CoversResource(d.stmt, res) {
 			return true
 		}
 	}
@@ -341,7 +204,7 @@ func (a *Analyzer) excess(p *Principal, id *rules.Identity, live, liveDeny, decl
 	var out []finding.Finding
 	suggested := ""
 	for _, l := range live {
-		acts, ress := pairs(l.stmt)
+		acts, ress := policy.Pairs(l.stmt)
 		for _, act := range acts {
 			var uncovered []string
 			reason := ""
@@ -351,13 +214,13 @@ func (a *Analyzer) excess(p *Principal, id *rules.Identity, live, liveDeny, decl
 				}
 				ok := false
 				for _, d := range decl {
-					if coveredBy(d.stmt, l.stmt, act, res) {
+					if policy.Covers(d.stmt, l.stmt, act, res) {
 						ok = true
 						break
 					}
 				}
 				for _, d := range declDeny {
-					if overlapsAct(d.stmt, act) && overlapsRes(d.stmt, res) {
+					if policy.OverlapsAction(d.stmt, act) && policy.OverlapsResource(d.stmt, res) {
 						ok, reason = false, "it overlaps a declared Deny"
 					}
 				}
@@ -408,20 +271,18 @@ func anyConditional(gs []grant) bool {
 // does not carry, may refuse some of them.
 func granted(live, liveDeny []grant, d policy.Statement, act, res string) bool {
 	for _, dn := range liveDeny {
-		if overlapsAct(dn.stmt, act) && overlapsRes(dn.stmt, res) {
+		if policy.OverlapsAction(dn.stmt, act) && policy.OverlapsResource(dn.stmt, res) {
 			return false
 		}
 	}
 	for _, l := range live {
-		if actionCovered(l.stmt, act) && resourceCovered(l.stmt, res) && conditionsImplied(l.stmt.Condition, d.Condition) {
+		if policy.CoversAction(l.stmt, act) && policy.CoversResource(l.stmt, res) && policy.ConditionsImplied(l.stmt.Condition, d.Condition) {
 			return true
 		}
 	}
 	return false
 }
 
-func overlapsAct(st policy.Statement, act string) bool { return actions(st).overlaps(act) }
-func overlapsRes(st policy.Statement, res string) bool { return resources(st).overlaps(res) }
 
 func (a *Analyzer) missing(p *Principal, id *rules.Identity, live, liveDeny, decl []grant) []finding.Finding {
 	var out []finding.Finding
@@ -475,11 +336,11 @@ func (a *Analyzer) suggest(live, liveDeny []grant, decl []grant) string {
 		}
 		// Live grants narrower than the declaration are kept as they are.
 		for _, l := range live {
-			la, lr := pairs(l.stmt)
+			la, lr := policy.Pairs(l.stmt)
 			for _, act := range la {
 				for _, res := range lr {
 					if len(l.stmt.NotAction) == 0 && len(l.stmt.NotResource) == 0 &&
-						actionCovered(d.stmt, act) && resourceCovered(d.stmt, res) && !contains(acts, act) {
+						policy.CoversAction(d.stmt, act) && policy.CoversResource(d.stmt, res) && !policy.Has(acts, act) {
 						doc.Statement = append(doc.Statement, policy.Statement{Effect: "Allow", Action: policy.List{act}, Resource: policy.List{res}, Condition: l.stmt.Condition})
 					}
 				}

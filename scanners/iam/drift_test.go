@@ -10,7 +10,7 @@ import (
 
 	"github.com/vigilsec/vigil/internal/finding"
 	"github.com/vigilsec/vigil/rules"
-	"github.com/vigilsec/vigil/scanners/iam/policy"
+	"github.com/vigilsec/vigil/internal/policy"
 )
 
 func parse(t *testing.T, stmts ...string) *policy.Document {

@@ -14,7 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/iam/types"
 
-	"github.com/vigilsec/vigil/scanners/iam/policy"
+	"github.com/vigilsec/vigil/internal/policy"
 )
 
 // API is the part of the IAM client the scanner uses.
