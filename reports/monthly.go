@@ -14,6 +14,8 @@ import (
 	"github.com/xuri/excelize/v2"
 
 	"github.com/vigilsec/vigil/internal/finding"
+	"github.com/vigilsec/vigil/internal/ledger"
+	"github.com/vigilsec/vigil/internal/snapshot"
 	"github.com/vigilsec/vigil/internal/store"
 	"github.com/vigilsec/vigil/rules"
 )
@@ -91,7 +93,7 @@ func Monthly(ctx context.Context, st *store.Store, month, path string, controls 
 	if stats.Findings, err = w.findings(ctx, st, from, to, openIDs, newByKind); err != nil {
 		return stats, fmt.Errorf("finding sheets: %w", err)
 	}
-	creds, err := st.Credentials(ctx, store.LedgerFilter{From: from, To: to})
+	creds, err := st.Credentials(ctx, ledger.Filter{From: from, To: to})
 	if err != nil {
 		return stats, err
 	}
@@ -335,7 +337,7 @@ func (w *workbook) inventory(ctx context.Context, st *store.Store, month string)
 		return rs, err
 	}
 	_, err = w.table("Inventory", cols, map[int][]excelize.ConditionalFormatOptions{9: overdue}, func(add func(...any) error) error {
-		return st.EachSecret(ctx, month, func(r *store.SecretRecord) error {
+		return st.EachSecret(ctx, month, func(r *snapshot.Secret) error {
 			rs.secrets++
 			var age, overdue any
 			if !r.LastRotated.IsZero() {
@@ -483,7 +485,7 @@ func evidence(kind string, ev finding.Evidence) string {
 	return strings.Join(parts, "; ")
 }
 
-func (w *workbook) ledger(creds []store.Credential) error {
+func (w *workbook) ledger(creds []ledger.Credential) error {
 	cols := []column{{"Ledger ID", 18}, {"Identity", 20}, {"Issuer", 16}, {"Credential ID", 26}, {"Status", 11}, {"Issued", 18},
 		{"Expires", 18}, {"Revoked", 18}, {"Cleaned up", 18}, {"Revocation verified", 12}, {"Allowed", 9}, {"Denied", 9},
 		{"Inconclusive", 12}, {"Probes", 80}, {"Run", 26}}

@@ -16,7 +16,9 @@ import (
 	"github.com/xuri/excelize/v2"
 
 	"github.com/vigilsec/vigil/internal/finding"
+	"github.com/vigilsec/vigil/internal/ledger"
 	"github.com/vigilsec/vigil/internal/secrethash"
+	"github.com/vigilsec/vigil/internal/snapshot"
 	"github.com/vigilsec/vigil/internal/store"
 	"github.com/vigilsec/vigil/internal/testenv"
 	"github.com/vigilsec/vigil/rules"
@@ -61,7 +63,7 @@ func history(t *testing.T) *store.Store {
 	iam1.Evidence = finding.Evidence{"account": "123456789012", "uncovered_action": "s3:*", "uncovered_resources": []string{"*"}}
 	syn1 := mk("syn-1", finding.KindSynAllowedDenied, finding.Medium)
 	inv1 := mk("inv-1", finding.KindInvRotationOverdue, finding.High)
-	secrets := []store.SecretRecord{
+	secrets := []snapshot.Secret{
 		{Store: "vault", Path: "vault:secret/prod/db", Owner: "data", Env: "prod", Declared: true, RotationDays: 90,
 			LastRotated: time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)},
 		{Store: "vault", Path: "vault:secret/prod/old", Owner: "data", Env: "prod", Declared: true, RotationDays: 90,
@@ -78,10 +80,10 @@ func history(t *testing.T) *store.Store {
 	if err := st.Suppress(ctx, []string{"inv-1"}, "accepted until the migration"); err != nil {
 		t.Fatal(err)
 	}
-	cred := &store.Credential{ID: "led-1", RunID: "r", Issuer: "vault:main", Identity: "etl", Target: "http://bao", Status: store.CredRevoked,
+	cred := &ledger.Credential{ID: "led-1", RunID: "r", Issuer: "vault:main", Identity: "etl", Target: "http://bao", Status: ledger.Revoked,
 		CredentialID: "acc-1", IssuedAt: time.Date(2026, 10, 21, 9, 0, 0, 0, time.UTC), ExpiresAt: time.Date(2026, 10, 21, 9, 6, 0, 0, time.UTC),
 		RevokedAt: time.Date(2026, 10, 21, 9, 1, 0, 0, time.UTC), Revocation: map[string]any{"verified": true},
-		Probes: []store.ProbeRecord{{Probe: "read secret/data/dev/etl", Expect: "allow", Outcome: "denied"}}}
+		Probes: []ledger.ProbeRecord{{Probe: "read secret/data/dev/etl", Expect: "allow", Outcome: "denied"}}}
 	if err := st.SaveCredential(ctx, cred); err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/vigilsec/vigil/internal/finding"
-	"github.com/vigilsec/vigil/internal/store"
+	"github.com/vigilsec/vigil/internal/snapshot"
 )
 
 // Scanner reads its sources and calls emit once per source. Scan returns only
@@ -64,7 +64,7 @@ type Result struct {
 	Stats Stats
 	// Secrets is what an inventory source listed (never values), kept as
 	// the month's inventory snapshot when the listing is complete.
-	Secrets []store.SecretRecord
+	Secrets []snapshot.Secret
 }
 
 // Stats counts what a source read, for progress and for benchmarks.

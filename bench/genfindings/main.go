@@ -16,6 +16,7 @@ import (
 
 	"github.com/vigilsec/vigil/internal/finding"
 	"github.com/vigilsec/vigil/internal/secrethash"
+	"github.com/vigilsec/vigil/internal/snapshot"
 	"github.com/vigilsec/vigil/internal/store"
 )
 
@@ -41,9 +42,9 @@ func main() {
 	sevs := []finding.Severity{finding.Critical, finding.High, finding.Medium, finding.Low}
 	const runs = 10
 	per := *n / runs
-	var secrets []store.SecretRecord
+	var secrets []snapshot.Secret
 	for i := range 10_000 {
-		secrets = append(secrets, store.SecretRecord{Store: "vault", Path: fmt.Sprintf("vault:secret/team%02d/app%04d", i%50, i),
+		secrets = append(secrets, snapshot.Secret{Store: "vault", Path: fmt.Sprintf("vault:secret/team%02d/app%04d", i%50, i),
 			Owner: fmt.Sprintf("team%02d", i%50), Env: "prod", Declared: i%7 != 0, RotationDays: 90,
 			LastRotated: from.AddDate(0, 0, -i%400), LastAccessed: from.AddDate(0, 0, -i%30)})
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/vigilsec/vigil/internal/ledger"
 	"github.com/vigilsec/vigil/internal/store"
 )
 
@@ -75,7 +76,7 @@ func newFindingsCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			rows, err := st.Credentials(cmd.Context(), store.LedgerFilter{Open: openOnly})
+			rows, err := st.Credentials(cmd.Context(), ledger.Filter{Open: openOnly})
 			if err != nil {
 				return err
 			}
@@ -88,23 +89,23 @@ func newFindingsCmd(g *globals) *cobra.Command {
 }
 
 // printLedger writes ledger rows as a table or as JSON.
-func printLedger(w io.Writer, format string, rows []store.Credential) error {
+func printLedger(w io.Writer, format string, rows []ledger.Credential) error {
 	if format == "json" {
 		type row struct {
-			ID           string              `json:"id"`
-			RunID        string              `json:"run_id"`
-			Identity     string              `json:"identity"`
-			Issuer       string              `json:"issuer"`
-			Target       string              `json:"target"`
-			CredentialID string              `json:"credential_id"`
-			Status       string              `json:"status"`
-			Scope        map[string]any      `json:"scope"`
-			IssuedAt     *time.Time          `json:"issued_at"`
-			ExpiresAt    *time.Time          `json:"expires_at"`
-			RevokedAt    *time.Time          `json:"revoked_at"`
-			CleanedAt    *time.Time          `json:"cleaned_at"`
-			Revocation   map[string]any      `json:"revocation"`
-			Probes       []store.ProbeRecord `json:"probes"`
+			ID           string               `json:"id"`
+			RunID        string               `json:"run_id"`
+			Identity     string               `json:"identity"`
+			Issuer       string               `json:"issuer"`
+			Target       string               `json:"target"`
+			CredentialID string               `json:"credential_id"`
+			Status       string               `json:"status"`
+			Scope        map[string]any       `json:"scope"`
+			IssuedAt     *time.Time           `json:"issued_at"`
+			ExpiresAt    *time.Time           `json:"expires_at"`
+			RevokedAt    *time.Time           `json:"revoked_at"`
+			CleanedAt    *time.Time           `json:"cleaned_at"`
+			Revocation   map[string]any       `json:"revocation"`
+			Probes       []ledger.ProbeRecord `json:"probes"`
 		}
 		opt := func(t time.Time) *time.Time {
 			if t.IsZero() {

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/vigilsec/vigil/internal/finding"
+	"github.com/vigilsec/vigil/internal/ledger"
 	"github.com/vigilsec/vigil/internal/secrethash"
 	"github.com/vigilsec/vigil/internal/store"
 	"github.com/vigilsec/vigil/internal/testenv"
@@ -229,7 +230,7 @@ func TestNarrowIAMVerifiedByProbes(t *testing.T) {
 	}
 	// Every probe run, before and after each change, is in the credential
 	// ledger.
-	creds, err := fx.st.Credentials(ctx, store.LedgerFilter{})
+	creds, err := fx.st.Credentials(ctx, ledger.Filter{})
 	if err != nil || len(creds) != 4 {
 		t.Errorf("ledger: %d rows, %v", len(creds), err)
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/vigilsec/vigil/internal/finding"
+	"github.com/vigilsec/vigil/internal/snapshot"
 )
 
 // Mode says what a batch of findings proves about the findings it lacks.
@@ -38,7 +39,7 @@ type Batch struct {
 	State string
 	// Secrets is an inventory source's listing; with Mode Full it replaces
 	// the source's snapshot for this month.
-	Secrets []SecretRecord
+	Secrets []snapshot.Secret
 	// Rules, when set, are the rule ids the source was scanned with. An
 	// open finding of another rule that a Full batch resolves was not
 	// looked for: it is counted in ResolvedByRuleChange and audited so.

@@ -4,28 +4,14 @@ import (
 	"context"
 	"database/sql"
 	"time"
-)
 
-// SecretRecord is one secret as a complete inventory listing saw it, with the
-// declared inventory applied (owner, env, rotation). Never a value.
-type SecretRecord struct {
-	Source       string
-	Store        string
-	Path         string
-	Where        string
-	Owner        string
-	Env          string
-	Declared     bool
-	RotationDays int
-	LastRotated  time.Time
-	LastAccessed time.Time
-	ListedAt     time.Time
-}
+	"github.com/vigilsec/vigil/internal/snapshot"
+)
 
 // saveSnapshot replaces source's snapshot for the month of now: one
 // snapshot per source and month is what the monthly report reads, and it
 // keeps the table from growing with every nightly run.
-func (s *Store) saveSnapshot(ctx context.Context, tx *sql.Tx, runID, source string, now time.Time, recs []SecretRecord) error {
+func (s *Store) saveSnapshot(ctx context.Context, tx *sql.Tx, runID, source string, now time.Time, recs []snapshot.Secret) error {
 	month := now.UTC().Format("2006-01")
 	if _, err := tx.ExecContext(ctx, `DELETE FROM inventory_snapshots WHERE month = ? AND source = ?`, month, source); err != nil {
 		return err
@@ -48,7 +34,7 @@ func (s *Store) saveSnapshot(ctx context.Context, tx *sql.Tx, runID, source stri
 // EachSecret calls fn for each secret of the snapshot of month (YYYY-MM):
 // for each source, its last complete listing in that month, ordered by path.
 // Rows stream from the database.
-func (s *Store) EachSecret(ctx context.Context, month string, fn func(*SecretRecord) error) error {
+func (s *Store) EachSecret(ctx context.Context, month string, fn func(*snapshot.Secret) error) error {
 	rows, err := s.db.QueryContext(ctx, `SELECT source, store, path, location, owner, env, declared, rotation_days,
 		last_rotated, last_accessed, listed_at FROM inventory_snapshots WHERE month = ? ORDER BY path, source`, month)
 	if err != nil {
@@ -56,7 +42,7 @@ func (s *Store) EachSecret(ctx context.Context, month string, fn func(*SecretRec
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var r SecretRecord
+		var r snapshot.Secret
 		var rot, acc, listed sql.NullString
 		if err := rows.Scan(&r.Source, &r.Store, &r.Path, &r.Where, &r.Owner, &r.Env, &r.Declared, &r.RotationDays, &rot, &acc, &listed); err != nil {
 			return err

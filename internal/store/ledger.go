@@ -6,60 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"time"
+
+	"github.com/vigilsec/vigil/internal/ledger"
 )
-
-// Credential ledger statuses. A row is written before the credential is
-// asked for (issuing), so a crash at any later point leaves a row that the
-// next run finds and revokes.
-const (
-	CredIssuing   = "issuing"    // asked for; the answer may not have been recorded
-	CredNotIssued = "not_issued" // the issuer refused: nothing exists
-	CredIssued    = "issued"     // exists and is in use
-	CredRevoked   = "revoked"    // revoked; the issuer may still need a clean-up
-	CredCleaned   = "cleaned"    // revoked and every trace of the revocation removed
-)
-
-// Credential is one ledger row. It never holds the credential itself.
-type Credential struct {
-	ID       string
-	RunID    string
-	Issuer   string // aws:<account> or vault:<store>
-	Identity string
-	Target   string
-	// CredentialID is the public handle: an access key id or a token
-	// accessor.
-	CredentialID string
-	Scope        map[string]any
-	Status       string
-	IssuedAt     time.Time
-	ExpiresAt    time.Time
-	RevokedAt    time.Time
-	CleanedAt    time.Time
-	// Revocation says how it was revoked and whether that was verified.
-	Revocation map[string]any
-	Probes     []ProbeRecord
-	CreatedAt  time.Time
-}
-
-// ProbeRecord is one probe a credential ran and what happened.
-type ProbeRecord struct {
-	Probe   string    `json:"probe"`
-	Expect  string    `json:"expect"`
-	Outcome string    `json:"outcome"` // allowed | denied | inconclusive
-	Error   string    `json:"error,omitempty"`
-	At      time.Time `json:"at"`
-}
-
-// Open reports whether the row still needs work: revocation, or the
-// clean-up that follows it.
-func (c *Credential) Open() bool {
-	return c.Status == CredIssuing || c.Status == CredIssued || c.Status == CredRevoked
-}
 
 // SaveCredential writes a ledger row (insert or update). A change of status
 // is also appended to the audit chain, in the same transaction, so the
 // ledger's history is tamper-evident.
-func (s *Store) SaveCredential(ctx context.Context, c *Credential) error {
+func (s *Store) SaveCredential(ctx context.Context, c *ledger.Credential) error {
 	now := s.now()
 	if c.CreatedAt.IsZero() {
 		c.CreatedAt = now
@@ -95,22 +49,14 @@ func (s *Store) SaveCredential(ctx context.Context, c *Credential) error {
 	})
 }
 
-// LedgerFilter selects ledger rows.
-type LedgerFilter struct {
-	// Open selects rows that still need revocation or clean-up.
-	Open bool
-	// From and To bound created_at ([From, To)); zero is an open end.
-	From, To time.Time
-}
-
 // Credentials returns ledger rows, oldest first.
-func (s *Store) Credentials(ctx context.Context, f LedgerFilter) ([]Credential, error) {
+func (s *Store) Credentials(ctx context.Context, f ledger.Filter) ([]ledger.Credential, error) {
 	q := `SELECT id, run_id, issuer, identity, target, credential_id, scope, status, issued_at, expires_at,
 		revoked_at, cleaned_at, revocation, probes, created_at FROM credentials WHERE 1=1`
 	var args []any
 	if f.Open {
 		q += ` AND status IN (?, ?, ?)`
-		args = append(args, CredIssuing, CredIssued, CredRevoked)
+		args = append(args, ledger.Issuing, ledger.Issued, ledger.Revoked)
 	}
 	if !f.From.IsZero() {
 		q += ` AND created_at >= ?`
@@ -125,9 +71,9 @@ func (s *Store) Credentials(ctx context.Context, f LedgerFilter) ([]Credential, 
 		return nil, err
 	}
 	defer rows.Close()
-	var out []Credential
+	var out []ledger.Credential
 	for rows.Next() {
-		var c Credential
+		var c ledger.Credential
 		var scope, rev, probes string
 		var issued, expires, revoked, cleaned, created sql.NullString
 		if err := rows.Scan(&c.ID, &c.RunID, &c.Issuer, &c.Identity, &c.Target, &c.CredentialID, &scope, &c.Status,

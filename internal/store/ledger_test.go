@@ -8,22 +8,24 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigilsec/vigil/internal/ledger"
 	"github.com/vigilsec/vigil/internal/secrethash"
+	"github.com/vigilsec/vigil/internal/snapshot"
 )
 
 func TestLedgerLifecycleIsAudited(t *testing.T) {
 	s := open(t)
 	ctx := context.Background()
-	c := &Credential{ID: "l1", RunID: "r1", Issuer: "vault:main", Identity: "etl", Target: "http://bao", Status: CredIssuing,
+	c := &ledger.Credential{ID: "l1", RunID: "r1", Issuer: "vault:main", Identity: "etl", Target: "http://bao", Status: ledger.Issuing,
 		Scope: map[string]any{"policies": []string{"etl"}}, ExpiresAt: time.Now().Add(time.Hour)}
 	for _, step := range []func(){
 		func() {},
-		func() { c.Status, c.CredentialID, c.IssuedAt = CredIssued, "acc-1", time.Now() },
+		func() { c.Status, c.CredentialID, c.IssuedAt = ledger.Issued, "acc-1", time.Now() },
 		func() {
-			c.Probes = []ProbeRecord{{Probe: "read x", Expect: "allow", Outcome: "allowed", At: time.Now()}}
+			c.Probes = []ledger.ProbeRecord{{Probe: "read x", Expect: "allow", Outcome: "allowed", At: time.Now()}}
 		}, // no status change
 		func() {
-			c.Status, c.RevokedAt, c.Revocation = CredRevoked, time.Now(), map[string]any{"verified": true}
+			c.Status, c.RevokedAt, c.Revocation = ledger.Revoked, time.Now(), map[string]any{"verified": true}
 		},
 	} {
 		step()
@@ -31,15 +33,15 @@ func TestLedgerLifecycleIsAudited(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	open, err := s.Credentials(ctx, LedgerFilter{Open: true})
+	open, err := s.Credentials(ctx, ledger.Filter{Open: true})
 	if err != nil || len(open) != 1 || open[0].CredentialID != "acc-1" || len(open[0].Probes) != 1 || open[0].Revocation["verified"] != true {
 		t.Fatalf("%v %+v", err, open)
 	}
-	c.Status, c.CleanedAt = CredCleaned, time.Now()
+	c.Status, c.CleanedAt = ledger.Cleaned, time.Now()
 	if err := s.SaveCredential(ctx, c); err != nil {
 		t.Fatal(err)
 	}
-	if open, _ := s.Credentials(ctx, LedgerFilter{Open: true}); len(open) != 0 {
+	if open, _ := s.Credentials(ctx, ledger.Filter{Open: true}); len(open) != 0 {
 		t.Fatalf("cleaned row still open: %+v", open)
 	}
 	// One audit row per status: issuing, issued, revoked, cleaned.
@@ -85,7 +87,7 @@ func TestMigrationAddsLedgerToVersionOne(t *testing.T) {
 	if len(runs) != 1 || runs[0].ID != "old" {
 		t.Fatalf("runs %+v", runs)
 	}
-	if err := s.SaveCredential(context.Background(), &Credential{ID: "x", RunID: "r", Issuer: "aws:a", Identity: "i", Status: CredIssuing}); err != nil {
+	if err := s.SaveCredential(context.Background(), &ledger.Credential{ID: "x", RunID: "r", Issuer: "aws:a", Identity: "i", Status: ledger.Issuing}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -95,14 +97,14 @@ func TestMigrationAddsLedgerToVersionOne(t *testing.T) {
 func TestInventorySnapshotPerSourceAndMonth(t *testing.T) {
 	s := open(t)
 	ctx := context.Background()
-	rec := func(p string) SecretRecord {
-		return SecretRecord{Store: "vault", Path: p, Owner: "data", Env: "prod", Declared: true, RotationDays: 90, LastRotated: time.Now().Add(-24 * time.Hour)}
+	rec := func(p string) snapshot.Secret {
+		return snapshot.Secret{Store: "vault", Path: p, Owner: "data", Env: "prod", Declared: true, RotationDays: 90, LastRotated: time.Now().Add(-24 * time.Hour)}
 	}
-	run(t, s, Batch{Source: "inventory:vault", Mode: Full, Secrets: []SecretRecord{rec("vault:a"), rec("vault:b")}})
-	run(t, s, Batch{Source: "inventory:vault", Mode: Full, Secrets: []SecretRecord{rec("vault:b")}})
-	run(t, s, Batch{Source: "inventory:vault", Mode: Partial, Secrets: []SecretRecord{rec("vault:c")}})
-	var got []SecretRecord
-	err := s.EachSecret(ctx, time.Now().UTC().Format("2006-01"), func(r *SecretRecord) error {
+	run(t, s, Batch{Source: "inventory:vault", Mode: Full, Secrets: []snapshot.Secret{rec("vault:a"), rec("vault:b")}})
+	run(t, s, Batch{Source: "inventory:vault", Mode: Full, Secrets: []snapshot.Secret{rec("vault:b")}})
+	run(t, s, Batch{Source: "inventory:vault", Mode: Partial, Secrets: []snapshot.Secret{rec("vault:c")}})
+	var got []snapshot.Secret
+	err := s.EachSecret(ctx, time.Now().UTC().Format("2006-01"), func(r *snapshot.Secret) error {
 		got = append(got, *r)
 		return nil
 	})

@@ -10,9 +10,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 
+	"github.com/vigilsec/vigil/internal/policy"
 	"github.com/vigilsec/vigil/internal/testenv"
 	"github.com/vigilsec/vigil/rules"
-	"github.com/vigilsec/vigil/internal/policy"
 )
 
 var services = []string{"s3", "dynamodb", "sqs", "kms", "logs", "secretsmanager", "glue", "athena"}

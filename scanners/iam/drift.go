@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/internal/finding"
-	"github.com/vigilsec/vigil/rules"
 	"github.com/vigilsec/vigil/internal/policy"
+	"github.com/vigilsec/vigil/rules"
 )
 
 // Analyzer turns a live graph and the declarations into findings.
@@ -282,7 +282,6 @@ func granted(live, liveDeny []grant, d policy.Statement, act, res string) bool {
 	}
 	return false
 }
-
 
 func (a *Analyzer) missing(p *Principal, id *rules.Identity, live, liveDeny, decl []grant) []finding.Finding {
 	var out []finding.Finding

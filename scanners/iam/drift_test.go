@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/internal/finding"
-	"github.com/vigilsec/vigil/rules"
 	"github.com/vigilsec/vigil/internal/policy"
+	"github.com/vigilsec/vigil/rules"
 )
 
 func parse(t *testing.T, stmts ...string) *policy.Document {

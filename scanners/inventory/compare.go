@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/internal/finding"
-	"github.com/vigilsec/vigil/internal/store"
+	"github.com/vigilsec/vigil/internal/snapshot"
 	"github.com/vigilsec/vigil/rules"
 )
 
@@ -75,16 +75,16 @@ func (c *Comparer) effective(s Secret, d *rules.Declared) (owner, env string, ro
 
 // Records returns the secrets as the monthly inventory shows them: with the
 // declarations applied. Never a value.
-func (c *Comparer) Records(source string, live []Secret) []store.SecretRecord {
+func (c *Comparer) Records(source string, live []Secret) []snapshot.Secret {
 	declared := map[string]*rules.Declared{}
 	for i := range c.Declared {
 		declared[c.Declared[i].Path] = &c.Declared[i]
 	}
-	out := make([]store.SecretRecord, 0, len(live))
+	out := make([]snapshot.Secret, 0, len(live))
 	for _, s := range live {
 		d := declared[s.Path]
 		owner, env, rot, _ := c.effective(s, d)
-		out = append(out, store.SecretRecord{Source: source, Store: s.Store, Path: s.Path, Where: s.Where, Owner: owner, Env: env,
+		out = append(out, snapshot.Secret{Source: source, Store: s.Store, Path: s.Path, Where: s.Where, Owner: owner, Env: env,
 			Declared: d != nil, RotationDays: rot, LastRotated: s.lastSet(), LastAccessed: s.LastAccessed})
 	}
 	return out

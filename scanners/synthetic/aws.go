@@ -22,7 +22,7 @@ import (
 	ststypes "github.com/aws/aws-sdk-go-v2/service/sts/types"
 	"github.com/aws/smithy-go"
 
-	"github.com/vigilsec/vigil/internal/store"
+	"github.com/vigilsec/vigil/internal/ledger"
 	"github.com/vigilsec/vigil/rules"
 )
 
@@ -186,10 +186,10 @@ func validateAWS(p rules.Probe) error {
 	return nil
 }
 
-func sessionName(rec *store.Credential) string { return "vigil-" + rec.ID }
+func sessionName(rec *ledger.Credential) string { return "vigil-" + rec.ID }
 
 // Issue implements Issuer.
-func (a *AWSIssuer) Issue(ctx context.Context, id *rules.Identity, rec *store.Credential, ttl time.Duration, save func() error) (Credential, error) {
+func (a *AWSIssuer) Issue(ctx context.Context, id *rules.Identity, rec *ledger.Credential, ttl time.Duration, save func() error) (Credential, error) {
 	account, err := a.AccountID(ctx)
 	if err != nil {
 		return nil, err
@@ -350,11 +350,11 @@ func classifyAWS(err error) Outcome {
 	return out
 }
 
-func revokePolicyName(rec *store.Credential) string { return "vigil-revoke-" + rec.ID }
+func revokePolicyName(rec *ledger.Credential) string { return "vigil-revoke-" + rec.ID }
 
 // Revoke implements Issuer: an inline Deny of everything for vigil's session
 // name, for tokens issued before now. It needs nothing but the ledger row.
-func (a *AWSIssuer) Revoke(ctx context.Context, rec *store.Credential) error {
+func (a *AWSIssuer) Revoke(ctx context.Context, rec *ledger.Credential) error {
 	if rec.Target == "" {
 		// The crash came before the role was even resolved: no session.
 		rec.Revocation = map[string]any{"method": "none", "reason": "no role was resolved, so no session was asked for"}
@@ -388,7 +388,7 @@ func (a *AWSIssuer) Revoke(ctx context.Context, rec *store.Credential) error {
 
 // Cleanup implements Issuer: once the session has expired the Deny has
 // nothing left to stop, and it is removed so roles don't collect them.
-func (a *AWSIssuer) Cleanup(ctx context.Context, rec *store.Credential, now time.Time) (bool, error) {
+func (a *AWSIssuer) Cleanup(ctx context.Context, rec *ledger.Credential, now time.Time) (bool, error) {
 	name, _ := rec.Revocation["policy"].(string)
 	if name == "" {
 		return true, nil

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/internal/finding"
+	"github.com/vigilsec/vigil/internal/ledger"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -15,7 +16,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	sm "github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
-	"github.com/vigilsec/vigil/internal/store"
 	"github.com/vigilsec/vigil/internal/testenv"
 	"github.com/vigilsec/vigil/rules"
 )
@@ -110,12 +110,12 @@ func TestAWSLeastPrivilege(t *testing.T) {
 		}
 	}
 
-	led := ledger(t, st)
+	led := ledgerRows(t, st)
 	if len(led) != 3 {
 		t.Fatalf("ledger has %d rows", len(led))
 	}
 	for name, rec := range led {
-		if rec.Status != store.CredRevoked || rec.Revocation["verified"] != true || !strings.HasPrefix(rec.CredentialID, "ASIA") ||
+		if rec.Status != ledger.Revoked || rec.Revocation["verified"] != true || !strings.HasPrefix(rec.CredentialID, "ASIA") ||
 			len(rec.Probes) != 5 || rec.RunID != "run-test" || rec.Target != "arn:aws:iam::123456789012:role/"+name {
 			t.Errorf("%s: ledger row %+v", name, rec)
 		}
@@ -141,8 +141,8 @@ func TestAWSLeastPrivilege(t *testing.T) {
 	if err := s.Recover(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	for name, rec := range ledger(t, st) {
-		if rec.Status != store.CredCleaned {
+	for name, rec := range ledgerRows(t, st) {
+		if rec.Status != ledger.Cleaned {
 			t.Errorf("%s: after expiry, status %s", name, rec.Status)
 		}
 		names, _ := iam.NewFromConfig(vigilCfg).ListRolePolicies(context.Background(), &iam.ListRolePoliciesInput{RoleName: aws.String(name)})
@@ -169,12 +169,12 @@ func TestAWSCrashRecovery(t *testing.T) {
 	iss := &AWSIssuer{Account: "default", Config: vigilCfg}
 	ctx := context.Background()
 	// The first half of a check, as a run killed after issuing leaves it.
-	rec := &store.Credential{ID: newLedgerID(), RunID: "killed", Issuer: iss.Key(), Identity: "exact", Status: store.CredIssuing}
+	rec := &ledger.Credential{ID: newLedgerID(), RunID: "killed", Issuer: iss.Key(), Identity: "exact", Status: ledger.Issuing}
 	cred, err := iss.Issue(ctx, &ids[0], rec, time.Minute, func() error { return st.SaveCredential(ctx, rec) })
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec.Status = store.CredIssued
+	rec.Status = ledger.Issued
 	if err := st.SaveCredential(ctx, rec); err != nil {
 		t.Fatal(err)
 	}
@@ -186,8 +186,8 @@ func TestAWSCrashRecovery(t *testing.T) {
 	if err := s.Recover(ctx); err != nil {
 		t.Fatal(err)
 	}
-	got := ledger(t, st)["exact"]
-	if got.Status != store.CredRevoked || got.Revocation["recovered"] != true {
+	got := ledgerRows(t, st)["exact"]
+	if got.Status != ledger.Revoked || got.Revocation["recovered"] != true {
 		t.Fatalf("after recovery: %+v", got)
 	}
 	if out := cred.Probe(ctx, rules.Probe{Action: "iam:ListRoles"}); out.Result != Denied {

@@ -9,7 +9,7 @@ import (
 
 	"github.com/vigilsec/vigil/internal/awsconf"
 	"github.com/vigilsec/vigil/internal/config"
-	"github.com/vigilsec/vigil/internal/store"
+	"github.com/vigilsec/vigil/internal/ledger"
 	"github.com/vigilsec/vigil/internal/vaultconf"
 	"github.com/vigilsec/vigil/rules"
 )
@@ -17,7 +17,7 @@ import (
 // New builds the synthetic scanner for a vigil.yaml, or nil when no declared
 // identity has probes and the ledger has nothing left to revoke. Probes are
 // checked here, so a bad one fails the run up front with its file and line.
-func New(ctx context.Context, cfg *config.Config, ledger Ledger, controls rules.Controls, log *slog.Logger) (*Scanner, error) {
+func New(ctx context.Context, cfg *config.Config, book Ledger, controls rules.Controls, log *slog.Logger) (*Scanner, error) {
 	var ids []rules.Identity
 	if cfg.Rules.Identities != "" {
 		all, err := rules.LoadIdentities(cfg.Rules.Identities)
@@ -30,7 +30,7 @@ func New(ctx context.Context, cfg *config.Config, ledger Ledger, controls rules.
 			}
 		}
 	}
-	open, err := ledger.Credentials(ctx, store.LedgerFilter{Open: true})
+	open, err := book.Credentials(ctx, ledger.Filter{Open: true})
 	if err != nil {
 		return nil, fmt.Errorf("read the credential ledger: %w", err)
 	}
@@ -44,7 +44,7 @@ func New(ctx context.Context, cfg *config.Config, ledger Ledger, controls rules.
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	s := &Scanner{Identities: ids, Issuers: map[string]Issuer{}, Ledger: ledger, Controls: controls, Log: log}
+	s := &Scanner{Identities: ids, Issuers: map[string]Issuer{}, Ledger: book, Controls: controls, Log: log}
 	if sc := cfg.Synthetic; sc != nil {
 		s.Margin, s.RevokeWait, s.Workers = sc.Margin, sc.RevokeWait, sc.Workers
 	}
@@ -120,10 +120,10 @@ type failedIssuer struct {
 }
 
 func (f failedIssuer) Key() string { return f.key }
-func (f failedIssuer) Issue(context.Context, *rules.Identity, *store.Credential, time.Duration, func() error) (Credential, error) {
+func (f failedIssuer) Issue(context.Context, *rules.Identity, *ledger.Credential, time.Duration, func() error) (Credential, error) {
 	return nil, f.err
 }
-func (f failedIssuer) Revoke(context.Context, *store.Credential) error { return f.err }
-func (f failedIssuer) Cleanup(context.Context, *store.Credential, time.Time) (bool, error) {
+func (f failedIssuer) Revoke(context.Context, *ledger.Credential) error { return f.err }
+func (f failedIssuer) Cleanup(context.Context, *ledger.Credential, time.Time) (bool, error) {
 	return false, f.err
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/internal/finding"
+	"github.com/vigilsec/vigil/internal/ledger"
 	"github.com/vigilsec/vigil/internal/store"
 	"github.com/vigilsec/vigil/rules"
 	"github.com/vigilsec/vigil/scanners"
@@ -53,13 +54,13 @@ func kinds(fs []finding.Finding) map[string][]string {
 	return out
 }
 
-func ledger(t *testing.T, st *store.Store) map[string]store.Credential {
+func ledgerRows(t *testing.T, st *store.Store) map[string]ledger.Credential {
 	t.Helper()
-	rows, err := st.Credentials(context.Background(), store.LedgerFilter{})
+	rows, err := st.Credentials(context.Background(), ledger.Filter{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[string]store.Credential{}
+	out := map[string]ledger.Credential{}
 	for _, r := range rows {
 		out[r.Identity] = r
 	}
@@ -93,7 +94,7 @@ type capture struct {
 	sabotage bool
 }
 
-func (c *capture) Issue(ctx context.Context, id *rules.Identity, rec *store.Credential, ttl time.Duration, save func() error) (Credential, error) {
+func (c *capture) Issue(ctx context.Context, id *rules.Identity, rec *ledger.Credential, ttl time.Duration, save func() error) (Credential, error) {
 	cr, err := c.Issuer.Issue(ctx, id, rec, ttl, save)
 	if err == nil {
 		c.mu.Lock()
@@ -106,7 +107,7 @@ func (c *capture) Issue(ctx context.Context, id *rules.Identity, rec *store.Cred
 	return cr, err
 }
 
-func (c *capture) Revoke(ctx context.Context, rec *store.Credential) error {
+func (c *capture) Revoke(ctx context.Context, rec *ledger.Credential) error {
 	if c.sabotage {
 		rec.Revocation = map[string]any{"method": "sabotaged by the test"}
 		return nil

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"time"
 
-	"github.com/vigilsec/vigil/internal/store"
+	"github.com/vigilsec/vigil/internal/ledger"
 	"github.com/vigilsec/vigil/rules"
 )
 
@@ -40,12 +40,12 @@ type Issuer interface {
 	// about ttl. It fills rec's target, scope and expiry and calls save
 	// before asking for the credential (the ledger's intent row), then fills
 	// the credential id and times.
-	Issue(ctx context.Context, id *rules.Identity, rec *store.Credential, ttl time.Duration, save func() error) (Credential, error)
+	Issue(ctx context.Context, id *rules.Identity, rec *ledger.Credential, ttl time.Duration, save func() error) (Credential, error)
 	// Revoke revokes what rec describes and records how in rec.Revocation.
-	Revoke(ctx context.Context, rec *store.Credential) error
+	Revoke(ctx context.Context, rec *ledger.Credential) error
 	// Cleanup removes what revocation left behind once that is safe (now is
 	// after the credential's expiry); done reports nothing is left.
-	Cleanup(ctx context.Context, rec *store.Credential, now time.Time) (done bool, err error)
+	Cleanup(ctx context.Context, rec *ledger.Credential, now time.Time) (done bool, err error)
 }
 
 // Credential is a live credential. It exists only in memory; the ledger has

@@ -19,15 +19,15 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/internal/finding"
-	"github.com/vigilsec/vigil/internal/store"
+	"github.com/vigilsec/vigil/internal/ledger"
 	"github.com/vigilsec/vigil/rules"
 	"github.com/vigilsec/vigil/scanners"
 )
 
 // Ledger is where credentials are recorded (the store).
 type Ledger interface {
-	SaveCredential(ctx context.Context, c *store.Credential) error
-	Credentials(ctx context.Context, f store.LedgerFilter) ([]store.Credential, error)
+	SaveCredential(ctx context.Context, c *ledger.Credential) error
+	Credentials(ctx context.Context, f ledger.Filter) ([]ledger.Credential, error)
 }
 
 // Scanner runs the synthetic checks.
@@ -104,7 +104,7 @@ func (s *Scanner) Scan(ctx context.Context, _ scanners.StateReader, emit func(sc
 // Recover revokes every credential the ledger says may still be live and
 // cleans up revocations whose credential has expired.
 func (s *Scanner) Recover(ctx context.Context) error {
-	rows, err := s.Ledger.Credentials(ctx, store.LedgerFilter{Open: true})
+	rows, err := s.Ledger.Credentials(ctx, ledger.Filter{Open: true})
 	if err != nil {
 		return fmt.Errorf("read the credential ledger: %w", err)
 	}
@@ -116,7 +116,7 @@ func (s *Scanner) Recover(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("ledger %s (%s): issuer %s is not configured, so it can't be revoked or cleaned up", rec.ID, rec.Identity, rec.Issuer))
 			continue
 		}
-		if rec.Status == store.CredIssuing || rec.Status == store.CredIssued {
+		if rec.Status == ledger.Issuing || rec.Status == ledger.Issued {
 			s.log().Warn("revoking a credential an earlier run left live", "ledger", rec.ID, "identity", rec.Identity, "run", rec.RunID)
 			if err := s.revoke(ctx, iss, rec); err != nil {
 				errs = append(errs, err)
@@ -135,18 +135,18 @@ func (s *Scanner) Recover(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-func (s *Scanner) revoke(ctx context.Context, iss Issuer, rec *store.Credential) error {
+func (s *Scanner) revoke(ctx context.Context, iss Issuer, rec *ledger.Credential) error {
 	if err := iss.Revoke(ctx, rec); err != nil {
 		return fmt.Errorf("ledger %s (%s): %w", rec.ID, rec.Identity, err)
 	}
 	if rec.Revocation == nil {
 		rec.Revocation = map[string]any{}
 	}
-	rec.Status, rec.RevokedAt = store.CredRevoked, s.now()
+	rec.Status, rec.RevokedAt = ledger.Revoked, s.now()
 	return s.Ledger.SaveCredential(ctx, rec)
 }
 
-func (s *Scanner) cleanup(ctx context.Context, iss Issuer, rec *store.Credential) error {
+func (s *Scanner) cleanup(ctx context.Context, iss Issuer, rec *ledger.Credential) error {
 	done, err := iss.Cleanup(ctx, rec, s.now())
 	if err != nil {
 		return fmt.Errorf("ledger %s (%s): %w", rec.ID, rec.Identity, err)
@@ -154,7 +154,7 @@ func (s *Scanner) cleanup(ctx context.Context, iss Issuer, rec *store.Credential
 	if !done {
 		return nil
 	}
-	rec.Status, rec.CleanedAt = store.CredCleaned, s.now()
+	rec.Status, rec.CleanedAt = ledger.Cleaned, s.now()
 	return s.Ledger.SaveCredential(ctx, rec)
 }
 
@@ -259,7 +259,7 @@ func (s *Scanner) check(ctx context.Context, id *rules.Identity) scanners.Result
 	if err != nil {
 		return fail(err)
 	}
-	rec := &store.Credential{ID: newLedgerID(), RunID: scanners.RunID(ctx), Issuer: iss.Key(), Identity: id.Name, Status: store.CredIssuing}
+	rec := &ledger.Credential{ID: newLedgerID(), RunID: scanners.RunID(ctx), Issuer: iss.Key(), Identity: id.Name, Status: ledger.Issuing}
 	saved := false
 	cred, err := iss.Issue(ctx, id, rec, s.ttl(id), func() error {
 		saved = true
@@ -272,7 +272,7 @@ func (s *Scanner) check(ctx context.Context, id *rules.Identity) scanners.Result
 		err = fmt.Errorf("identity %s: %w", id.Name, err)
 		if saved {
 			if errors.Is(err, ErrRefused) {
-				rec.Status = store.CredNotIssued
+				rec.Status = ledger.NotIssued
 				err = errors.Join(err, s.Ledger.SaveCredential(bg, rec))
 			} else if rerr := s.revoke(bg, iss, rec); rerr != nil {
 				// Left as "issuing": the next run revokes it.
@@ -281,7 +281,7 @@ func (s *Scanner) check(ctx context.Context, id *rules.Identity) scanners.Result
 		}
 		return fail(err)
 	}
-	rec.Status = store.CredIssued
+	rec.Status = ledger.Issued
 	if err := s.Ledger.SaveCredential(bg, rec); err != nil {
 		return fail(errors.Join(fmt.Errorf("identity %s: record credential: %w", id.Name, err), s.revoke(bg, iss, rec)))
 	}
@@ -293,7 +293,7 @@ func (s *Scanner) check(ctx context.Context, id *rules.Identity) scanners.Result
 		if ctx.Err() == nil {
 			out = cred.Probe(ctx, p)
 		}
-		rec.Probes = append(rec.Probes, store.ProbeRecord{Probe: p.String(), Expect: p.Expect, Outcome: out.Result, Error: out.Err, At: s.now()})
+		rec.Probes = append(rec.Probes, ledger.ProbeRecord{Probe: p.String(), Expect: p.Expect, Outcome: out.Result, Error: out.Err, At: s.now()})
 		switch {
 		case out.Result == Inconclusive:
 			inconclusive = append(inconclusive, fmt.Errorf("identity %s: probe %q (expected %s) is inconclusive: %s", id.Name, p, p.Expect, out.Err))
@@ -336,7 +336,7 @@ func (s *Scanner) check(ctx context.Context, id *rules.Identity) scanners.Result
 
 // verifyRevoked checks that the credential stopped working (within
 // RevokeWait); still working is synthetic.not_revoked.
-func (s *Scanner) verifyRevoked(ctx context.Context, id *rules.Identity, rec *store.Credential, cred Credential, allowed []rules.Probe) (*finding.Finding, error) {
+func (s *Scanner) verifyRevoked(ctx context.Context, id *rules.Identity, rec *ledger.Credential, cred Credential, allowed []rules.Probe) (*finding.Finding, error) {
 	out := cred.Verify(ctx, allowed, s.revokeWait())
 	rec.Revocation["verify"] = out.Result
 	switch out.Result {
@@ -361,7 +361,7 @@ func (s *Scanner) verifyRevoked(ctx context.Context, id *rules.Identity, rec *st
 	return nil, fmt.Errorf("identity %s: revocation of %s could not be verified: %s", id.Name, rec.CredentialID, out.Err)
 }
 
-func (s *Scanner) probeFinding(kind string, sev finding.Severity, id *rules.Identity, rec *store.Credential, p rules.Probe, out Outcome, title, detail string) finding.Finding {
+func (s *Scanner) probeFinding(kind string, sev finding.Severity, id *rules.Identity, rec *ledger.Credential, p rules.Probe, out Outcome, title, detail string) finding.Finding {
 	ev := map[string]any{"probe": p.String(), "expected": p.Expect, "outcome": out.Result}
 	if out.Err != "" {
 		ev["error"] = out.Err
@@ -369,7 +369,7 @@ func (s *Scanner) probeFinding(kind string, sev finding.Severity, id *rules.Iden
 	return s.finding(kind, sev, id, rec, &p, title, detail, ev)
 }
 
-func (s *Scanner) finding(kind string, sev finding.Severity, id *rules.Identity, rec *store.Credential, p *rules.Probe, title, detail string, ev map[string]any) finding.Finding {
+func (s *Scanner) finding(kind string, sev finding.Severity, id *rules.Identity, rec *ledger.Credential, p *rules.Probe, title, detail string, ev map[string]any) finding.Finding {
 	parts := []string{id.Name}
 	line := id.Line
 	if p != nil {

@@ -15,7 +15,7 @@ import (
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/vigilsec/vigil/internal/config"
-	"github.com/vigilsec/vigil/internal/store"
+	"github.com/vigilsec/vigil/internal/ledger"
 	"github.com/vigilsec/vigil/rules"
 )
 
@@ -139,7 +139,7 @@ func TestVerifyRevokedOutcomes(t *testing.T) {
 		{Outcome{Result: Unverifiable, Err: "no probe succeeded"}, false, false},
 		{Outcome{Result: Inconclusive, Err: "throttled"}, true, false},
 	} {
-		rec := &store.Credential{Revocation: map[string]any{}}
+		rec := &ledger.Credential{Revocation: map[string]any{}}
 		f, err := s.verifyRevoked(context.Background(), id, rec, stubCredential{c.out}, nil)
 		if (err != nil) != c.err || (f != nil) != c.finding || rec.Revocation["verify"] != c.out.Result {
 			t.Errorf("%s: finding %v err %v ledger %v", c.out.Result, f, err, rec.Revocation)

@@ -10,7 +10,7 @@ import (
 
 	"github.com/openbao/openbao/api/v2"
 
-	"github.com/vigilsec/vigil/internal/store"
+	"github.com/vigilsec/vigil/internal/ledger"
 	"github.com/vigilsec/vigil/rules"
 )
 
@@ -52,7 +52,7 @@ func validateVault(id *rules.Identity, p rules.Probe) error {
 }
 
 // Issue implements Issuer.
-func (v *VaultIssuer) Issue(ctx context.Context, id *rules.Identity, rec *store.Credential, ttl time.Duration, save func() error) (Credential, error) {
+func (v *VaultIssuer) Issue(ctx context.Context, id *rules.Identity, rec *ledger.Credential, ttl time.Duration, save func() error) (Credential, error) {
 	ttl = max(ttl, time.Minute).Round(time.Second)
 	// One use per probe, one for the revocation check; a token whose uses
 	// ran out would look revoked when it was not.
@@ -149,7 +149,7 @@ func classifyVault(err error) Outcome {
 // Revoke implements Issuer: by accessor, which the ledger holds. A row left
 // between the intent and the answer has no accessor; the token is then found
 // by the ledger id vigil put in its metadata.
-func (v *VaultIssuer) Revoke(ctx context.Context, rec *store.Credential) error {
+func (v *VaultIssuer) Revoke(ctx context.Context, rec *ledger.Credential) error {
 	tok := v.Client.Auth().Token()
 	accessors := []string{rec.CredentialID}
 	method := "revoke-accessor"
@@ -200,6 +200,6 @@ func (v *VaultIssuer) findByLedger(ctx context.Context, ledgerID string) ([]stri
 }
 
 // Cleanup implements Issuer: a revoked token leaves nothing behind.
-func (v *VaultIssuer) Cleanup(context.Context, *store.Credential, time.Time) (bool, error) {
+func (v *VaultIssuer) Cleanup(context.Context, *ledger.Credential, time.Time) (bool, error) {
 	return true, nil
 }

@@ -10,10 +10,10 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/internal/finding"
+	"github.com/vigilsec/vigil/internal/ledger"
 
 	"github.com/openbao/openbao/api/v2"
 
-	"github.com/vigilsec/vigil/internal/store"
 	"github.com/vigilsec/vigil/internal/testenv"
 	"github.com/vigilsec/vigil/rules"
 )
@@ -94,8 +94,8 @@ func TestVaultLeastPrivilege(t *testing.T) {
 	if k := kinds(res["synthetic:etl-wide"].Findings); len(k) != 1 || strings.Join(k[finding.KindSynDeniedAllowed], ",") != "read "+m+"/data/prod/etl/db" {
 		t.Errorf("wide policy: %v", k)
 	}
-	for name, rec := range ledger(t, st) {
-		if rec.Status != store.CredCleaned || rec.Revocation["verified"] != true || !strings.HasPrefix(rec.CredentialID, "") || rec.CredentialID == "" ||
+	for name, rec := range ledgerRows(t, st) {
+		if rec.Status != ledger.Cleaned || rec.Revocation["verified"] != true || !strings.HasPrefix(rec.CredentialID, "") || rec.CredentialID == "" ||
 			rec.Scope["num_uses"] != float64(5) || len(rec.Probes) != 4 {
 			t.Errorf("%s: %+v", name, rec)
 		}
@@ -131,7 +131,7 @@ func TestVaultNotRevoked(t *testing.T) {
 	if len(r.Findings) != 1 || r.Findings[0].Kind != finding.KindSynNotRevoked || r.Findings[0].Severity != "high" {
 		t.Fatalf("%v %+v", r.Err, r.Findings)
 	}
-	rec := ledger(t, st)["etl-dev"]
+	rec := ledgerRows(t, st)["etl-dev"]
 	if rec.Revocation["verified"] != false {
 		t.Errorf("ledger: %+v", rec.Revocation)
 	}
@@ -150,7 +150,7 @@ func TestVaultCrashRecovery(t *testing.T) {
 	ids := loadIdentities(t, vaultIdentities(m, "dev"))
 	iss := &VaultIssuer{Store: "main", Client: root}
 	ctx := context.Background()
-	rec := &store.Credential{ID: newLedgerID(), RunID: "killed", Issuer: iss.Key(), Identity: "etl-dev", Status: store.CredIssuing}
+	rec := &ledger.Credential{ID: newLedgerID(), RunID: "killed", Issuer: iss.Key(), Identity: "etl-dev", Status: ledger.Issuing}
 	cred, err := iss.Issue(ctx, &ids[0], rec, time.Hour, func() error { return st.SaveCredential(ctx, rec) })
 	if err != nil {
 		t.Fatal(err)
@@ -163,15 +163,15 @@ func TestVaultCrashRecovery(t *testing.T) {
 	if err := s.Recover(ctx); err != nil {
 		t.Fatal(err)
 	}
-	got := ledger(t, st)["etl-dev"]
-	if got.Status != store.CredCleaned || got.Revocation["recovered"] != true || got.Revocation["accessors"] != float64(1) {
+	got := ledgerRows(t, st)["etl-dev"]
+	if got.Status != ledger.Cleaned || got.Revocation["recovered"] != true || got.Revocation["accessors"] != float64(1) {
 		t.Fatalf("after recovery: %+v", got)
 	}
 	if _, err := root.Auth().Token().LookupAccessor(accessor); err == nil {
 		t.Fatal("the crashed run's token was not revoked")
 	}
 	// Nothing is left to do.
-	if open, _ := st.Credentials(ctx, store.LedgerFilter{Open: true}); len(open) != 0 {
+	if open, _ := st.Credentials(ctx, ledger.Filter{Open: true}); len(open) != 0 {
 		t.Fatalf("open rows: %+v", open)
 	}
 }
