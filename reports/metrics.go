@@ -48,7 +48,7 @@ func Metrics(path string, run RunMetrics, open []finding.Finding) error {
 	// Every kind and severity seen is set, zero included, so a resolved
 	// problem's series drops to 0 rather than vanishing.
 	for _, f := range open {
-		openG.WithLabelValues(f.Kind, string(f.Severity)).Inc()
+		openG.WithLabelValues(string(f.Kind), string(f.Severity)).Inc()
 	}
 	for _, s := range []string{"ok", "partial", "failed"} {
 		v := 0.0

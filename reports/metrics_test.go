@@ -38,7 +38,7 @@ func TestMetricsTextfileParses(t *testing.T) {
 		}
 		open[l["kind"]+"/"+l["severity"]] = m.GetGauge().GetValue()
 	}
-	if open[finding.KindLeakGit+"/high"] != 1 || open[finding.KindLeakLog+"/medium"] != 1 || open["iam.wildcard/critical"] != 1 || len(open) != 3 {
+	if open[string(finding.KindLeakGit)+"/high"] != 1 || open[string(finding.KindLeakLog)+"/medium"] != 1 || open["iam.wildcard/critical"] != 1 || len(open) != 3 {
 		t.Errorf("open findings %v", open)
 	}
 	gauge := func(name string) float64 { return fams[name].GetMetric()[0].GetGauge().GetValue() }

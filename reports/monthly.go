@@ -398,7 +398,7 @@ func (w *workbook) findings(ctx context.Context, st *store.Store, from, to time.
 		return err
 	}
 	err := st.EachFinding(ctx, from, to, func(r *store.FindingRow) error {
-		prefix, _, _ := strings.Cut(r.Kind, ".")
+		prefix, _, _ := strings.Cut(string(r.Kind), ".")
 		sheet := sheets[prefix+"."]
 		if sheet == "" {
 			return nil
@@ -413,17 +413,17 @@ func (w *workbook) findings(ctx context.Context, st *store.Store, from, to time.
 			}
 		}
 		if !r.FirstSeen.Before(from) {
-			newByKind[r.Kind]++
+			newByKind[string(r.Kind)]++
 		}
-		if r.Status == finding.StatusOpen && len(openIDs[r.Kind]) < 20 {
-			openIDs[r.Kind] = append(openIDs[r.Kind], r.ID)
+		if k := string(r.Kind); r.Status == finding.StatusOpen && len(openIDs[k]) < 20 {
+			openIDs[k] = append(openIDs[k], r.ID)
 		}
 		var resolved any
 		if r.Status == finding.StatusResolved {
 			resolved = r.ResolvedAt
 		}
-		return cur.add(r.ID, string(r.Severity), string(r.Status), r.Kind, r.Resource, r.Title, location(r.Location),
-			evidence(r.Kind, r.Evidence), r.FirstSeen, r.LastSeen, resolved, r.Regressions, strings.Join(r.Controls, ", "))
+		return cur.add(r.ID, string(r.Severity), string(r.Status), string(r.Kind), r.Resource, r.Title, location(r.Location),
+			evidence(string(r.Kind), r.Evidence), r.FirstSeen, r.LastSeen, resolved, r.Regressions, strings.Join(r.Controls, ", "))
 	})
 	if err != nil {
 		return total, err

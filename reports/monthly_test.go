@@ -37,8 +37,8 @@ func history(t *testing.T) *store.Store {
 	t.Cleanup(func() { st.Close() })
 	ctx := context.Background()
 	ctl := rules.DefaultControls()
-	mk := func(id, kind string, sev finding.Severity) finding.Finding {
-		return finding.Finding{ID: id, Kind: kind, Severity: sev, Scanner: strings.Split(kind, ".")[0], Resource: "r-" + id,
+	mk := func(id string, kind finding.Kind, sev finding.Severity) finding.Finding {
+		return finding.Finding{ID: id, Kind: kind, Severity: sev, Scanner: strings.Split(string(kind), ".")[0], Resource: "r-" + id,
 			Title: "title " + id, Evidence: finding.Evidence{"rule": "aws-access-token", "redacted": "AKI****XYZ"}, Controls: ctl.For(kind),
 			Location: &finding.Location{Repo: "payments", Commit: "0123456789abcdef", Path: "config/db.yaml", Line: 12}}
 	}

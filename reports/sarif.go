@@ -118,8 +118,8 @@ func sarifLevel(s finding.Severity) (string, string) {
 // ruleOf names a finding's SARIF rule: its kind, plus the detection rule for
 // leaks, so that code scanning groups "aws-access-token in git" together.
 func ruleOf(f finding.Finding) (id, name string) {
-	id = f.Kind
-	if r, ok := f.Evidence["rule"].(string); ok && r != "" {
+	id = string(f.Kind)
+	if r := f.Evidence.String(finding.EvRule); r != "" {
 		id += "/" + r
 	}
 	return id, strings.NewReplacer(".", "-", "/", "-").Replace(id)
@@ -145,8 +145,8 @@ func SARIF(w io.Writer, run Run, fs []finding.Finding) error {
 				ID:                   id,
 				Name:                 name,
 				ShortDescription:     sarifText{Text: ruleShort(f)},
-				FullDescription:      sarifText{Text: ruleShort(f) + " (" + f.Kind + ")"},
-				Help:                 sarifText{Text: helpFor(f.Kind)},
+				FullDescription:      sarifText{Text: ruleShort(f) + " (" + string(f.Kind) + ")"},
+				Help:                 sarifText{Text: helpFor(string(f.Kind))},
 				DefaultConfiguration: sarifConfig{Level: level},
 				Properties: map[string]any{
 					"tags":              append([]string{"security", f.Scanner}, f.Controls...),
@@ -169,10 +169,10 @@ func SARIF(w io.Writer, run Run, fs []finding.Finding) error {
 		if t, ok := run.Transitions[f.ID]; ok {
 			r.Properties["transition"] = string(t)
 		}
-		if red, ok := f.Evidence["redacted"]; ok {
+		if red := f.Evidence.String(finding.EvRedacted); red != "" {
 			r.Properties["redacted"] = red
 		}
-		if c, ok := f.Evidence["commit"].(string); ok && c != "" {
+		if c := f.Evidence.String(finding.EvCommit); c != "" {
 			r.Properties["commit"] = c
 		}
 		r.Locations = []sarifLocation{locationOf(f)}
@@ -223,10 +223,10 @@ func locationOf(f finding.Finding) sarifLocation {
 }
 
 func ruleShort(f finding.Finding) string {
-	if r, ok := f.Evidence["rule"].(string); ok && r != "" {
+	if r := f.Evidence.String(finding.EvRule); r != "" {
 		return fmt.Sprintf("Secret matching %s", r)
 	}
-	return f.Kind
+	return string(f.Kind)
 }
 
 func helpFor(kind string) string {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"sort"
 
+	"github.com/vigilsec/vigil/internal/finding"
 	"gopkg.in/yaml.v3"
 )
 
@@ -42,7 +43,7 @@ func parseControls(name string, b []byte) (Controls, error) {
 }
 
 // For returns the controls of a kind (nil when unmapped).
-func (c Controls) For(kind string) []string { return c[kind] }
+func (c Controls) For(kind finding.Kind) []string { return c[string(kind)] }
 
 // Control is a compliance control the monthly report gives a status for.
 type Control struct {

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/vigilsec/vigil/internal/finding"
 )
 
 func TestDefaultRulesLoadAndAreCached(t *testing.T) {
@@ -94,7 +96,7 @@ func TestIgnoreFileValidation(t *testing.T) {
 
 func TestDefaultControlsCoverEveryLeakKind(t *testing.T) {
 	c := DefaultControls()
-	for _, k := range []string{"leak.git", "leak.file", "leak.log", "leak.live"} {
+	for _, k := range []finding.Kind{"leak.git", "leak.file", "leak.log", "leak.live"} {
 		if len(c.For(k)) == 0 {
 			t.Errorf("%s has no controls", k)
 		}

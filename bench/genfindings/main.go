@@ -37,7 +37,7 @@ func main() {
 		log.Fatal(err)
 	}
 	defer st.Close()
-	kinds := []string{finding.KindLeakGit, finding.KindLeakLog, finding.KindLeakFile, finding.KindIAMExcessGrant,
+	kinds := []finding.Kind{finding.KindLeakGit, finding.KindLeakLog, finding.KindLeakFile, finding.KindIAMExcessGrant,
 		finding.KindInvRotationOverdue, finding.KindSynDeniedAllowed}
 	sevs := []finding.Severity{finding.Critical, finding.High, finding.Medium, finding.Low}
 	const runs = 10
@@ -85,7 +85,7 @@ func main() {
 
 // fs0 is what the last run sees of the first source: all but a tenth.
 func fs0(per int) []finding.Finding {
-	kinds := []string{finding.KindLeakGit, finding.KindLeakLog, finding.KindLeakFile, finding.KindIAMExcessGrant,
+	kinds := []finding.Kind{finding.KindLeakGit, finding.KindLeakLog, finding.KindLeakFile, finding.KindIAMExcessGrant,
 		finding.KindInvRotationOverdue, finding.KindSynDeniedAllowed}
 	sevs := []finding.Severity{finding.Critical, finding.High, finding.Medium, finding.Low}
 	var fs []finding.Finding

@@ -148,7 +148,7 @@ func prScope(all []finding.Finding) (pr, live []finding.Finding) {
 		}
 	}
 	for _, f := range all {
-		if id, _ := f.Evidence["leak_finding"].(string); f.Kind == finding.KindLeakLive && leaked[id] {
+		if id := f.Evidence.String(finding.EvLeakFinding); f.Kind == finding.KindLeakLive && leaked[id] {
 			pr = append(pr, f)
 			live = append(live, f)
 		}

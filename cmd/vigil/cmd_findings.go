@@ -33,7 +33,7 @@ func newFindingsCmd(g *globals) *cobra.Command {
 					return usageErr(fmt.Errorf("--status %q: want open, resolved or suppressed", s))
 				}
 			}
-			fs, err := st.Findings(cmd.Context(), store.Filter{Status: splitList(status), Kind: splitList(kind)})
+			fs, err := st.Findings(cmd.Context(), store.Filter{Status: splitList(status), Kind: kinds(splitList(kind))})
 			if err != nil {
 				return err
 			}

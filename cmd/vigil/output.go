@@ -137,6 +137,15 @@ func writeMetrics(ctx context.Context, st *store.Store, path string, sum runner.
 	return reports.Metrics(path, m, open)
 }
 
+// kinds converts --kind values.
+func kinds(vals []string) []finding.Kind {
+	out := make([]finding.Kind, len(vals))
+	for i, v := range vals {
+		out[i] = finding.Kind(v)
+	}
+	return out
+}
+
 // resolveIDs turns the ids a person typed (unique prefixes, as tables print
 // them) into whole ids; an unknown or ambiguous one is a usage error (exit 2).
 func resolveIDs(ctx context.Context, st *store.Store, what string, ids []string) ([]string, error) {

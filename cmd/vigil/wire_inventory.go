@@ -106,13 +106,13 @@ func (f failedStore) List(context.Context, func(inventory.Secret)) error {
 func leakHashes(st *store.Store) inventory.LeakHashes {
 	return func(ctx context.Context) (map[string][]inventory.Leak, error) {
 		fs, err := st.Findings(ctx, store.Filter{Status: []string{string(finding.StatusOpen)},
-			Kind: []string{finding.KindLeakGit, finding.KindLeakFile, finding.KindLeakLog, "leak.github_alert"}})
+			Kind: finding.LeakKinds})
 		if err != nil {
 			return nil, err
 		}
 		out := map[string][]inventory.Leak{}
 		for _, f := range fs {
-			if h, ok := f.Evidence["secret_hash"].(string); ok {
+			if h := f.Evidence.String(finding.EvSecretHash); h != "" {
 				out[h] = append(out[h], inventory.Leak{FindingID: f.ID, Kind: f.Kind, Resource: f.Resource})
 			}
 		}

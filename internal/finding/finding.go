@@ -79,23 +79,92 @@ const (
 	Suppressed Transition = "suppressed"
 )
 
-// Kinds of findings (see the design contract). Only the ones a scanner emits
-// today are listed; the others arrive with their scanners.
+// Kind is what sort of problem a finding is ("leak.git"): the part before
+// the dot names the scanner that emits it.
+type Kind string
+
+// Kinds of findings (the design contract's table). Only the ones a scanner
+// emits are listed; the others arrive with their scanners.
 const (
-	KindLeakGit  = "leak.git"
-	KindLeakFile = "leak.file"
-	KindLeakLog  = "leak.log"
-	KindLeakLive = "leak.live"
+	KindLeakGit  Kind = "leak.git"
+	KindLeakFile Kind = "leak.file"
+	KindLeakLog  Kind = "leak.log"
+	KindLeakLive Kind = "leak.live"
+
+	KindIAMExcessGrant         Kind = "iam.excess_grant"
+	KindIAMMissingGrant        Kind = "iam.missing_grant"
+	KindIAMWildcard            Kind = "iam.wildcard"
+	KindIAMAdmin               Kind = "iam.admin"
+	KindIAMUndeclaredPrincipal Kind = "iam.undeclared_principal"
+	KindIAMOldKey              Kind = "iam.old_key"
+	KindIAMUnusedKey           Kind = "iam.unused_key"
+	KindIAMUnparsablePolicy    Kind = "iam.unparsable_policy"
+
+	KindInvUndeclared        Kind = "inventory.undeclared"
+	KindInvMissing           Kind = "inventory.missing"
+	KindInvNoOwner           Kind = "inventory.no_owner"
+	KindInvRotationOverdue   Kind = "inventory.rotation_overdue"
+	KindInvUnused            Kind = "inventory.unused"
+	KindInvEnvMismatch       Kind = "inventory.env_mismatch"
+	KindInvPlaintextVariable Kind = "inventory.plaintext_variable"
+	KindInvPlaintextConfig   Kind = "inventory.plaintext_config"
+
+	KindSynDeniedAllowed Kind = "synthetic.denied_allowed"
+	KindSynAllowedDenied Kind = "synthetic.allowed_denied"
+	KindSynNotRevoked    Kind = "synthetic.not_revoked"
 )
 
+// LeakKinds are the kinds of a secret found where it leaked: their evidence
+// carries the keyed hash that leak.live and remediation match on.
+var LeakKinds = []Kind{KindLeakGit, KindLeakFile, KindLeakLog}
+
+// Strings returns kinds as strings, for store filters.
+func Strings(kinds ...Kind) []string {
+	out := make([]string, len(kinds))
+	for i, k := range kinds {
+		out[i] = string(k)
+	}
+	return out
+}
+
 // Evidence is what supports a finding. It is free-form per kind, but by
-// contract never holds a secret: only redactions and keyed hashes.
+// contract never holds a secret: only redactions and keyed hashes. The keys
+// other packages read have names here and typed accessors below, so a
+// misspelt key or a value of another type reads as absent, never a panic.
 type Evidence map[string]any
+
+// Evidence keys read across packages.
+const (
+	EvRule            = "rule"             // leaks: the gitleaks rule id
+	EvRedacted        = "redacted"         // leaks: the value, redacted
+	EvSecretHash      = "secret_hash"      // leaks, leak.live: the keyed hash of the value
+	EvCommit          = "commit"           // leak.git
+	EvStore           = "store"            // inventory: the store instance
+	EvPath            = "path"             // inventory: the declared-style path
+	EvCurrent         = "current"          // leak.live: the current value (true) or an earlier one
+	EvLeakFinding     = "leak_finding"     // leak.live: the leak it matched
+	EvPolicy          = "policy"           // iam: the policy that grants
+	EvVia             = "via"              // iam: the group it is granted through
+	EvSuggestedPolicy = "suggested_policy" // iam.excess_grant: the narrowed document
+	EvAccessKeyID     = "access_key_id"    // iam.old_key, iam.unused_key
+)
+
+// String returns the string at key, or "".
+func (e Evidence) String(key string) string {
+	s, _ := e[key].(string)
+	return s
+}
+
+// Bool returns the bool at key and whether there is one.
+func (e Evidence) Bool(key string) (v, ok bool) {
+	v, ok = e[key].(bool)
+	return v, ok
+}
 
 // Finding is one problem found by a scanner.
 type Finding struct {
 	ID        string    `json:"id"`
-	Kind      string    `json:"kind"`
+	Kind      Kind      `json:"kind"`
 	Severity  Severity  `json:"severity"`
 	Scanner   string    `json:"scanner"`
 	Resource  string    `json:"resource"`
@@ -134,7 +203,7 @@ type Location struct {
 // and the parts that make it distinct. Callers pass the parts that identify
 // the problem and nothing that changes from run to run (no timestamps, no run
 // ids), so the same problem keeps its id forever.
-func Fingerprint(kind string, parts ...string) string {
+func Fingerprint(kind Kind, parts ...string) string {
 	h := sha256.New()
 	h.Write([]byte(kind))
 	for _, p := range parts {
@@ -145,34 +214,3 @@ func Fingerprint(kind string, parts ...string) string {
 	}
 	return hex.EncodeToString(h.Sum(nil))[:32]
 }
-
-// IAM drift kinds.
-const (
-	KindIAMExcessGrant         = "iam.excess_grant"
-	KindIAMMissingGrant        = "iam.missing_grant"
-	KindIAMWildcard            = "iam.wildcard"
-	KindIAMAdmin               = "iam.admin"
-	KindIAMUndeclaredPrincipal = "iam.undeclared_principal"
-	KindIAMOldKey              = "iam.old_key"
-	KindIAMUnusedKey           = "iam.unused_key"
-	KindIAMUnparsablePolicy    = "iam.unparsable_policy"
-)
-
-// Inventory kinds.
-const (
-	KindInvUndeclared        = "inventory.undeclared"
-	KindInvMissing           = "inventory.missing"
-	KindInvNoOwner           = "inventory.no_owner"
-	KindInvRotationOverdue   = "inventory.rotation_overdue"
-	KindInvUnused            = "inventory.unused"
-	KindInvEnvMismatch       = "inventory.env_mismatch"
-	KindInvPlaintextVariable = "inventory.plaintext_variable"
-	KindInvPlaintextConfig   = "inventory.plaintext_config"
-)
-
-// Synthetic check kinds.
-const (
-	KindSynDeniedAllowed = "synthetic.denied_allowed"
-	KindSynAllowedDenied = "synthetic.allowed_denied"
-	KindSynNotRevoked    = "synthetic.not_revoked"
-)

@@ -22,10 +22,10 @@ type Plan struct {
 
 // Skip is a finding the plan does not act on.
 type Skip struct {
-	Finding  string `json:"finding"`
-	Kind     string `json:"kind"`
-	Resource string `json:"resource"`
-	Reason   string `json:"reason"`
+	Finding  string       `json:"finding"`
+	Kind     finding.Kind `json:"kind"`
+	Resource string       `json:"resource"`
+	Reason   string       `json:"reason"`
 }
 
 // KeyOwner is the principal an access key belongs to.
@@ -112,7 +112,7 @@ func (p *Planner) Plan(ctx context.Context, ids []string) (*Plan, error) {
 	for _, f := range fs {
 		switch f.Kind {
 		case finding.KindLeakLive, finding.KindInvRotationOverdue:
-			if cur, ok := f.Evidence["current"].(bool); ok && !cur {
+			if cur, ok := f.Evidence.Bool(finding.EvCurrent); ok && !cur {
 				skip(f, "the leaked value is a previous version, not the current one: nothing to rotate (it expires with the version)")
 				continue
 			}
@@ -129,7 +129,7 @@ func (p *Planner) Plan(ctx context.Context, ids []string) (*Plan, error) {
 				skip(f, "%v", err)
 				continue
 			}
-			if via, _ := f.Evidence["via"].(string); via != "" {
+			if via := f.Evidence.String(finding.EvVia); via != "" {
 				skip(f, "granted through %s, which other principals share: narrow the group by hand", via)
 				continue
 			}
@@ -139,10 +139,10 @@ func (p *Planner) Plan(ctx context.Context, ids []string) (*Plan, error) {
 				ns.Unverified = !p.hasProbes(ns.Identity)
 				narrow[ps.ARN] = ns
 			}
-			if s, _ := f.Evidence["suggested_policy"].(string); s != "" {
+			if s := f.Evidence.String(finding.EvSuggestedPolicy); s != "" {
 				ns.Suggested = s
 			}
-			if pol, _ := f.Evidence["policy"].(string); pol != "" && !slices.Contains(ns.Policies, pol) {
+			if pol := f.Evidence.String(finding.EvPolicy); pol != "" && !slices.Contains(ns.Policies, pol) {
 				ns.Policies = append(ns.Policies, pol)
 			}
 			title, why := fmt.Sprintf("narrow %s %s to its declared grants", ps.Kind, ps.Name), "live grants beyond the declaration"
@@ -154,15 +154,15 @@ func (p *Planner) Plan(ctx context.Context, ids []string) (*Plan, error) {
 		case finding.KindIAMOldKey, finding.KindIAMUnusedKey:
 			acct := strings.TrimPrefix(f.Source, "iam:")
 			ps, err := PrincipalFromARN(acct, f.Resource)
-			key, _ := f.Evidence["access_key_id"].(string)
+			key := f.Evidence.String(finding.EvAccessKeyID)
 			if err != nil || key == "" || ps.Kind != "user" {
 				skip(f, "the finding does not name a user's access key")
 				continue
 			}
 			add(candidate{kind: KindDeactivateKey, target: ps.ARN + "#" + key, title: fmt.Sprintf("deactivate access key %s of %s", key, ps.Name),
 				why: f.Title, spec: KeySpec{PrincipalSpec: ps, KeyID: key}}, f)
-		case finding.KindLeakGit, finding.KindLeakFile, finding.KindLeakLog, "leak.github_alert":
-			h, _ := f.Evidence["secret_hash"].(string)
+		case finding.KindLeakGit, finding.KindLeakFile, finding.KindLeakLog:
+			h := f.Evidence.String(finding.EvSecretHash)
 			k, ok := keys[h]
 			if !ok {
 				why := "it matches no active access key"
@@ -224,10 +224,10 @@ func (p *Planner) Plan(ctx context.Context, ids []string) (*Plan, error) {
 // for, or says why it can't.
 func (p *Planner) rotation(f finding.Finding) (candidate, string) {
 	path := f.Resource
-	if s, _ := f.Evidence["path"].(string); s != "" {
+	if s := f.Evidence.String(finding.EvPath); s != "" {
 		path = s
 	}
-	st, _ := f.Evidence["store"].(string)
+	st := f.Evidence.String(finding.EvStore)
 	var decl *rules.Declared
 	for i := range p.Declared {
 		if p.Declared[i].Path == path {
@@ -297,7 +297,7 @@ func (p *Planner) withPrincipalFindings(ctx context.Context, fs []finding.Findin
 		return fs, nil
 	}
 	more, err := p.Store.Findings(ctx, store.Filter{Status: []string{string(finding.StatusOpen)},
-		Kind: []string{finding.KindIAMExcessGrant, finding.KindIAMAdmin, finding.KindIAMWildcard}})
+		Kind: []finding.Kind{finding.KindIAMExcessGrant, finding.KindIAMAdmin, finding.KindIAMWildcard}})
 	if err != nil {
 		return nil, err
 	}

@@ -239,7 +239,7 @@ func (e *Engine) Rollback(ctx context.Context, id string, force bool) (*store.Ac
 		return a, fmt.Errorf("vigil can't undo %s here: the config gives no store or account for %s", a.Kind, a.Target)
 	}
 	if (a.Kind == KindRotateAWSSM || a.Kind == KindRotateVault) && !force {
-		fs, err := e.Store.Findings(ctx, store.Filter{IDs: a.Findings, Kind: []string{finding.KindLeakLive}})
+		fs, err := e.Store.Findings(ctx, store.Filter{IDs: a.Findings, Kind: []finding.Kind{finding.KindLeakLive}})
 		if err != nil {
 			return a, err
 		}

@@ -314,7 +314,7 @@ func (s *Store) event(ctx context.Context, tx *sql.Tx, runID, id string, t findi
 // Filter selects findings. Empty fields match everything.
 type Filter struct {
 	Status []string
-	Kind   []string
+	Kind   []finding.Kind
 	Source string
 	IDs    []string
 	// RunID selects the findings a run saw (last_run_id).
@@ -335,7 +335,7 @@ func (s *Store) Findings(ctx context.Context, f Filter) ([]finding.Finding, erro
 		}
 	}
 	in("status", f.Status)
-	in("kind", f.Kind)
+	in("kind", finding.Strings(f.Kind...))
 	in("id", f.IDs)
 	if f.Source != "" {
 		q += " AND source = ?"

@@ -117,7 +117,7 @@ func TestLifecycleAcrossRuns(t *testing.T) {
 	if status(t, s, "a") != finding.StatusSuppressed {
 		t.Error("suppressed finding reopened")
 	}
-	open, _ := s.Findings(context.Background(), Filter{Status: []string{"open"}, Kind: []string{finding.KindLeakGit}})
+	open, _ := s.Findings(context.Background(), Filter{Status: []string{"open"}, Kind: []finding.Kind{finding.KindLeakGit}})
 	if len(open) != 1 || open[0].ID != "b" {
 		t.Errorf("open filter: %d", len(open))
 	}

@@ -79,7 +79,7 @@ func (a *Analyzer) ignored(p *Principal) bool {
 	return false
 }
 
-func (a *Analyzer) mk(kind string, sev finding.Severity, p *Principal, title, detail string, ev finding.Evidence, idParts ...string) finding.Finding {
+func (a *Analyzer) mk(kind finding.Kind, sev finding.Severity, p *Principal, title, detail string, ev finding.Evidence, idParts ...string) finding.Finding {
 	ev["principal"] = p.ARN
 	return finding.Finding{
 		ID:       finding.Fingerprint(kind, append([]string{p.ARN}, idParts...)...),

@@ -22,8 +22,8 @@ func parse(t *testing.T, stmts ...string) *policy.Document {
 	return d
 }
 
-func kinds(fs []finding.Finding) map[string]int {
-	m := map[string]int{}
+func kinds(fs []finding.Finding) map[finding.Kind]int {
+	m := map[finding.Kind]int{}
 	for _, f := range fs {
 		m[f.Kind]++
 	}
@@ -47,39 +47,39 @@ func TestAnalyzerSemantics(t *testing.T) {
 		name     string
 		declared *policy.Document
 		live     []*policy.Document
-		want     map[string]int
+		want     map[finding.Kind]int
 	}{
-		{"exact match", parse(t, read), []*policy.Document{parse(t, read)}, map[string]int{}},
-		{"case-insensitive actions", parse(t, read), []*policy.Document{parse(t, `{"Effect":"Allow","Action":"S3:getobject","Resource":"arn:aws:s3:::b/*"}`)}, map[string]int{}},
+		{"exact match", parse(t, read), []*policy.Document{parse(t, read)}, map[finding.Kind]int{}},
+		{"case-insensitive actions", parse(t, read), []*policy.Document{parse(t, `{"Effect":"Allow","Action":"S3:getobject","Resource":"arn:aws:s3:::b/*"}`)}, map[finding.Kind]int{}},
 		{"narrower live is fine", parse(t, `{"Effect":"Allow","Action":"s3:Get*","Resource":"arn:aws:s3:::b/*"}`),
 			[]*policy.Document{parse(t, `{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/x/*"}`)},
-			map[string]int{finding.KindIAMMissingGrant: 1}},
+			map[finding.Kind]int{finding.KindIAMMissingGrant: 1}},
 		{"broader resource is excess", parse(t, read), []*policy.Document{parse(t, `{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::*"}`)},
-			map[string]int{finding.KindIAMExcessGrant: 1}},
-		{"live with the declared condition", parse(t, vpc), []*policy.Document{parse(t, vpc)}, map[string]int{}},
+			map[finding.Kind]int{finding.KindIAMExcessGrant: 1}},
+		{"live with the declared condition", parse(t, vpc), []*policy.Document{parse(t, vpc)}, map[finding.Kind]int{}},
 		{"live without the declared condition is broader", parse(t, vpc), []*policy.Document{parse(t, read)},
-			map[string]int{finding.KindIAMExcessGrant: 1}},
+			map[finding.Kind]int{finding.KindIAMExcessGrant: 1}},
 		{"live condition the declaration lacks may deny the job", parse(t, read), []*policy.Document{parse(t, vpc)},
-			map[string]int{finding.KindIAMMissingGrant: 1}},
+			map[finding.Kind]int{finding.KindIAMMissingGrant: 1}},
 		{"an unconditional live deny takes the grant away", parse(t, read),
 			[]*policy.Document{parse(t, read, `{"Effect":"Allow","Action":"s3:PutObject","Resource":"arn:aws:s3:::b/*"}`,
-				`{"Effect":"Deny","Action":"s3:Put*","Resource":"*"}`)}, map[string]int{}},
+				`{"Effect":"Deny","Action":"s3:Put*","Resource":"*"}`)}, map[finding.Kind]int{}},
 		{"a live deny on the declared need is missing", parse(t, read),
 			[]*policy.Document{parse(t, read, `{"Effect":"Deny","Action":"s3:*","Resource":"arn:aws:s3:::b/secret/*"}`)},
-			map[string]int{finding.KindIAMMissingGrant: 1}},
+			map[finding.Kind]int{finding.KindIAMMissingGrant: 1}},
 		{"NotAction on everything is admin", parse(t, read),
 			[]*policy.Document{parse(t, `{"Effect":"Allow","NotAction":"iam:*","Resource":"*"}`)},
-			map[string]int{finding.KindIAMAdmin: 1, finding.KindIAMExcessGrant: 1}},
+			map[finding.Kind]int{finding.KindIAMAdmin: 1, finding.KindIAMExcessGrant: 1}},
 		{"declared NotAction ceiling covers a live grant outside it", parse(t, `{"Effect":"Allow","NotAction":["iam:*","sts:*"],"Resource":"*"}`),
-			[]*policy.Document{parse(t, `{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}`)}, map[string]int{}},
+			[]*policy.Document{parse(t, `{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}`)}, map[finding.Kind]int{}},
 		{"declared NotAction ceiling does not cover iam", parse(t, `{"Effect":"Allow","NotAction":["iam:*"],"Resource":"*"}`),
-			[]*policy.Document{parse(t, `{"Effect":"Allow","Action":"iam:PassRole","Resource":"*"}`)}, map[string]int{finding.KindIAMExcessGrant: 1}},
+			[]*policy.Document{parse(t, `{"Effect":"Allow","Action":"iam:PassRole","Resource":"*"}`)}, map[finding.Kind]int{finding.KindIAMExcessGrant: 1}},
 		{"declared deny makes an overlapping live grant excess", parse(t, `{"Effect":"Allow","Action":"s3:*","Resource":"arn:aws:s3:::b/*"}`, `{"Effect":"Deny","Action":"s3:Delete*","Resource":"*"}`),
-			[]*policy.Document{parse(t, `{"Effect":"Allow","Action":"s3:*","Resource":"arn:aws:s3:::b/*"}`)}, map[string]int{finding.KindIAMExcessGrant: 1}},
+			[]*policy.Document{parse(t, `{"Effect":"Allow","Action":"s3:*","Resource":"arn:aws:s3:::b/*"}`)}, map[finding.Kind]int{finding.KindIAMExcessGrant: 1}},
 		{"service wildcard on everything", parse(t, `{"Effect":"Allow","Action":"s3:*","Resource":"*"}`),
-			[]*policy.Document{parse(t, `{"Effect":"Allow","Action":"s3:*","Resource":"*"}`)}, map[string]int{finding.KindIAMWildcard: 1}},
+			[]*policy.Document{parse(t, `{"Effect":"Allow","Action":"s3:*","Resource":"*"}`)}, map[finding.Kind]int{finding.KindIAMWildcard: 1}},
 		{"action star on everything", parse(t, read), []*policy.Document{parse(t, `{"Effect":"Allow","Action":"*","Resource":"*"}`)},
-			map[string]int{finding.KindIAMAdmin: 1, finding.KindIAMExcessGrant: 1}},
+			map[finding.Kind]int{finding.KindIAMAdmin: 1, finding.KindIAMExcessGrant: 1}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -67,7 +67,10 @@ func seed(t *testing.T, c *iam.Client) {
 	must(c.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String("legacy-ci")}))
 }
 
-type row struct{ kind, who, what string }
+type row struct {
+	kind      finding.Kind
+	who, what string
+}
 
 func rowsOf(fs []finding.Finding) []row {
 	var out []row

@@ -23,7 +23,7 @@ type Comparer struct {
 	DefaultUnusedDays   int
 }
 
-func (c *Comparer) mk(kind string, sev finding.Severity, path, title, detail string, ev finding.Evidence) finding.Finding {
+func (c *Comparer) mk(kind finding.Kind, sev finding.Severity, path, title, detail string, ev finding.Evidence) finding.Finding {
 	ev["path"] = path
 	// One name can live in several stores (the same secret name in two
 	// regions): the store is part of the identity.

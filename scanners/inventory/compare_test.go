@@ -42,7 +42,7 @@ func TestCompareEveryKind(t *testing.T) {
 	fs := c.Compare(live, map[string]bool{"vault:": true, "awssm:": true})
 	var got []string
 	for _, f := range fs {
-		got = append(got, f.Kind+" "+f.Resource)
+		got = append(got, string(f.Kind)+" "+f.Resource)
 	}
 	sort.Strings(got)
 	want := []string{

@@ -13,7 +13,7 @@ import (
 // Leak is an open leak finding whose secret hash can be matched.
 type Leak struct {
 	FindingID string
-	Kind      string
+	Kind      finding.Kind
 	Resource  string
 }
 
@@ -93,7 +93,8 @@ func (s *Scanner) Scan(ctx context.Context, _ scanners.StateReader, emit func(sc
 			missing[p] = append(missing[p], f)
 			continue
 		}
-		byStore[f.Evidence["store"].(string)] = append(byStore[f.Evidence["store"].(string)], f)
+		st := f.Evidence.String(finding.EvStore)
+		byStore[st] = append(byStore[st], f)
 	}
 	for _, st := range s.Stores {
 		res := scanners.Result{Source: "inventory:" + st.Name(), Mode: scanners.Full, Findings: byStore[st.Name()]}

@@ -125,10 +125,10 @@ func severity(ruleID string) finding.Severity {
 
 // target says where a gitleaks finding came from.
 type target struct {
-	kind   string // finding.KindLeakGit, ...
-	source string // Result.Source
-	name   string // the configured source name
-	root   string // directory paths are made relative to (dirs)
+	kind   finding.Kind // finding.KindLeakGit, ...
+	source string       // Result.Source
+	name   string       // the configured source name
+	root   string       // directory paths are made relative to (dirs)
 }
 
 // convert turns a gitleaks finding into a vigil finding. The secret is hashed
@@ -213,7 +213,7 @@ func (e *Engine) convertAll(t target, rfs []report.Finding) []finding.Finding {
 		if len(idx) < 2 {
 			continue
 		}
-		hashOf := func(i int) string { return out[i].Evidence["secret_hash"].(string) }
+		hashOf := func(i int) string { return out[i].Evidence.String(finding.EvSecretHash) }
 		sort.SliceStable(idx, func(a, b int) bool {
 			x, y := rfs[idx[a]], rfs[idx[b]]
 			if len(x.Secret) != len(y.Secret) {
@@ -256,7 +256,7 @@ func decoding(tags []string) string {
 	return strings.Join(d, ",")
 }
 
-func removal(kind string) string {
+func removal(kind finding.Kind) string {
 	switch kind {
 	case finding.KindLeakGit:
 		return " from history (removing it from the latest commit is not enough)"

@@ -46,8 +46,8 @@ func scan(t *testing.T, s *Scanner) map[string]scanners.Result {
 	return out
 }
 
-func kinds(fs []finding.Finding) map[string][]string {
-	out := map[string][]string{}
+func kinds(fs []finding.Finding) map[finding.Kind][]string {
+	out := map[finding.Kind][]string{}
 	for _, f := range fs {
 		out[f.Kind] = append(out[f.Kind], f.Evidence["probe"].(string))
 	}

@@ -361,7 +361,7 @@ func (s *Scanner) verifyRevoked(ctx context.Context, id *rules.Identity, rec *le
 	return nil, fmt.Errorf("identity %s: revocation of %s could not be verified: %s", id.Name, rec.CredentialID, out.Err)
 }
 
-func (s *Scanner) probeFinding(kind string, sev finding.Severity, id *rules.Identity, rec *ledger.Credential, p rules.Probe, out Outcome, title, detail string) finding.Finding {
+func (s *Scanner) probeFinding(kind finding.Kind, sev finding.Severity, id *rules.Identity, rec *ledger.Credential, p rules.Probe, out Outcome, title, detail string) finding.Finding {
 	ev := map[string]any{"probe": p.String(), "expected": p.Expect, "outcome": out.Result}
 	if out.Err != "" {
 		ev["error"] = out.Err
@@ -369,7 +369,7 @@ func (s *Scanner) probeFinding(kind string, sev finding.Severity, id *rules.Iden
 	return s.finding(kind, sev, id, rec, &p, title, detail, ev)
 }
 
-func (s *Scanner) finding(kind string, sev finding.Severity, id *rules.Identity, rec *ledger.Credential, p *rules.Probe, title, detail string, ev map[string]any) finding.Finding {
+func (s *Scanner) finding(kind finding.Kind, sev finding.Severity, id *rules.Identity, rec *ledger.Credential, p *rules.Probe, title, detail string, ev map[string]any) finding.Finding {
 	parts := []string{id.Name}
 	line := id.Line
 	if p != nil {
