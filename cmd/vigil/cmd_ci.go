@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -142,7 +141,9 @@ pull request is merged.`,
 func prScope(all []finding.Finding) (pr, live []finding.Finding) {
 	leaked := map[string]bool{}
 	for _, f := range all {
-		if strings.HasPrefix(f.Source, "git:") || strings.HasPrefix(f.Source, "lint:") {
+		// Only the PR's own scanners ran in this run: its history and the
+		// config lint. leak.live comes from --remediate's inventory.
+		if f.Kind == finding.KindLeakGit || f.Kind == finding.KindInvPlaintextConfig {
 			pr = append(pr, f)
 			leaked[f.ID] = true
 		}

@@ -147,6 +147,8 @@ const (
 	EvVia             = "via"              // iam: the group it is granted through
 	EvSuggestedPolicy = "suggested_policy" // iam.excess_grant: the narrowed document
 	EvAccessKeyID     = "access_key_id"    // iam.old_key, iam.unused_key
+	EvAccount         = "account"          // iam: the AWS account id
+	EvAccountName     = "account_name"     // iam: the aws.accounts entry it was read with
 )
 
 // String returns the string at key, or "".

@@ -181,7 +181,7 @@ func excess(role, suggested string) finding.Finding {
 	arn := "arn:aws:iam::123456789012:role/" + role
 	return finding.Finding{ID: finding.Fingerprint(finding.KindIAMExcessGrant, arn), Kind: finding.KindIAMExcessGrant, Resource: arn,
 		Title:    "role " + role + " is granted iam:* beyond its declaration",
-		Evidence: finding.Evidence{"policy": "inline:role/" + role + "/job", "via": "", "principal": arn, "suggested_policy": suggested}}
+		Evidence: finding.Evidence{"policy": "inline:role/" + role + "/job", "via": "", "principal": arn, "suggested_policy": suggested, "account_name": "default"}}
 }
 
 func (fx *iamFixture) rolePolicy(t *testing.T, role, name string) string {
@@ -284,7 +284,7 @@ func TestNarrowManagedPolicyKeepsOldVersion(t *testing.T) {
 	f.Evidence["policy"] = arn
 	admin := excess("etl", narrowed)
 	admin.ID, admin.Kind = finding.Fingerprint(finding.KindIAMAdmin, "etl"), finding.KindIAMAdmin
-	admin.Evidence = finding.Evidence{"policy": "arn:aws:iam::aws:policy/AdministratorAccess", "via": ""}
+	admin.Evidence = finding.Evidence{"policy": "arn:aws:iam::aws:policy/AdministratorAccess", "via": "", "account_name": "default"}
 	seed(t, fx.st, "iam:default", f, admin)
 	p, err := fx.planner.Plan(ctx, nil)
 	if err != nil || len(p.Actions) != 1 || len(p.Actions[0].Findings) != 2 {
@@ -321,7 +321,7 @@ func TestDeactivateKeyAndQuarantine(t *testing.T) {
 	fx := newIAMFixture(t, etlIdentities)
 	userARN := "arn:aws:iam::123456789012:user/ci-bot"
 	old := finding.Finding{ID: finding.Fingerprint(finding.KindIAMOldKey, fx.keyID), Kind: finding.KindIAMOldKey, Resource: userARN,
-		Title: "access key is 400 days old", Evidence: finding.Evidence{"access_key_id": fx.keyID, "principal": userARN}}
+		Title: "access key is 400 days old", Evidence: finding.Evidence{"access_key_id": fx.keyID, "principal": userARN, "account_name": "default"}}
 	seed(t, fx.st, "iam:default", old)
 	// The key id leaked in a repository: the leak's secret hash is the
 	// keyed hash of the id gitleaks matched.
@@ -460,7 +460,7 @@ func TestPlanAdminFindingNarrowsPrincipal(t *testing.T) {
 	ex := excess("etl", narrowed)
 	admin := excess("etl", narrowed)
 	admin.ID, admin.Kind = finding.Fingerprint(finding.KindIAMAdmin, "etl"), finding.KindIAMAdmin
-	admin.Evidence = finding.Evidence{"policy": "inline:role/etl/job", "via": ""}
+	admin.Evidence = finding.Evidence{"policy": "inline:role/etl/job", "via": "", "account_name": "default"}
 	seed(t, fx.st, "iam:default", ex, admin)
 	p, err := fx.planner.Plan(ctx, []string{admin.ID})
 	if err != nil || len(p.Actions) != 1 || len(p.Actions[0].Findings) != 2 {

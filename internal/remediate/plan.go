@@ -123,7 +123,7 @@ func (p *Planner) Plan(ctx context.Context, ids []string) (*Plan, error) {
 			}
 			add(c, f)
 		case finding.KindIAMExcessGrant, finding.KindIAMAdmin, finding.KindIAMWildcard:
-			acct := strings.TrimPrefix(f.Source, "iam:")
+			acct := f.Evidence.String(finding.EvAccountName)
 			ps, err := PrincipalFromARN(acct, f.Resource)
 			if err != nil {
 				skip(f, "%v", err)
@@ -152,7 +152,7 @@ func (p *Planner) Plan(ctx context.Context, ids []string) (*Plan, error) {
 			}
 			add(candidate{kind: KindNarrow, target: ps.ARN, title: title, why: why, spec: ns}, f)
 		case finding.KindIAMOldKey, finding.KindIAMUnusedKey:
-			acct := strings.TrimPrefix(f.Source, "iam:")
+			acct := f.Evidence.String(finding.EvAccountName)
 			ps, err := PrincipalFromARN(acct, f.Resource)
 			key := f.Evidence.String(finding.EvAccessKeyID)
 			if err != nil || key == "" || ps.Kind != "user" {

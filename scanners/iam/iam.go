@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
+	"github.com/vigilsec/vigil/internal/finding"
 	"github.com/vigilsec/vigil/scanners"
 )
 
@@ -58,7 +59,8 @@ func (s *Scanner) Scan(ctx context.Context, _ scanners.StateReader, emit func(sc
 		res.Findings = a.Analyze(g)
 		for i := range res.Findings {
 			res.Findings[i].Source = res.Source
-			res.Findings[i].Evidence["account"] = g.Account
+			res.Findings[i].Evidence[finding.EvAccount] = g.Account
+			res.Findings[i].Evidence[finding.EvAccountName] = acct.Name
 		}
 		s.Log.Debug("iam graph analysed", "account", g.Account, "principals", len(g.Principals), "api_calls", g.Calls,
 			"findings", len(res.Findings), "took", time.Since(start))
