@@ -15,6 +15,7 @@ import (
 	"github.com/vigilsec/vigil/internal/runner"
 	"github.com/vigilsec/vigil/internal/secrethash"
 	"github.com/vigilsec/vigil/internal/store"
+	"github.com/vigilsec/vigil/internal/wiring"
 	"github.com/vigilsec/vigil/reports"
 	"github.com/vigilsec/vigil/rules"
 	"github.com/vigilsec/vigil/scanners"
@@ -71,17 +72,19 @@ pull request is merged.`,
 			if name == "" {
 				name = filepath.Base(abs)
 			}
-			eng, err := leaks.NewEngine(cfg.Rules.Gitleaks, cfg.Rules.GitleaksIgnore, h, rules.DefaultControls())
+			env := wiring.New(cfg, st, h, g.log, nil)
+			eng, err := env.LeakEngine()
 			if err != nil {
 				return usageErr(err)
 			}
-			scs := []scanners.Scanner{&leaks.Scanner{Engine: eng, ExplicitRules: cfg.Rules.Gitleaks != "", Log: g.log,
-				Git: []leaks.GitTarget{{Name: name, Path: abs, Since: base, HeadOnly: true}}}}
+			lk := leaks.New(eng, leaks.Options{ExplicitRules: cfg.Rules.Gitleaks != "", Log: g.log})
+			lk.Git = []leaks.GitTarget{{Name: name, Path: abs, Since: base, HeadOnly: true}}
+			scs := []scanners.Scanner{lk}
 			if inv := cfg.Inventory; inv != nil && inv.Files != nil && len(inv.Files.Pipelines) > 0 {
 				scs = append(scs, files.Lint{Store: &files.Store{Root: cfg.Dir, Pipelines: inv.Files.Pipelines, Controls: rules.DefaultControls()}})
 			}
 			if remediateLive {
-				inv, err := buildInventory(ctx, cfg, h, st, g)
+				inv, err := env.Inventory(ctx)
 				if err != nil {
 					return usageErr(err)
 				}
@@ -160,7 +163,7 @@ func prScope(all []finding.Finding) (pr, live []finding.Finding) {
 // remediateCI plans (and with approve applies) the rotation of the secrets
 // whose live value leaked in the pull request.
 func remediateCI(ctx context.Context, w io.Writer, g *globals, cfg *config.Config, st *store.Store, h *secrethash.Hasher, live []finding.Finding, approve bool) error {
-	r, err := buildRemediation(ctx, cfg, st, h, g)
+	r, err := newRemediation(ctx, wiring.New(cfg, st, h, g.log, nil))
 	if err != nil {
 		return usageErr(err)
 	}

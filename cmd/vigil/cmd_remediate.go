@@ -13,6 +13,7 @@ import (
 
 	"github.com/vigilsec/vigil/internal/remediate"
 	"github.com/vigilsec/vigil/internal/store"
+	"github.com/vigilsec/vigil/internal/wiring"
 )
 
 func newRemediateCmd(g *globals) *cobra.Command {
@@ -166,6 +167,20 @@ and why (the findings).`,
 	return cmd
 }
 
+// remediation is the engine and planner for a config.
+type remediation struct {
+	engine  *remediate.Engine
+	planner *remediate.Planner
+}
+
+func newRemediation(ctx context.Context, env *wiring.Env) (*remediation, error) {
+	eng, pl, err := env.Remediation(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &remediation{engine: eng, planner: pl}, nil
+}
+
 // withRemediation loads the config, opens the store and wires remediation.
 func withRemediation(cmd *cobra.Command, g *globals, fn func(context.Context, *remediation) error) error {
 	cfg, err := g.loadConfig()
@@ -179,7 +194,7 @@ func withRemediation(cmd *cobra.Command, g *globals, fn func(context.Context, *r
 	defer st.Close()
 	ctx, stop := interruptible(cmd.Context())
 	defer stop()
-	r, err := buildRemediation(ctx, cfg, st, h, g)
+	r, err := newRemediation(ctx, wiring.New(cfg, st, h, g.log, nil))
 	if err != nil {
 		return usageErr(err)
 	}

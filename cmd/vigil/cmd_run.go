@@ -10,18 +10,13 @@ import (
 	"github.com/vigilsec/vigil/internal/config"
 	"github.com/vigilsec/vigil/internal/finding"
 	"github.com/vigilsec/vigil/internal/runner"
-	"github.com/vigilsec/vigil/internal/secrethash"
 	"github.com/vigilsec/vigil/internal/store"
+	"github.com/vigilsec/vigil/internal/wiring"
 	"github.com/vigilsec/vigil/reports"
-	"github.com/vigilsec/vigil/rules"
-	"github.com/vigilsec/vigil/scanners"
-	"github.com/vigilsec/vigil/scanners/iam"
-	"github.com/vigilsec/vigil/scanners/leaks"
-	"github.com/vigilsec/vigil/scanners/synthetic"
 )
 
 // available lists the scanners this build has, in the order a run runs them.
-var available = []string{"leaks", "inventory", "iam", "synthetic"}
+var available = wiring.Order
 
 func newRunCmd(g *globals) *cobra.Command {
 	var (
@@ -59,7 +54,7 @@ func runScanners(cmd *cobra.Command, g *globals, cfg *config.Config, want map[st
 	}
 	defer st.Close()
 	prog := startProgress(g.quiet || g.format == "json")
-	scs, err := buildScanners(cmd.Context(), cfg, h, st, want, prog, g)
+	scs, err := wiring.New(cfg, st, h, g.log, prog).Scanners(cmd.Context(), want)
 	if err != nil {
 		prog.stop()
 		return usageErr(err)
@@ -93,56 +88,6 @@ func selectScanners(only []string) (map[string]bool, error) {
 		want[o] = true
 	}
 	return want, nil
-}
-
-// buildScanners makes the wanted scanners that the config gives sources to.
-// A scanner asked for by name (--only) without any configuration is an error.
-func buildScanners(ctx context.Context, cfg *config.Config, h *secrethash.Hasher, st *store.Store, want map[string]bool, prog scanners.Progress, g *globals) ([]scanners.Scanner, error) {
-	var scs []scanners.Scanner
-	if want["leaks"] {
-		s, err := leaks.New(cfg, h, rules.DefaultControls(), prog, g.log)
-		if err != nil {
-			return nil, err
-		}
-		scs = append(scs, s)
-	}
-	// Inventory after leaks: it correlates this run's leaks with store values.
-	if want["inventory"] {
-		s, err := buildInventory(ctx, cfg, h, st, g)
-		if err != nil {
-			return nil, err
-		}
-		if s != nil {
-			scs = append(scs, s)
-		} else if len(want) == 1 {
-			return nil, fmt.Errorf("%s: the inventory scanner needs an inventory: section", cfg.File)
-		}
-	}
-	if want["iam"] {
-		s, err := iam.New(ctx, cfg, rules.DefaultControls(), g.log)
-		if err != nil {
-			return nil, err
-		}
-		if s != nil {
-			scs = append(scs, s)
-		} else if len(want) == 1 {
-			return nil, fmt.Errorf("%s: the iam scanner needs an aws: section", cfg.File)
-		}
-	}
-	// Synthetic last: it mints and revokes credentials, and the drift found
-	// above explains what its probes find.
-	if want["synthetic"] {
-		s, err := synthetic.New(ctx, cfg, st, rules.DefaultControls(), g.log)
-		if err != nil {
-			return nil, err
-		}
-		if s != nil {
-			scs = append(scs, s)
-		} else if len(want) == 1 {
-			return nil, fmt.Errorf("%s: the synthetic scanner needs declared identities with probes (rules: identities)", cfg.File)
-		}
-	}
-	return scs, nil
 }
 
 // finishRun prints and writes what a run found and picks the exit code.

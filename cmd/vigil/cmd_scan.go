@@ -42,8 +42,8 @@ func newScanCmd(g *globals) *cobra.Command {
 				return usageErr(err)
 			}
 			prog := startProgress(g.quiet || g.format == "json")
-			sc := &leaks.Scanner{Engine: eng, ExplicitRules: rulesPath != "", Progress: prog, Log: g.log,
-				CacheDir: filepath.Join(filepath.Dir(st.Path()), ".vigil-cache")}
+			sc := leaks.New(eng, leaks.Options{ExplicitRules: rulesPath != "", Progress: prog, Log: g.log,
+				CacheDir: filepath.Join(filepath.Dir(st.Path()), ".vigil-cache")})
 			nameOf := func(p string) string {
 				if name != "" {
 					return name

@@ -14,7 +14,6 @@ import (
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
-	"github.com/vigilsec/vigil/internal/config"
 	"github.com/vigilsec/vigil/internal/ledger"
 	"github.com/vigilsec/vigil/rules"
 )
@@ -43,7 +42,7 @@ func TestValidateProbes(t *testing.T) {
 `)
 	var msgs []string
 	for i := range ids {
-		for _, err := range Validate(&ids[i], &config.Config{AWS: &config.AWS{}}) {
+		for _, err := range Validate(&ids[i], nil, true) {
 			msgs = append(msgs, err.Error())
 		}
 	}

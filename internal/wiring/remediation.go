@@ -1,0 +1,106 @@
+package wiring
+
+import (
+	"context"
+	"os"
+
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	sm "github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/openbao/openbao/api/v2"
+
+	"github.com/vigilsec/vigil/internal/awsconf"
+	"github.com/vigilsec/vigil/internal/remediate"
+)
+
+// Remediation builds the remediation engine and planner. Changes are made
+// with each account's remediation role (remediate_role_arn); the planner
+// reads with the audit role.
+func (e *Env) Remediation(ctx context.Context) (*remediate.Engine, *remediate.Planner, error) {
+	c := e.Config
+	eng := &remediate.Engine{Store: e.Store, Handlers: map[string]remediate.Handler{}, Log: e.Log, LeaseTTL: c.LeaseTTL}
+	pl := &remediate.Planner{Store: e.Store, Engine: eng, VaultMounts: map[string][]string{}}
+	var err error
+	if pl.Declared, err = e.Declared(); err != nil {
+		return nil, nil, err
+	}
+	if pl.Identities, err = e.Identities(); err != nil {
+		return nil, nil, err
+	}
+	vals := &remediate.Values{Dir: c.Dir}
+	if inv := c.Inventory; inv != nil && len(inv.Vault) > 0 {
+		kv := &remediate.VaultKV{Clients: map[string]*api.Client{}, Hasher: e.Hasher, Values: vals}
+		for _, v := range inv.Vault {
+			pl.VaultMounts[v.Name] = v.Mounts
+			client, err := e.Vault(ctx, v)
+			if err != nil {
+				// Its actions fail with "no Vault store"; the others go on.
+				e.Log.Error("vault store unavailable for remediation", "store", v.Name, "err", err)
+				continue
+			}
+			kv.Clients[v.Name] = client
+		}
+		vals.VaultAddress = inv.Vault[0].Address
+		eng.Handlers[remediate.KindRotateVault] = kv
+	}
+	if c.AWS == nil {
+		return eng, pl, nil
+	}
+	base, err := awsconf.Load(ctx, c.AWS.Region, c.AWS.Endpoint)
+	if err != nil {
+		return nil, nil, err
+	}
+	vals.AWS = &base
+	accts, err := e.Accounts(ctx, ForRemediate, "")
+	if err != nil {
+		return nil, nil, err
+	}
+	ih := &remediate.IAM{Accounts: map[string]remediate.IAMAccount{}, Hasher: e.Hasher}
+	if c.Remediate != nil {
+		ih.Settle = c.Remediate.Settle
+	}
+	for _, a := range accts {
+		ih.Accounts[a.Name] = remediate.IAMAccount{IAM: iam.NewFromConfig(a.Config), STS: sts.NewFromConfig(a.Config)}
+	}
+	syn, err := e.Synthetic(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if syn != nil {
+		ih.Probe = remediate.SyntheticProber(syn)
+	}
+	for _, k := range []string{remediate.KindNarrow, remediate.KindDeactivateKey, remediate.KindQuarantine} {
+		eng.Handlers[k] = ih
+	}
+	if inv := c.Inventory; inv != nil && inv.AWSSM != nil {
+		smh := &remediate.SecretsManager{Stores: map[string]remediate.SMStore{}, Hasher: e.Hasher, Values: vals}
+		for _, region := range e.smRegions() {
+			accts, err := e.Accounts(ctx, ForRemediate, region)
+			if err != nil {
+				return nil, nil, err
+			}
+			for _, a := range accts {
+				smh.Stores[SMStoreName(a.Name, region)] = remediate.SMStore{Client: sm.NewFromConfig(a.Config), STS: sts.NewFromConfig(a.Config)}
+			}
+		}
+		eng.Handlers[remediate.KindRotateAWSSM] = smh
+	}
+	readers, err := e.Accounts(ctx, ForPlan, "")
+	if err != nil {
+		return nil, nil, err
+	}
+	clients := map[string]*iam.Client{}
+	for _, a := range readers {
+		clients[a.Name] = iam.NewFromConfig(a.Config)
+	}
+	pl.Keys = remediate.AccessKeys(clients, e.Hasher)
+	return eng, pl, nil
+}
+
+// envOr returns the value of the variable named (or of def when unnamed).
+func envOr(name, def string) string {
+	if name == "" {
+		name = def
+	}
+	return os.Getenv(name)
+}

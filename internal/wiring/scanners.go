@@ -1,0 +1,254 @@
+package wiring
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	sm "github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/vigilsec/vigil/internal/finding"
+	"github.com/vigilsec/vigil/internal/ledger"
+	"github.com/vigilsec/vigil/internal/store"
+	"github.com/vigilsec/vigil/rules"
+	"github.com/vigilsec/vigil/scanners/iam"
+	"github.com/vigilsec/vigil/scanners/inventory"
+	"github.com/vigilsec/vigil/scanners/inventory/awssm"
+	"github.com/vigilsec/vigil/scanners/inventory/files"
+	"github.com/vigilsec/vigil/scanners/inventory/github"
+	"github.com/vigilsec/vigil/scanners/inventory/vault"
+	"github.com/vigilsec/vigil/scanners/leaks"
+	"github.com/vigilsec/vigil/scanners/synthetic"
+)
+
+// LeakEngine loads the gitleaks rules (and checks the ignore file) once:
+// a bad rule file fails the command up front, with its file and line.
+func (e *Env) LeakEngine() (*leaks.Engine, error) {
+	return leaks.NewEngine(e.Config.Rules.Gitleaks, e.Config.Rules.GitleaksIgnore, e.Hasher, e.Controls)
+}
+
+// Leaks builds the leaks scanner over the config's sources (it always runs:
+// with no sources it scans nothing).
+func (e *Env) Leaks() (*leaks.Scanner, error) {
+	eng, err := e.LeakEngine()
+	if err != nil {
+		return nil, err
+	}
+	c := e.Config
+	s := leaks.New(eng, leaks.Options{ExplicitRules: c.Rules.Gitleaks != "", CacheDir: c.CacheDir, Progress: e.Progress, Log: e.Log})
+	for _, g := range c.Sources.Git {
+		s.Git = append(s.Git, leaks.GitTarget{Name: g.Name, Path: g.Path, URL: g.URL})
+	}
+	for _, d := range c.Sources.Dirs {
+		s.Dirs = append(s.Dirs, leaks.DirTarget{Name: d.Name, Path: d.Path})
+	}
+	for _, l := range c.Sources.Logs {
+		s.Logs = append(s.Logs, leaks.LogTarget{Name: l.Name, Paths: l.Paths, FollowSymlinks: l.FollowSymlinks})
+	}
+	return s, nil
+}
+
+// Inventory builds the inventory scanner and its stores, or nil without an
+// inventory: section. Credentials come from the environment variables the
+// config names, never from the file.
+func (e *Env) Inventory(ctx context.Context) (*inventory.Scanner, error) {
+	inv := e.Config.Inventory
+	if inv == nil {
+		return nil, nil
+	}
+	declared, err := e.Declared()
+	if err != nil {
+		return nil, err
+	}
+	ids, err := e.Identities()
+	if err != nil {
+		return nil, err
+	}
+	envs := map[string]string{}
+	for _, id := range ids {
+		envs[id.Name] = id.Env
+	}
+	c := &inventory.Comparer{Declared: declared, IdentityEnv: envs, Controls: e.Controls,
+		DefaultRotationDays: inv.RotationDays, DefaultUnusedDays: inv.UnusedDays}
+	if c.DefaultRotationDays == 0 {
+		c.DefaultRotationDays = rules.DefaultRotationDays
+	}
+	if c.DefaultUnusedDays == 0 {
+		c.DefaultUnusedDays = rules.DefaultUnusedDays
+	}
+	s := &inventory.Scanner{Comparer: c, Log: e.Log}
+	var hv inventory.Hasher
+	if inv.HashValues {
+		hv = e.Hasher
+		s.Leaks = leakHashes(e.Store)
+	}
+	for _, v := range inv.Vault {
+		client, err := e.Vault(ctx, v)
+		if err != nil {
+			// A store vigil can't log in to is a failed source, not a failed run.
+			s.Stores = append(s.Stores, failedStore{name: v.Name, covers: []string{"vault:"}, err: err})
+			continue
+		}
+		s.Stores = append(s.Stores, vault.New(client, v.Name, v.Mounts, hv))
+	}
+	if inv.AWSSM != nil {
+		for _, region := range e.smRegions() {
+			accts, err := e.Accounts(ctx, ForInventory, region)
+			if err != nil {
+				return nil, err
+			}
+			for _, a := range accts {
+				s.Stores = append(s.Stores, awssm.New(sm.NewFromConfig(a.Config), SMStoreName(a.Name, region), hv))
+			}
+		}
+	}
+	if len(inv.GitHub) > 0 {
+		// Variable values are scanned with the same leak rules as the rest.
+		eng, err := e.LeakEngine()
+		if err != nil {
+			return nil, err
+		}
+		for _, gs := range inv.GitHub {
+			client, err := github.NewClient(envOr(gs.TokenEnv, "GITHUB_TOKEN"), gs.BaseURL, nil)
+			if err != nil {
+				return nil, err
+			}
+			s.Stores = append(s.Stores, github.New(client, gs.Org, eng, e.Controls))
+		}
+	}
+	if f := inv.Files; f != nil {
+		s.Stores = append(s.Stores, &files.Store{Root: e.Config.Dir, Env: f.Env, Kubernetes: f.Kubernetes, Pipelines: f.Pipelines,
+			Hasher: hv, Controls: e.Controls})
+	}
+	return s, nil
+}
+
+// smRegions are the regions Secrets Manager is listed in.
+func (e *Env) smRegions() []string {
+	if r := e.Config.Inventory.AWSSM.Regions; len(r) > 0 {
+		return r
+	}
+	return []string{e.Config.AWS.Region}
+}
+
+// SMStoreName names a Secrets Manager store instance: the inventory's
+// findings and the rotation handler both key it so.
+func SMStoreName(account, region string) string { return fmt.Sprintf("awssm:%s/%s", account, region) }
+
+// failedStore stands for a store that could not even be opened, so that the
+// run reports it like any other failing store.
+type failedStore struct {
+	name   string
+	covers []string
+	err    error
+}
+
+func (f failedStore) Name() string                                       { return f.name }
+func (f failedStore) Covers() []string                                   { return f.covers }
+func (f failedStore) List(context.Context, func(inventory.Secret)) error { return f.err }
+
+// leakHashes reads the open leak findings' secret hashes from the store,
+// after the leak scanner has stored this run's.
+func leakHashes(st *store.Store) inventory.LeakHashes {
+	return func(ctx context.Context) (map[string][]inventory.Leak, error) {
+		fs, err := st.Findings(ctx, store.Filter{Status: []string{string(finding.StatusOpen)}, Kind: finding.LeakKinds})
+		if err != nil {
+			return nil, err
+		}
+		out := map[string][]inventory.Leak{}
+		for _, f := range fs {
+			if h := f.Evidence.String(finding.EvSecretHash); h != "" {
+				out[h] = append(out[h], inventory.Leak{FindingID: f.ID, Kind: f.Kind, Resource: f.Resource})
+			}
+		}
+		return out, nil
+	}
+}
+
+// IAM builds the drift scanner, or nil without an aws: section.
+func (e *Env) IAM(ctx context.Context) (*iam.Scanner, error) {
+	if e.Config.AWS == nil {
+		return nil, nil
+	}
+	ids, err := e.Identities()
+	if err != nil {
+		return nil, err
+	}
+	accts, err := e.Accounts(ctx, ForDrift, "")
+	if err != nil {
+		return nil, err
+	}
+	s := &iam.Scanner{Analyzer: &iam.Analyzer{Identities: ids, Controls: e.Controls, Ignore: e.Config.AWS.IgnorePrincipals}, Log: e.Log}
+	for _, a := range accts {
+		s.Accounts = append(s.Accounts, iam.Account{Name: a.Name, Config: a.Config})
+	}
+	return s, nil
+}
+
+// Synthetic builds the synthetic scanner, or nil when no declared identity
+// has probes and the ledger has nothing left to revoke. Probes are checked
+// here, so a bad one fails the command up front with its file and line.
+func (e *Env) Synthetic(ctx context.Context) (*synthetic.Scanner, error) {
+	all, err := e.Identities()
+	if err != nil {
+		return nil, err
+	}
+	var ids []rules.Identity
+	for _, id := range all {
+		if id.Probes != nil {
+			ids = append(ids, id)
+		}
+	}
+	open, err := e.Store.Credentials(ctx, ledger.Filter{Open: true})
+	if err != nil {
+		return nil, fmt.Errorf("read the credential ledger: %w", err)
+	}
+	if len(ids) == 0 && len(open) == 0 {
+		return nil, nil
+	}
+	c := e.Config
+	var vaultNames []string
+	if c.Inventory != nil {
+		for _, v := range c.Inventory.Vault {
+			vaultNames = append(vaultNames, v.Name)
+		}
+	}
+	var errs []error
+	for i := range ids {
+		errs = append(errs, synthetic.Validate(&ids[i], vaultNames, c.AWS != nil)...)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	s := &synthetic.Scanner{Identities: ids, Issuers: map[string]synthetic.Issuer{}, Ledger: e.Store, Controls: e.Controls, Log: e.Log}
+	if sc := c.Synthetic; sc != nil {
+		s.Margin, s.RevokeWait, s.Workers = sc.Margin, sc.RevokeWait, sc.Workers
+	}
+	if c.AWS != nil {
+		accts, err := e.Accounts(ctx, ForSynthetic, "")
+		if err != nil {
+			return nil, err
+		}
+		srcID := "vigil"
+		if c.Synthetic != nil && c.Synthetic.SourceIdentity != "" {
+			srcID = c.Synthetic.SourceIdentity
+		}
+		for _, a := range accts {
+			iss := &synthetic.AWSIssuer{Account: a.Name, Config: a.Config, SourceIdentity: srcID}
+			s.Issuers[iss.Key()] = iss
+		}
+	}
+	if c.Inventory != nil {
+		for _, v := range c.Inventory.Vault {
+			key := "vault:" + v.Name
+			client, err := e.Vault(ctx, v)
+			if err != nil {
+				// Its identities fail; the others are checked.
+				s.Issuers[key] = synthetic.FailedIssuer(key, err)
+				continue
+			}
+			s.Issuers[key] = &synthetic.VaultIssuer{Store: v.Name, Client: client}
+		}
+	}
+	return s, nil
+}
