@@ -19,8 +19,8 @@ import (
 	"github.com/vigilsec/vigil/reports"
 	"github.com/vigilsec/vigil/rules"
 	"github.com/vigilsec/vigil/scanners"
-	"github.com/vigilsec/vigil/scanners/inventory/files"
 	"github.com/vigilsec/vigil/scanners/leaks"
+	"github.com/vigilsec/vigil/stores/files"
 )
 
 func newCICmd(g *globals) *cobra.Command {

@@ -13,12 +13,13 @@ import (
 	"github.com/vigilsec/vigil/rules"
 	"github.com/vigilsec/vigil/scanners/iam"
 	"github.com/vigilsec/vigil/scanners/inventory"
-	"github.com/vigilsec/vigil/scanners/inventory/awssm"
-	"github.com/vigilsec/vigil/scanners/inventory/files"
-	"github.com/vigilsec/vigil/scanners/inventory/github"
-	"github.com/vigilsec/vigil/scanners/inventory/vault"
 	"github.com/vigilsec/vigil/scanners/leaks"
 	"github.com/vigilsec/vigil/scanners/synthetic"
+	"github.com/vigilsec/vigil/stores"
+	"github.com/vigilsec/vigil/stores/awssm"
+	"github.com/vigilsec/vigil/stores/files"
+	"github.com/vigilsec/vigil/stores/github"
+	"github.com/vigilsec/vigil/stores/vault"
 )
 
 // LeakEngine loads the gitleaks rules (and checks the ignore file) once:
@@ -77,7 +78,7 @@ func (e *Env) Inventory(ctx context.Context) (*inventory.Scanner, error) {
 		c.DefaultUnusedDays = rules.DefaultUnusedDays
 	}
 	s := &inventory.Scanner{Comparer: c, Log: e.Log}
-	var hv inventory.Hasher
+	var hv stores.Hasher
 	if inv.HashValues {
 		hv = e.Hasher
 		s.Leaks = leakHashes(e.Store)
@@ -143,9 +144,9 @@ type failedStore struct {
 	err    error
 }
 
-func (f failedStore) Name() string                                       { return f.name }
-func (f failedStore) Covers() []string                                   { return f.covers }
-func (f failedStore) List(context.Context, func(inventory.Secret)) error { return f.err }
+func (f failedStore) Name() string                                    { return f.name }
+func (f failedStore) Covers() []string                                { return f.covers }
+func (f failedStore) List(context.Context, func(stores.Secret)) error { return f.err }
 
 // leakHashes reads the open leak findings' secret hashes from the store,
 // after the leak scanner has stored this run's.

@@ -8,6 +8,7 @@ import (
 	"github.com/vigilsec/vigil/internal/finding"
 	"github.com/vigilsec/vigil/internal/snapshot"
 	"github.com/vigilsec/vigil/rules"
+	"github.com/vigilsec/vigil/stores"
 )
 
 // Comparer checks live secrets against the declared inventory.
@@ -51,7 +52,7 @@ func envOf(path string) string {
 
 // effective applies the declaration d (nil: undeclared) over the store's own
 // metadata, and the defaults under both.
-func (c *Comparer) effective(s Secret, d *rules.Declared) (owner, env string, rot, unused int) {
+func (c *Comparer) effective(s stores.Secret, d *rules.Declared) (owner, env string, rot, unused int) {
 	owner, env, rot, unused = s.Owner, s.Env, s.RotationDays, c.DefaultUnusedDays
 	if d != nil {
 		if d.Owner != "" {
@@ -75,7 +76,7 @@ func (c *Comparer) effective(s Secret, d *rules.Declared) (owner, env string, ro
 
 // Records returns the secrets as the monthly inventory shows them: with the
 // declarations applied. Never a value.
-func (c *Comparer) Records(source string, live []Secret) []snapshot.Secret {
+func (c *Comparer) Records(source string, live []stores.Secret) []snapshot.Secret {
 	declared := map[string]*rules.Declared{}
 	for i := range c.Declared {
 		declared[c.Declared[i].Path] = &c.Declared[i]
@@ -85,7 +86,7 @@ func (c *Comparer) Records(source string, live []Secret) []snapshot.Secret {
 		d := declared[s.Path]
 		owner, env, rot, _ := c.effective(s, d)
 		out = append(out, snapshot.Secret{Source: source, Store: s.Store, Path: s.Path, Where: s.Where, Owner: owner, Env: env,
-			Declared: d != nil, RotationDays: rot, LastRotated: s.lastSet(), LastAccessed: s.LastAccessed})
+			Declared: d != nil, RotationDays: rot, LastRotated: s.LastSet(), LastAccessed: s.LastAccessed})
 	}
 	return out
 }
@@ -94,7 +95,7 @@ func (c *Comparer) Records(source string, live []Secret) []snapshot.Secret {
 // declared-path prefix a store covers ("vault:", "github:org/acme/"), whether
 // every store covering it listed completely: a declared secret is only
 // "missing" when at least one store covers its path and all of them did.
-func (c *Comparer) Compare(live []Secret, complete map[string]bool) []finding.Finding {
+func (c *Comparer) Compare(live []stores.Secret, complete map[string]bool) []finding.Finding {
 	now := c.Now
 	if now.IsZero() {
 		now = time.Now()
@@ -123,7 +124,7 @@ func (c *Comparer) Compare(live []Secret, complete map[string]bool) []finding.Fi
 			out = append(out, c.mk(finding.KindInvNoOwner, finding.Medium, s.Path, "secret "+s.Path+" has no owner",
 				"Neither the declared inventory nor the store's metadata names an owner; an unowned secret is never rotated.", ev()))
 		}
-		if set := s.lastSet(); !set.IsZero() {
+		if set := s.LastSet(); !set.IsZero() {
 			days := int(now.Sub(set).Hours() / 24)
 			if days > rot {
 				e := ev()

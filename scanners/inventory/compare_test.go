@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/rules"
+	"github.com/vigilsec/vigil/stores"
 )
 
 func TestCompareEveryKind(t *testing.T) {
@@ -29,7 +30,7 @@ func TestCompareEveryKind(t *testing.T) {
 	declared[1].Consumers = []string{"etl-dev"}
 	now := time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
 	days := func(n int) time.Time { return now.Add(-time.Duration(n) * 24 * time.Hour) }
-	live := []Secret{
+	live := []stores.Secret{
 		{Path: "vault:secret/prod/warehouse/password", Store: "vault", LastRotated: days(45)},                         // overdue (30)
 		{Path: "awssm:prod/db/password", Store: "awssm:a/us-east-1", LastRotated: days(10), LastAccessed: days(200)},  // unused, dev consumer
 		{Path: "awssm:dev/payments/api-key", Store: "awssm:a/us-east-1", LastRotated: days(1)},                        // prod under dev path

@@ -10,26 +10,27 @@ import (
 	"github.com/vigilsec/vigil/rules"
 	"github.com/vigilsec/vigil/scanners"
 	"github.com/vigilsec/vigil/scanners/inventory"
-	"github.com/vigilsec/vigil/scanners/inventory/awssm"
-	"github.com/vigilsec/vigil/scanners/inventory/files"
-	"github.com/vigilsec/vigil/scanners/inventory/github"
-	"github.com/vigilsec/vigil/scanners/inventory/vault"
+	"github.com/vigilsec/vigil/stores"
+	"github.com/vigilsec/vigil/stores/awssm"
+	"github.com/vigilsec/vigil/stores/files"
+	"github.com/vigilsec/vigil/stores/github"
+	"github.com/vigilsec/vigil/stores/vault"
 )
 
 // empty is a real store (its name and what it covers) that lists nothing,
 // or fails.
 type empty struct {
-	inventory.Store
+	stores.Store
 	err error
 }
 
-func (e empty) List(context.Context, func(inventory.Secret)) error { return e.err }
+func (e empty) List(context.Context, func(stores.Secret)) error { return e.err }
 
 // A declared secret no store has is missing, whatever the store instance is
 // named: a Vault store named "main" must still account for "vault:" paths.
 // One case per store type, each under a name unlike its type.
 func TestMissingIsFoundForEveryStoreTypeWhateverItsName(t *testing.T) {
-	stores := []inventory.Store{
+	stores := []stores.Store{
 		empty{Store: vault.New(nil, "main", []string{"secret"}, nil)},
 		empty{Store: awssm.New(nil, "awssm:prod/eu-west-1", nil)},
 		empty{Store: github.New(nil, "acme", nil, rules.DefaultControls())},
@@ -55,7 +56,7 @@ func TestMissingIsFoundForEveryStoreTypeWhateverItsName(t *testing.T) {
 	}
 }
 
-func missing(t *testing.T, stores []inventory.Store, declared []rules.Declared) string {
+func missing(t *testing.T, stores []stores.Store, declared []rules.Declared) string {
 	t.Helper()
 	s := &inventory.Scanner{Stores: stores, Comparer: &inventory.Comparer{Declared: declared, Controls: rules.DefaultControls()}}
 	var out []string

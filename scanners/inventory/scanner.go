@@ -8,6 +8,7 @@ import (
 
 	"github.com/vigilsec/vigil/internal/finding"
 	"github.com/vigilsec/vigil/scanners"
+	"github.com/vigilsec/vigil/stores"
 )
 
 // Leak is an open leak finding whose secret hash can be matched.
@@ -29,7 +30,7 @@ type Reporter interface {
 
 // Scanner is the inventory scanner.
 type Scanner struct {
-	Stores   []Store
+	Stores   []stores.Store
 	Comparer *Comparer
 	Leaks    LeakHashes // nil: no correlation
 	Log      *slog.Logger
@@ -52,13 +53,13 @@ func (s *Scanner) Scan(ctx context.Context, _ scanners.StateReader, emit func(sc
 	if s.Log == nil {
 		s.Log = slog.New(slog.DiscardHandler)
 	}
-	var live []Secret
-	byName := map[string][]Secret{}
+	var live []stores.Secret
+	byName := map[string][]stores.Secret{}
 	complete := map[string]bool{} // covered prefix -> every store covering it listed completely
 	failed := map[string]error{}
 	for _, st := range s.Stores {
 		n := 0
-		err := st.List(ctx, func(sec Secret) {
+		err := st.List(ctx, func(sec stores.Secret) {
 			live = append(live, sec)
 			byName[st.Name()] = append(byName[st.Name()], sec)
 			n++
@@ -129,7 +130,7 @@ func (s *Scanner) Scan(ctx context.Context, _ scanners.StateReader, emit func(sc
 }
 
 // correlate matches leaked values with store values by keyed hash.
-func (s *Scanner) correlate(live []Secret, leaks map[string][]Leak) []finding.Finding {
+func (s *Scanner) correlate(live []stores.Secret, leaks map[string][]Leak) []finding.Finding {
 	var out []finding.Finding
 	for _, sec := range live {
 		for _, h := range sec.Hashes {

@@ -17,8 +17,8 @@ import (
 
 	"github.com/vigilsec/vigil/internal/finding"
 	"github.com/vigilsec/vigil/rules"
-	"github.com/vigilsec/vigil/scanners/inventory"
 	"github.com/vigilsec/vigil/scanners/leaks"
+	"github.com/vigilsec/vigil/stores"
 )
 
 // Detector finds credentials in a value (the leak engine).
@@ -63,10 +63,10 @@ func New(client *gh.Client, org string, d Detector, controls rules.Controls) *St
 	return &Store{client: client, org: org, detector: d, controls: controls}
 }
 
-// Name implements inventory.Store.
+// Name implements stores.Store.
 func (s *Store) Name() string { return "github:" + s.org }
 
-// Covers implements inventory.Store: this organisation's secrets only.
+// Covers implements stores.Store: this organisation's secrets only.
 func (s *Store) Covers() []string { return []string{"github:org/" + s.org + "/"} }
 
 // Reported returns the plaintext_variable findings of the last List.
@@ -88,9 +88,9 @@ func pages(ctx context.Context, calls *atomic.Int64, list func(opt *gh.ListOptio
 	}
 }
 
-func (s *Store) secrets(emit func(inventory.Secret), prefix string, list []*gh.Secret) {
+func (s *Store) secrets(emit func(stores.Secret), prefix string, list []*gh.Secret) {
 	for _, sec := range list {
-		x := inventory.Secret{Path: prefix + sec.Name, Store: s.Name(), Created: sec.CreatedAt.Time, Updated: sec.UpdatedAt.Time,
+		x := stores.Secret{Path: prefix + sec.Name, Store: s.Name(), Created: sec.CreatedAt.Time, Updated: sec.UpdatedAt.Time,
 			LastRotated: sec.UpdatedAt.Time}
 		if sec.Visibility != "" {
 			x.Where = "visibility " + sec.Visibility
@@ -99,8 +99,8 @@ func (s *Store) secrets(emit func(inventory.Secret), prefix string, list []*gh.S
 	}
 }
 
-// List implements inventory.Store.
-func (s *Store) List(ctx context.Context, emit func(inventory.Secret)) error {
+// List implements stores.Store.
+func (s *Store) List(ctx context.Context, emit func(stores.Secret)) error {
 	s.reported = nil
 	org := s.org
 	type lister = func(*gh.ListOptions) (*gh.Secrets, *gh.Response, error)

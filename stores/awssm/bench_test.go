@@ -11,7 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
 	"github.com/vigilsec/vigil/internal/testenv"
-	"github.com/vigilsec/vigil/scanners/inventory"
+	"github.com/vigilsec/vigil/stores"
 )
 
 // BenchmarkInventory10kSecrets seeds moto with 10,000 secrets and times the
@@ -42,7 +42,7 @@ func BenchmarkInventory10kSecrets(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		s := New(c, "awssm:us-east-1", nil)
 		n := 0
-		if err := s.List(ctx, func(inventory.Secret) { n++ }); err != nil {
+		if err := s.List(ctx, func(stores.Secret) { n++ }); err != nil {
 			b.Fatal(err)
 		}
 		if n != 10000 {

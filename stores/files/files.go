@@ -24,7 +24,7 @@ import (
 	"github.com/vigilsec/vigil/internal/safefile"
 	"github.com/vigilsec/vigil/internal/secrethash"
 	"github.com/vigilsec/vigil/rules"
-	"github.com/vigilsec/vigil/scanners/inventory"
+	"github.com/vigilsec/vigil/stores"
 )
 
 // Store reads secrets from files matched by globs, relative to Root.
@@ -33,16 +33,16 @@ type Store struct {
 	Env        []string // .env files
 	Kubernetes []string // manifests that may hold kind: Secret
 	Pipelines  []string // configs that must use secret:// references
-	Hasher     inventory.Hasher
+	Hasher     stores.Hasher
 	Controls   rules.Controls
 
 	reported []finding.Finding
 }
 
-// Name implements inventory.Store.
+// Name implements stores.Store.
 func (s *Store) Name() string { return "file" }
 
-// Covers implements inventory.Store.
+// Covers implements stores.Store.
 func (s *Store) Covers() []string { return []string{"file:", "k8s:"} }
 
 // Reported returns the plaintext_config findings of the last List.
@@ -90,9 +90,9 @@ func (s *Store) rel(p string) string {
 	return filepath.ToSlash(p)
 }
 
-// List implements inventory.Store. A file that can't be read or parsed is
+// List implements stores.Store. A file that can't be read or parsed is
 // an error naming it; the other files are still listed.
-func (s *Store) List(ctx context.Context, emit func(inventory.Secret)) error {
+func (s *Store) List(ctx context.Context, emit func(stores.Secret)) error {
 	s.reported = nil
 	var errs []error
 	envs, err := s.glob(s.Env)
@@ -113,22 +113,22 @@ func (s *Store) List(ctx context.Context, emit func(inventory.Secret)) error {
 	return errors.Join(errs...)
 }
 
-func (s *Store) secret(p, path string) inventory.Secret {
-	sec := inventory.Secret{Path: path, Store: s.Name(), Where: p}
+func (s *Store) secret(p, path string) stores.Secret {
+	sec := stores.Secret{Path: path, Store: s.Name(), Where: p}
 	if fi, err := os.Stat(p); err == nil {
 		sec.Updated = fi.ModTime()
 	}
 	return sec
 }
 
-func (s *Store) hash(sec *inventory.Secret, field, value string) {
+func (s *Store) hash(sec *stores.Secret, field, value string) {
 	if s.Hasher != nil {
-		sec.Hashes = append(sec.Hashes, inventory.ValueHash{Version: "file", Field: field, Current: true, Hash: s.Hasher.Hash(value)})
+		sec.Hashes = append(sec.Hashes, stores.ValueHash{Version: "file", Field: field, Current: true, Hash: s.Hasher.Hash(value)})
 	}
 }
 
 // dotenv lists the sensitive keys of a .env file that hold values.
-func (s *Store) dotenv(p string, emit func(inventory.Secret)) error {
+func (s *Store) dotenv(p string, emit func(stores.Secret)) error {
 	f, _, err := safefile.Open(p)
 	if err != nil {
 		return err
@@ -156,7 +156,7 @@ func (s *Store) dotenv(p string, emit func(inventory.Secret)) error {
 }
 
 // kubernetes lists the keys of every kind: Secret document in a manifest.
-func (s *Store) kubernetes(p string, emit func(inventory.Secret)) error {
+func (s *Store) kubernetes(p string, emit func(stores.Secret)) error {
 	b, err := safefile.ReadFile(p)
 	if err != nil {
 		return err

@@ -5,7 +5,7 @@ import (
 
 	"github.com/vigilsec/vigil/internal/finding"
 	"github.com/vigilsec/vigil/scanners"
-	"github.com/vigilsec/vigil/scanners/inventory"
+	"github.com/vigilsec/vigil/stores"
 )
 
 // Lint is the pull-request gate's config lint: the plaintext credentials
@@ -19,7 +19,7 @@ func (l Lint) Name() string { return "lint" }
 // Scan implements scanners.Scanner.
 func (l Lint) Scan(ctx context.Context, _ scanners.StateReader, emit func(scanners.Result)) error {
 	res := scanners.Result{Source: "lint:files", Mode: scanners.Full}
-	if err := l.Store.List(ctx, func(inventory.Secret) {}); err != nil {
+	if err := l.Store.List(ctx, func(stores.Secret) {}); err != nil {
 		res.Mode, res.Err = scanners.Partial, err
 	}
 	res.Findings = append([]finding.Finding(nil), l.Store.Reported()...)

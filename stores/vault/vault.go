@@ -14,8 +14,7 @@ import (
 	"time"
 
 	"github.com/openbao/openbao/api/v2"
-
-	"github.com/vigilsec/vigil/scanners/inventory"
+	"github.com/vigilsec/vigil/stores"
 )
 
 // Store is one Vault or OpenBao server.
@@ -23,24 +22,24 @@ type Store struct {
 	client *api.Client
 	name   string
 	mounts []string
-	hasher inventory.Hasher
+	hasher stores.Hasher
 }
 
 // New returns a store over an authenticated client. mounts lists KV v2
 // mounts to walk (empty: every KV v2 mount the token can see). With a nil
 // hasher, values are never read.
-func New(client *api.Client, name string, mounts []string, h inventory.Hasher) *Store {
+func New(client *api.Client, name string, mounts []string, h stores.Hasher) *Store {
 	return &Store{client: client, name: name, mounts: mounts, hasher: h}
 }
 
-// Name implements inventory.Store.
+// Name implements stores.Store.
 func (s *Store) Name() string { return s.name }
 
-// Covers implements inventory.Store.
+// Covers implements stores.Store.
 func (s *Store) Covers() []string { return []string{"vault:"} }
 
-// List implements inventory.Store.
-func (s *Store) List(ctx context.Context, emit func(inventory.Secret)) error {
+// List implements stores.Store.
+func (s *Store) List(ctx context.Context, emit func(stores.Secret)) error {
 	mounts := s.mounts
 	if len(mounts) == 0 {
 		var err error
@@ -71,7 +70,7 @@ func (s *Store) kvMounts(ctx context.Context) ([]string, error) {
 	return out, nil
 }
 
-func (s *Store) walk(ctx context.Context, mount, prefix string, emit func(inventory.Secret)) error {
+func (s *Store) walk(ctx context.Context, mount, prefix string, emit func(stores.Secret)) error {
 	l, err := s.client.Logical().ListWithContext(ctx, mount+"/metadata/"+prefix)
 	if err != nil {
 		return fmt.Errorf("%s: list %s/%s: %w", s.name, mount, prefix, err)
@@ -117,12 +116,12 @@ func num(v any) int {
 	return 0
 }
 
-func (s *Store) secret(ctx context.Context, mount, path string) (inventory.Secret, error) {
+func (s *Store) secret(ctx context.Context, mount, path string) (stores.Secret, error) {
 	md, err := s.client.Logical().ReadWithContext(ctx, mount+"/metadata/"+path)
 	if err != nil {
-		return inventory.Secret{}, fmt.Errorf("%s: read metadata of %s/%s: %w", s.name, mount, path, err)
+		return stores.Secret{}, fmt.Errorf("%s: read metadata of %s/%s: %w", s.name, mount, path, err)
 	}
-	sec := inventory.Secret{Path: "vault:" + mount + "/" + path, Store: s.name, Where: s.client.Address() + "/v1/" + mount + "/metadata/" + path}
+	sec := stores.Secret{Path: "vault:" + mount + "/" + path, Store: s.name, Where: s.client.Address() + "/v1/" + mount + "/metadata/" + path}
 	if md == nil {
 		return sec, nil
 	}
@@ -165,7 +164,7 @@ func (s *Store) secret(ctx context.Context, mount, path string) (inventory.Secre
 				b, _ := json.Marshal(val)
 				str = string(b)
 			}
-			sec.Hashes = append(sec.Hashes, inventory.ValueHash{Version: strconv.Itoa(ver), Field: f, Current: ver == current, Hash: s.hasher.Hash(str)})
+			sec.Hashes = append(sec.Hashes, stores.ValueHash{Version: strconv.Itoa(ver), Field: f, Current: ver == current, Hash: s.hasher.Hash(str)})
 		}
 	}
 	return sec, nil

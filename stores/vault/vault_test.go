@@ -15,7 +15,7 @@ import (
 	"github.com/vigilsec/vigil/internal/secrethash"
 	"github.com/vigilsec/vigil/internal/testenv"
 	"github.com/vigilsec/vigil/internal/vaultconf"
-	"github.com/vigilsec/vigil/scanners/inventory"
+	"github.com/vigilsec/vigil/stores"
 )
 
 func root(t *testing.T) *api.Client {
@@ -57,10 +57,10 @@ func hasher(t *testing.T) *secrethash.Hasher {
 	return h
 }
 
-func list(t *testing.T, s *Store) []inventory.Secret {
+func list(t *testing.T, s *Store) []stores.Secret {
 	t.Helper()
-	var out []inventory.Secret
-	if err := s.List(context.Background(), func(x inventory.Secret) { out = append(out, x) }); err != nil {
+	var out []stores.Secret
+	if err := s.List(context.Background(), func(x stores.Secret) { out = append(out, x) }); err != nil {
 		t.Fatal(err)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
@@ -141,7 +141,7 @@ path "sys/mounts" { capabilities = ["read"] }`, m)
 		t.Fatalf("%+v", got)
 	}
 	// A token that may not read values makes hashing fail loudly, not silently.
-	if err := New(ac, "vault", []string{m}, hasher(t)).List(context.Background(), func(inventory.Secret) {}); err == nil {
+	if err := New(ac, "vault", []string{m}, hasher(t)).List(context.Background(), func(stores.Secret) {}); err == nil {
 		t.Fatal("reading values without permission did not fail")
 	}
 	// Discovery: the root token sees this mount among the KV v2 mounts.
@@ -157,7 +157,7 @@ path "sys/mounts" { capabilities = ["read"] }`, m)
 func TestUnreachableServer(t *testing.T) {
 	c, _ := vaultconf.Login(context.Background(), config.VaultStore{Name: "vault", Address: "http://127.0.0.1:1"})
 	c.SetMaxRetries(0)
-	err := New(c, "vault", []string{"secret"}, nil).List(context.Background(), func(inventory.Secret) {})
+	err := New(c, "vault", []string{"secret"}, nil).List(context.Background(), func(stores.Secret) {})
 	if err == nil || !strings.Contains(err.Error(), "vault: list secret/") {
 		t.Fatalf("%v", err)
 	}

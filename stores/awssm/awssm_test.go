@@ -18,7 +18,7 @@ import (
 
 	"github.com/vigilsec/vigil/internal/secrethash"
 	"github.com/vigilsec/vigil/internal/testenv"
-	"github.com/vigilsec/vigil/scanners/inventory"
+	"github.com/vigilsec/vigil/stores"
 )
 
 func client(t *testing.T, endpoint, region string) *sm.Client {
@@ -27,10 +27,10 @@ func client(t *testing.T, endpoint, region string) *sm.Client {
 	return sm.NewFromConfig(cfg)
 }
 
-func list(t *testing.T, s *Store) []inventory.Secret {
+func list(t *testing.T, s *Store) []stores.Secret {
 	t.Helper()
-	var out []inventory.Secret
-	if err := s.List(context.Background(), func(x inventory.Secret) { out = append(out, x) }); err != nil {
+	var out []stores.Secret
+	if err := s.List(context.Background(), func(x stores.Secret) { out = append(out, x) }); err != nil {
 		t.Fatal(err)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
@@ -110,7 +110,7 @@ func TestThrottlingIsRetried(t *testing.T) {
 	// Throttled for good: a clear error naming the store, not a hang.
 	seen.Store(-1000)
 	cl := client(t, srv.URL, "us-east-1")
-	err := New(cl, "awssm:us-east-1", nil).List(ctx, func(inventory.Secret) {})
+	err := New(cl, "awssm:us-east-1", nil).List(ctx, func(stores.Secret) {})
 	if err == nil || !strings.Contains(err.Error(), "awssm:us-east-1: ListSecrets") || !strings.Contains(err.Error(), "ThrottlingException") {
 		t.Fatalf("persistent throttling: %v", err)
 	}

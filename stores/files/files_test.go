@@ -13,7 +13,7 @@ import (
 
 	"github.com/vigilsec/vigil/internal/secrethash"
 	"github.com/vigilsec/vigil/internal/testenv"
-	"github.com/vigilsec/vigil/scanners/inventory"
+	"github.com/vigilsec/vigil/stores"
 )
 
 func TestFilesInventoryAndPlaintextConfig(t *testing.T) {
@@ -47,8 +47,8 @@ steps:
 `), 0o644)
 	h, _ := secrethash.New([]byte(strings.Repeat("f", 32)))
 	s := &Store{Root: dir, Env: []string{".env"}, Kubernetes: []string{"k8s/*.yaml"}, Pipelines: []string{"*.yaml"}, Hasher: h}
-	var got []inventory.Secret
-	if err := s.List(context.Background(), func(x inventory.Secret) { got = append(got, x) }); err != nil {
+	var got []stores.Secret
+	if err := s.List(context.Background(), func(x stores.Secret) { got = append(got, x) }); err != nil {
 		t.Fatal(err)
 	}
 	var paths []string
@@ -83,7 +83,7 @@ func TestBadManifestIsNamed(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "s.yaml"), []byte("kind: Secret\nmetadata: {name: x}\ndata:\n  k: not*base64\n"), 0o644)
 	s := &Store{Root: dir, Kubernetes: []string{"s.yaml"}}
-	err := s.List(context.Background(), func(inventory.Secret) {})
+	err := s.List(context.Background(), func(stores.Secret) {})
 	if err == nil || !strings.Contains(err.Error(), "s.yaml") || !strings.Contains(err.Error(), "not base64") {
 		t.Fatalf("%v", err)
 	}
@@ -105,7 +105,7 @@ func TestFIFOAndOutwardSymlinkAreSkipped(t *testing.T) {
 	done := make(chan []string, 1)
 	go func() {
 		var got []string
-		if err := s.List(context.Background(), func(sec inventory.Secret) { got = append(got, sec.Path) }); err != nil {
+		if err := s.List(context.Background(), func(sec stores.Secret) { got = append(got, sec.Path) }); err != nil {
 			t.Error(err)
 		}
 		done <- got

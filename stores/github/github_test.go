@@ -11,8 +11,8 @@ import (
 	"github.com/vigilsec/vigil/internal/secrethash"
 	"github.com/vigilsec/vigil/internal/testenv"
 	"github.com/vigilsec/vigil/rules"
-	"github.com/vigilsec/vigil/scanners/inventory"
 	"github.com/vigilsec/vigil/scanners/leaks"
+	"github.com/vigilsec/vigil/stores"
 )
 
 func engine(t *testing.T) *leaks.Engine {
@@ -59,7 +59,7 @@ func TestOrgInventoryFromPublishedExamples(t *testing.T) {
 	s := New(c, "octo-org", e, rules.DefaultControls())
 	seen := map[string]bool{}
 	n := 0
-	if err := s.List(context.Background(), func(x inventory.Secret) {
+	if err := s.List(context.Background(), func(x stores.Secret) {
 		seen[x.Path] = true
 		n++
 		if x.Created.IsZero() || x.Updated.IsZero() {
@@ -125,7 +125,7 @@ func TestOrgInventoryFromPublishedExamples(t *testing.T) {
 
 func TestGitHubErrorsNameTheStore(t *testing.T) {
 	c, _ := NewClient("", "http://127.0.0.1:1/", nil)
-	err := New(c, "acme", nil, nil).List(context.Background(), func(inventory.Secret) {})
+	err := New(c, "acme", nil, nil).List(context.Background(), func(stores.Secret) {})
 	if err == nil || !strings.Contains(err.Error(), "github:acme: org actions secrets") {
 		t.Fatalf("%v", err)
 	}

@@ -14,8 +14,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	sm "github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-
-	"github.com/vigilsec/vigil/scanners/inventory"
+	"github.com/vigilsec/vigil/stores"
 )
 
 // API is the part of the Secrets Manager client the store uses.
@@ -28,25 +27,25 @@ type API interface {
 type Store struct {
 	client API
 	name   string
-	hasher inventory.Hasher
+	hasher stores.Hasher
 	// Calls counts API calls, for benchmarks and for the operator's log.
 	Calls atomic.Int64
 }
 
 // New returns the store; name is e.g. "awssm:prod/eu-west-1". A nil hasher
 // never reads values.
-func New(client API, name string, h inventory.Hasher) *Store {
+func New(client API, name string, h stores.Hasher) *Store {
 	return &Store{client: client, name: name, hasher: h}
 }
 
-// Name implements inventory.Store.
+// Name implements stores.Store.
 func (s *Store) Name() string { return s.name }
 
-// Covers implements inventory.Store.
+// Covers implements stores.Store.
 func (s *Store) Covers() []string { return []string{"awssm:"} }
 
-// List implements inventory.Store.
-func (s *Store) List(ctx context.Context, emit func(inventory.Secret)) error {
+// List implements stores.Store.
+func (s *Store) List(ctx context.Context, emit func(stores.Secret)) error {
 	p := sm.NewListSecretsPaginator(s.client, &sm.ListSecretsInput{MaxResults: aws.Int32(100)})
 	for p.HasMorePages() {
 		s.Calls.Add(1)
@@ -55,7 +54,7 @@ func (s *Store) List(ctx context.Context, emit func(inventory.Secret)) error {
 			return fmt.Errorf("%s: ListSecrets: %w", s.name, err)
 		}
 		for _, e := range out.SecretList {
-			sec := inventory.Secret{
+			sec := stores.Secret{
 				Path: "awssm:" + aws.ToString(e.Name), Store: s.name, Where: aws.ToString(e.ARN),
 				Created: aws.ToTime(e.CreatedDate), Updated: aws.ToTime(e.LastChangedDate),
 				LastRotated: aws.ToTime(e.LastRotatedDate), LastAccessed: aws.ToTime(e.LastAccessedDate),
@@ -99,7 +98,7 @@ func hasStage(stages map[string][]string, stage string) (string, bool) {
 // hash reads the current and previous values by stage. A JSON object's
 // string fields are hashed one by one too: a leak usually holds the password,
 // not the whole {"username":..., "password":...} document.
-func (s *Store) hash(ctx context.Context, sec *inventory.Secret, stages map[string][]string) error {
+func (s *Store) hash(ctx context.Context, sec *stores.Secret, stages map[string][]string) error {
 	for _, stage := range []string{"AWSCURRENT", "AWSPREVIOUS"} {
 		id, ok := hasStage(stages, stage)
 		if !ok {
@@ -116,12 +115,12 @@ func (s *Store) hash(ctx context.Context, sec *inventory.Secret, stages map[stri
 		}
 		ver := stage + ":" + id
 		current := stage == "AWSCURRENT"
-		sec.Hashes = append(sec.Hashes, inventory.ValueHash{Version: ver, Current: current, Hash: s.hasher.Hash(val)})
+		sec.Hashes = append(sec.Hashes, stores.ValueHash{Version: ver, Current: current, Hash: s.hasher.Hash(val)})
 		var fields map[string]any
 		if json.Unmarshal([]byte(val), &fields) == nil {
 			for k, v := range fields {
 				if str, ok := v.(string); ok {
-					sec.Hashes = append(sec.Hashes, inventory.ValueHash{Version: ver, Field: k, Current: current, Hash: s.hasher.Hash(str)})
+					sec.Hashes = append(sec.Hashes, stores.ValueHash{Version: ver, Field: k, Current: current, Hash: s.hasher.Hash(str)})
 				}
 			}
 		}

@@ -1,0 +1,74 @@
+// Package stores is where secrets live: one package per secret store
+// (vault, awssm, github, files) that lists its secrets' metadata, hashes
+// their values when asked (for leak.live), and, where the store can write,
+// gives remediation the primitives a rotation needs. This file is the
+// contract they share; the inventory scanner and remediation use it.
+package stores
+
+import (
+	"context"
+	"time"
+)
+
+// Secret is what a store says about one secret: metadata, and keyed hashes
+// of its values when correlation is on. Never a value.
+type Secret struct {
+	// Path is the secret's name in the declared inventory's terms, e.g.
+	// "vault:secret/prod/warehouse/password" or "awssm:prod/db/password".
+	Path string
+	// Store names the adapter instance ("vault", "awssm:us-east-1", ...).
+	Store string
+	// Where adds what a person needs to find it (an ARN, a repository).
+	Where string
+
+	Owner        string // from the store's own metadata (custom metadata, tags)
+	Env          string
+	RotationDays int
+
+	Created      time.Time
+	Updated      time.Time // last change of the value
+	LastRotated  time.Time
+	LastAccessed time.Time // zero when the store does not tell
+	Versions     int
+	// RotationEnabled is the store's own rotation switch, where it has one.
+	RotationEnabled bool
+
+	// Hashes are keyed hashes of the current and earlier values, for
+	// correlating leaks ("this leaked value is still live").
+	Hashes []ValueHash
+}
+
+// ValueHash is the keyed hash of one value of one version.
+type ValueHash struct {
+	Version string // "3", "AWSCURRENT:<id>", ...
+	Field   string // the key inside a structured secret, "" for a plain one
+	Current bool
+	Hash    string
+}
+
+// Store is one place secrets live. List calls emit once per secret; an error
+// means the listing is incomplete (what was emitted is still true).
+type Store interface {
+	// Name is the store instance's name, as in findings and errors.
+	Name() string
+	// Covers are the declared-path prefixes a complete listing of this
+	// store accounts for ("vault:", "github:org/acme/"): a declared secret
+	// under one of them that no store listed is missing. Matching
+	// declarations by these, never by the instance's name, is what keeps
+	// a store named "main" checking the "vault:" declarations.
+	Covers() []string
+	List(ctx context.Context, emit func(Secret)) error
+}
+
+// Hasher hashes values; stores call it and drop the value at once.
+type Hasher interface{ Hash(string) string }
+
+// LastSet is when a secret's value was last set, as well as the store knows.
+func (s Secret) LastSet() time.Time {
+	for _, t := range []time.Time{s.LastRotated, s.Updated, s.Created} {
+		if !t.IsZero() {
+			return t
+		}
+	}
+	return time.Time{}
+}
