@@ -17,6 +17,7 @@ import (
 	"github.com/vigilsec/vigil/internal/store"
 	"github.com/vigilsec/vigil/internal/testenv"
 	"github.com/vigilsec/vigil/rules"
+	"github.com/vigilsec/vigil/stores/awssm"
 )
 
 const smStore = "awssm:default/us-east-1"
@@ -51,7 +52,7 @@ func newSMFixture(t *testing.T, validate string) *smFixture {
 	seed(t, st, "inventory:leak.live", f)
 	vals := &Values{Dir: t.TempDir()}
 	eng := &Engine{Store: st, Handlers: map[string]Handler{KindRotateAWSSM: &SecretsManager{
-		Stores: map[string]SMStore{smStore: {Client: c, STS: sts.NewFromConfig(cfg)}}, Hasher: h, Values: vals}}}
+		Stores: map[string]*awssm.Writer{smStore: awssm.NewWriter(c, sts.NewFromConfig(cfg), smStore)}, Hasher: h, Values: vals}}}
 	rot := &rules.Rotation{Field: "password", Length: 40, Validate: &rules.Validation{Command: []string{"sh", "-c", validate}}}
 	pl := &Planner{Store: st, Engine: eng, Declared: []rules.Declared{{Path: "awssm:prod/db/password", Owner: "data", Rotation: rot}}}
 	return &smFixture{st: st, sm: c, engine: eng, planner: pl, old: old, finding: f.ID}
@@ -121,7 +122,7 @@ func TestRotateSecretsManager(t *testing.T) {
 	if got := stages[oldVersion]; len(got) != 1 || got[0] != "AWSPREVIOUS" {
 		t.Errorf("the old version keeps AWSPREVIOUS for the grace period: %v", stages)
 	}
-	if stageOf(stages, "AWSPENDING") != "" {
+	if awssm.StageOf(stages, "AWSPENDING") != "" {
 		t.Errorf("AWSPENDING left behind: %v", stages)
 	}
 	if a.BeforeHash == "" || a.AfterHash == "" || a.BeforeHash == a.AfterHash {
@@ -187,7 +188,7 @@ func TestRotateSecretsManagerFailedValidationKeepsCurrent(t *testing.T) {
 		t.Errorf("AWSCURRENT moved to %s", v)
 	}
 	stages := fx.stages(t)
-	if stageOf(stages, "AWSPENDING") != "" {
+	if awssm.StageOf(stages, "AWSPENDING") != "" {
 		t.Errorf("AWSPENDING not removed: %v", stages)
 	}
 	if got := auditActions(t, fx.st, a.ID); strings.Join(got, " ") != "remediate.planned remediate.applying remediate.rolling_back remediate.rolled_back" {
@@ -230,7 +231,7 @@ func TestInterruptedApplyIsRolledBackByTheNext(t *testing.T) {
 	if a.Status != store.ActApplying {
 		t.Fatalf("the crash should leave the action applying, not %s", a.Status)
 	}
-	if stageOf(fx.stages(t), "AWSPENDING") == "" {
+	if awssm.StageOf(fx.stages(t), "AWSPENDING") == "" {
 		t.Fatal("the crash happened after AWSPENDING was written; it should be there")
 	}
 	// Another apply holding the lock (a live process: this one's pid)
@@ -257,7 +258,7 @@ func TestInterruptedApplyIsRolledBackByTheNext(t *testing.T) {
 	if v, pw := fx.current(t); v != oldVersion || pw != fx.old {
 		t.Errorf("AWSCURRENT is %s after recovery", v)
 	}
-	if stageOf(fx.stages(t), "AWSPENDING") != "" {
+	if awssm.StageOf(fx.stages(t), "AWSPENDING") != "" {
 		t.Error("recovery left AWSPENDING")
 	}
 }

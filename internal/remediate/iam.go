@@ -532,3 +532,15 @@ func attach(ctx context.Context, c *iam.Client, p PrincipalSpec, arn string) err
 	}
 	return nil
 }
+
+// callerARN names the identity a change is made as, for the audit trail.
+func callerARN(ctx context.Context, c *sts.Client) string {
+	if c == nil {
+		return ""
+	}
+	out, err := c.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if err != nil {
+		return "unknown (" + err.Error() + ")"
+	}
+	return aws.ToString(out.Arn)
+}

@@ -5,12 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
-
-	"github.com/openbao/openbao/api/v2"
 
 	"github.com/vigilsec/vigil/internal/secrethash"
 	"github.com/vigilsec/vigil/internal/store"
+	"github.com/vigilsec/vigil/stores/vault"
 )
 
 // VaultKV rotates KV v2 secrets. The new version is written with
@@ -19,9 +17,9 @@ import (
 // previous value back as a newer version (KV v2 keeps history, it has no
 // "undo").
 type VaultKV struct {
-	Clients map[string]*api.Client // by store name
-	Hasher  *secrethash.Hasher
-	Values  *Values
+	Stores map[string]*vault.KV // by store name
+	Hasher *secrethash.Hasher
+	Values *Values
 }
 
 type kvState struct {
@@ -31,78 +29,12 @@ type kvState struct {
 	Step           string `json:"step,omitempty"` // write | done | rolled_back
 }
 
-func (h *VaultKV) client(spec RotateSpec) (*api.Client, error) {
-	c, ok := h.Clients[spec.Store]
+func (h *VaultKV) kv(spec RotateSpec) (*vault.KV, error) {
+	k, ok := h.Stores[spec.Store]
 	if !ok {
 		return nil, fmt.Errorf("no Vault store %q in the config (or vigil could not log in to it)", spec.Store)
 	}
-	return c, nil
-}
-
-func vaultCaller(ctx context.Context, c *api.Client) string {
-	s, err := c.Auth().Token().LookupSelfWithContext(ctx)
-	if err != nil || s == nil {
-		return "unknown"
-	}
-	name, _ := s.Data["display_name"].(string)
-	acc, _ := s.Data["accessor"].(string)
-	return fmt.Sprintf("vault:%s (accessor %s)", name, acc)
-}
-
-// currentVersion reads the KV metadata's current_version.
-func currentVersion(ctx context.Context, c *api.Client, spec RotateSpec) (int, error) {
-	s, err := c.Logical().ReadWithContext(ctx, spec.Mount+"/metadata/"+spec.Secret)
-	if err != nil {
-		return 0, fmt.Errorf("%s: read metadata of %s: %w", spec.Store, spec.Path, err)
-	}
-	if s == nil {
-		return 0, fmt.Errorf("%s: %s does not exist", spec.Store, spec.Path)
-	}
-	return intOf(s.Data["current_version"]), nil
-}
-
-func intOf(v any) int {
-	switch n := v.(type) {
-	case json.Number:
-		i, _ := n.Int64()
-		return int(i)
-	case float64:
-		return int(n)
-	case int:
-		return n
-	case string:
-		i, _ := strconv.Atoi(n)
-		return i
-	}
-	return 0
-}
-
-// readVersion reads version v's data.
-func readVersion(ctx context.Context, c *api.Client, spec RotateSpec, v int) (map[string]any, error) {
-	s, err := c.Logical().ReadWithDataWithContext(ctx, spec.Mount+"/data/"+spec.Secret, map[string][]string{"version": {strconv.Itoa(v)}})
-	if err != nil {
-		return nil, fmt.Errorf("%s: read %s version %d: %w", spec.Store, spec.Path, v, err)
-	}
-	if s == nil {
-		return nil, fmt.Errorf("%s: %s version %d does not exist", spec.Store, spec.Path, v)
-	}
-	data, _ := s.Data["data"].(map[string]any)
-	if data == nil {
-		return nil, fmt.Errorf("%s: %s version %d is deleted or destroyed", spec.Store, spec.Path, v)
-	}
-	return data, nil
-}
-
-// write writes data as a new version with check-and-set on cas.
-func write(ctx context.Context, c *api.Client, spec RotateSpec, data map[string]any, cas int) (int, error) {
-	s, err := c.Logical().WriteWithContext(ctx, spec.Mount+"/data/"+spec.Secret, map[string]any{"data": data, "options": map[string]any{"cas": cas}})
-	if err != nil {
-		return 0, fmt.Errorf("%s: write %s (check-and-set on version %d): %w", spec.Store, spec.Path, cas, err)
-	}
-	if s == nil {
-		return 0, fmt.Errorf("%s: write %s returned nothing", spec.Store, spec.Path)
-	}
-	return intOf(s.Data["version"]), nil
+	return k, nil
 }
 
 // Apply implements Handler.
@@ -112,15 +44,15 @@ func (h *VaultKV) Apply(ctx context.Context, a *store.Action, save func() error)
 	if err := errors.Join(decode(a.Spec, &spec), decode(a.State, &st)); err != nil {
 		return err
 	}
-	c, err := h.client(spec)
+	kv, err := h.kv(spec)
 	if err != nil {
 		return err
 	}
-	a.Caller = vaultCaller(ctx, c)
-	if st.FromVersion, err = currentVersion(ctx, c, spec); err != nil {
+	a.Caller = kv.Caller(ctx)
+	if st.FromVersion, err = kv.CurrentVersion(ctx, spec.Mount, spec.Secret); err != nil {
 		return err
 	}
-	data, err := readVersion(ctx, c, spec, st.FromVersion)
+	data, err := kv.ReadVersion(ctx, spec.Mount, spec.Secret, st.FromVersion)
 	if err != nil {
 		return err
 	}
@@ -152,7 +84,7 @@ func (h *VaultKV) Apply(ctx context.Context, a *store.Action, save func() error)
 	if err := save(); err != nil {
 		return err
 	}
-	if st.WrittenVersion, err = write(ctx, c, spec, next, st.FromVersion); err != nil {
+	if st.WrittenVersion, err = kv.Write(ctx, spec.Mount, spec.Secret, next, st.FromVersion); err != nil {
 		return err
 	}
 	a.State = encode(st)
@@ -180,12 +112,12 @@ func (h *VaultKV) Rollback(ctx context.Context, a *store.Action, save func() err
 	if st.Step == "" || st.Step == "rolled_back" {
 		return nil
 	}
-	c, err := h.client(spec)
+	kv, err := h.kv(spec)
 	if err != nil {
 		return err
 	}
-	a.Caller = vaultCaller(ctx, c)
-	cur, err := currentVersion(ctx, c, spec)
+	a.Caller = kv.Caller(ctx)
+	cur, err := kv.CurrentVersion(ctx, spec.Mount, spec.Secret)
 	if err != nil {
 		return err
 	}
@@ -198,11 +130,11 @@ func (h *VaultKV) Rollback(ctx context.Context, a *store.Action, save func() err
 	if cur != mine {
 		return fmt.Errorf("%s is at version %d, written after vigil's %d: not overwriting someone else's value", spec.Path, cur, mine)
 	}
-	prev, err := readVersion(ctx, c, spec, st.FromVersion)
+	prev, err := kv.ReadVersion(ctx, spec.Mount, spec.Secret, st.FromVersion)
 	if err != nil {
 		return err
 	}
-	if _, err := write(ctx, c, spec, prev, cur); err != nil {
+	if _, err := kv.Write(ctx, spec.Mount, spec.Secret, prev, cur); err != nil {
 		return err
 	}
 	if s, ok := prev[st.Field].(string); ok {

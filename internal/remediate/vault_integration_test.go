@@ -3,6 +3,7 @@ package remediate
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/vigilsec/vigil/internal/store"
 	"github.com/vigilsec/vigil/internal/testenv"
 	"github.com/vigilsec/vigil/rules"
+	"github.com/vigilsec/vigil/stores/vault"
 )
 
 // vaultFixture is a KV v2 mount of its own on the OpenBao dev server with
@@ -48,7 +50,7 @@ func newVaultFixture(t *testing.T, validate string) *vaultFixture {
 	path := "vault:" + mount + "/prod/warehouse"
 	seed(t, st, "inventory:vault", finding.Finding{ID: finding.Fingerprint(finding.KindInvRotationOverdue, path), Kind: finding.KindInvRotationOverdue,
 		Resource: path, Title: "secret was last rotated 200 days ago", Evidence: finding.Evidence{"store": "bao"}})
-	eng := &Engine{Store: st, Handlers: map[string]Handler{KindRotateVault: &VaultKV{Clients: map[string]*api.Client{"bao": c}, Hasher: h, Values: &Values{Dir: t.TempDir()}}}}
+	eng := &Engine{Store: st, Handlers: map[string]Handler{KindRotateVault: &VaultKV{Stores: map[string]*vault.KV{"bao": vault.NewKV(c, "bao")}, Hasher: h, Values: &Values{Dir: t.TempDir()}}}}
 	rot := &rules.Rotation{Field: "password", Charset: "hex", Length: 24, Validate: &rules.Validation{Command: []string{"sh", "-c", validate}}}
 	pl := &Planner{Store: st, Engine: eng, VaultMounts: map[string][]string{"bao": {mount}},
 		Declared: []rules.Declared{{Path: path, Owner: "data", Rotation: rot}}}
@@ -64,7 +66,8 @@ func (fx *vaultFixture) current(t *testing.T) (int, map[string]any) {
 	}
 	meta, _ := s.Data["metadata"].(map[string]any)
 	data, _ := s.Data["data"].(map[string]any)
-	return intOf(meta["version"]), data
+	v, _ := strconv.Atoi(fmt.Sprint(meta["version"]))
+	return v, data
 }
 
 func (fx *vaultFixture) apply(t *testing.T) store.Action {

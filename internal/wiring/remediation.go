@@ -7,10 +7,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	sm "github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
-	"github.com/openbao/openbao/api/v2"
 
 	"github.com/vigilsec/vigil/internal/awsconf"
 	"github.com/vigilsec/vigil/internal/remediate"
+	"github.com/vigilsec/vigil/stores/awssm"
+	"github.com/vigilsec/vigil/stores/vault"
 )
 
 // Remediation builds the remediation engine and planner. Changes are made
@@ -29,7 +30,7 @@ func (e *Env) Remediation(ctx context.Context) (*remediate.Engine, *remediate.Pl
 	}
 	vals := &remediate.Values{Dir: c.Dir}
 	if inv := c.Inventory; inv != nil && len(inv.Vault) > 0 {
-		kv := &remediate.VaultKV{Clients: map[string]*api.Client{}, Hasher: e.Hasher, Values: vals}
+		kv := &remediate.VaultKV{Stores: map[string]*vault.KV{}, Hasher: e.Hasher, Values: vals}
 		for _, v := range inv.Vault {
 			pl.VaultMounts[v.Name] = v.Mounts
 			client, err := e.Vault(ctx, v)
@@ -38,7 +39,7 @@ func (e *Env) Remediation(ctx context.Context) (*remediate.Engine, *remediate.Pl
 				e.Log.Error("vault store unavailable for remediation", "store", v.Name, "err", err)
 				continue
 			}
-			kv.Clients[v.Name] = client
+			kv.Stores[v.Name] = vault.NewKV(client, v.Name)
 		}
 		vals.VaultAddress = inv.Vault[0].Address
 		eng.Handlers[remediate.KindRotateVault] = kv
@@ -73,14 +74,15 @@ func (e *Env) Remediation(ctx context.Context) (*remediate.Engine, *remediate.Pl
 		eng.Handlers[k] = ih
 	}
 	if inv := c.Inventory; inv != nil && inv.AWSSM != nil {
-		smh := &remediate.SecretsManager{Stores: map[string]remediate.SMStore{}, Hasher: e.Hasher, Values: vals}
+		smh := &remediate.SecretsManager{Stores: map[string]*awssm.Writer{}, Hasher: e.Hasher, Values: vals}
 		for _, region := range e.smRegions() {
 			accts, err := e.Accounts(ctx, ForRemediate, region)
 			if err != nil {
 				return nil, nil, err
 			}
 			for _, a := range accts {
-				smh.Stores[SMStoreName(a.Name, region)] = remediate.SMStore{Client: sm.NewFromConfig(a.Config), STS: sts.NewFromConfig(a.Config)}
+				name := SMStoreName(a.Name, region)
+				smh.Stores[name] = awssm.NewWriter(sm.NewFromConfig(a.Config), sts.NewFromConfig(a.Config), name)
 			}
 		}
 		eng.Handlers[remediate.KindRotateAWSSM] = smh

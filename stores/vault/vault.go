@@ -109,6 +109,8 @@ func num(v any) int {
 		return int(n)
 	case float64:
 		return int(x)
+	case int:
+		return x
 	case string:
 		n, _ := strconv.Atoi(x)
 		return n
