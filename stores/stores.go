@@ -55,7 +55,9 @@ type Store interface {
 	// store accounts for ("vault:", "github:org/acme/"): a declared secret
 	// under one of them that no store listed is missing. Matching
 	// declarations by these, never by the instance's name, is what keeps
-	// a store named "main" checking the "vault:" declarations.
+	// a store named "main" checking the "vault:" declarations. It is
+	// asked after List, so a store may cover what that listing found
+	// (a GitHub organisation's repositories).
 	Covers() []string
 	List(ctx context.Context, emit func(Secret)) error
 }

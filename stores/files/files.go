@@ -61,6 +61,11 @@ func (s *Store) glob(patterns []string) ([]string, error) {
 		if !filepath.IsAbs(g) {
 			g = filepath.Join(s.Root, g)
 		}
+		// A glob whose directory is missing is a typo or a missing mount,
+		// not a directory with nothing in it: the listing is not complete.
+		if _, err := os.Stat(safefile.Base(g)); err != nil {
+			return nil, fmt.Errorf("%s: %w", s.rel(g), err)
+		}
 		m, err := filepath.Glob(g)
 		if err != nil {
 			return nil, fmt.Errorf("bad glob %q: %w", g, err)
@@ -110,7 +115,10 @@ func (s *Store) List(ctx context.Context, emit func(stores.Secret)) error {
 	for _, p := range pipes {
 		errs = append(errs, s.pipeline(p))
 	}
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("%s: %w", s.Name(), err)
+	}
+	return nil
 }
 
 func (s *Store) secret(p, path string) stores.Secret {

@@ -33,6 +33,8 @@ type Store struct {
 	detector Detector
 	controls rules.Controls
 	reported []finding.Finding
+	// listed are the repositories the last List read completely.
+	listed []string
 	// Calls counts API requests.
 	Calls atomic.Int64
 }
@@ -66,8 +68,16 @@ func New(client *gh.Client, org string, d Detector, controls rules.Controls) *St
 // Name implements stores.Store.
 func (s *Store) Name() string { return "github:" + s.org }
 
-// Covers implements stores.Store: this organisation's secrets only.
-func (s *Store) Covers() []string { return []string{"github:org/" + s.org + "/"} }
+// Covers implements stores.Store: the organisation's own secrets, and those
+// of each repository the last List read completely (repositories are
+// named by their owner, which need not be the organisation's name).
+func (s *Store) Covers() []string {
+	out := []string{"github:org/" + s.org + "/"}
+	for _, r := range s.listed {
+		out = append(out, "github:repo/"+r+"/")
+	}
+	return out
+}
 
 // Reported returns the plaintext_variable findings of the last List.
 func (s *Store) Reported() []finding.Finding { return s.reported }
@@ -101,7 +111,7 @@ func (s *Store) secrets(emit func(stores.Secret), prefix string, list []*gh.Secr
 
 // List implements stores.Store.
 func (s *Store) List(ctx context.Context, emit func(stores.Secret)) error {
-	s.reported = nil
+	s.reported, s.listed = nil, nil
 	org := s.org
 	type lister = func(*gh.ListOptions) (*gh.Secrets, *gh.Response, error)
 	secretPages := func(prefix string, f lister) error {
@@ -167,6 +177,7 @@ func (s *Store) List(ctx context.Context, emit func(stores.Secret)) error {
 		if err := s.repo(ctx, r, secretPages, varPages); err != nil {
 			return fmt.Errorf("%s: repository %s: %w", s.Name(), r.GetFullName(), err)
 		}
+		s.listed = append(s.listed, r.GetOwner().GetLogin()+"/"+r.GetName())
 	}
 	return nil
 }

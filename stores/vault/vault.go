@@ -76,7 +76,12 @@ func (s *Store) walk(ctx context.Context, mount, prefix string, emit func(stores
 		return fmt.Errorf("%s: list %s/%s: %w", s.name, mount, prefix, err)
 	}
 	if l == nil {
-		return nil // empty mount or folder
+		if prefix == "" {
+			// An empty mount and a mount that does not exist both list as
+			// nothing; only the first is a complete listing.
+			return s.checkMount(ctx, mount)
+		}
+		return nil // an empty folder
 	}
 	keys, _ := l.Data["keys"].([]any)
 	for _, k := range keys {
@@ -92,6 +97,22 @@ func (s *Store) walk(ctx context.Context, mount, prefix string, emit func(stores
 			return err
 		}
 		emit(sec)
+	}
+	return nil
+}
+
+// checkMount asks whether mount exists and is KV v2, through the endpoint
+// any token with some capability on the mount may read (the one the UI
+// uses), so an audit token needs no sys/mounts permission for it.
+func (s *Store) checkMount(ctx context.Context, mount string) error {
+	m, err := s.client.Logical().ReadWithContext(ctx, "sys/internal/ui/mounts/"+mount)
+	if err != nil || m == nil {
+		return fmt.Errorf("%s: mount %s does not exist, or this token can see nothing in it: nothing listed is not a complete listing", s.name, mount)
+	}
+	t, _ := m.Data["type"].(string)
+	opts, _ := m.Data["options"].(map[string]any)
+	if v, _ := opts["version"].(string); t != "kv" || v != "2" {
+		return fmt.Errorf("%s: mount %s is not a KV v2 mount (type %q, version %q)", s.name, mount, t, v)
 	}
 	return nil
 }
