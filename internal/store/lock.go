@@ -40,7 +40,7 @@ func (s *Store) Lock(ctx context.Context, name, holder string, ttl time.Duration
 	if ttl <= 0 {
 		ttl = DefaultLeaseTTL
 	}
-	host, _ := os.Hostname()
+	host := holderHost()
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		now := s.now()
 		cur, err := lockInfo(ctx, tx, name)
@@ -205,6 +205,18 @@ func lockInfo(ctx context.Context, tx *sql.Tx, name string) (LockInfo, error) {
 		l.Expires = l.Acquired.Add(DefaultLeaseTTL)
 	}
 	return l, nil
+}
+
+// holderHost names where a holder runs: the hostname and the PID namespace.
+// A pid is only checked for life when both match ours: two containers (say,
+// host-network pods) can share a hostname, and a pid means nothing in
+// another PID namespace.
+func holderHost() string {
+	host, _ := os.Hostname()
+	if ns, err := os.Readlink("/proc/self/ns/pid"); err == nil {
+		return host + " (" + ns + ")"
+	}
+	return host
 }
 
 func alive(pid int) bool {
