@@ -29,18 +29,15 @@ type StateReader interface {
 	ScanState(ctx context.Context, source string) (string, error)
 }
 
-// Mode says what a result proves about findings it does not contain.
-type Mode int
+// Mode says what a result proves about findings it does not contain (see
+// finding.Coverage: one type, which the store keeps as it is).
+type Mode = finding.Coverage
 
+// The modes, as scanners name them.
 const (
-	// Full: the whole source was read; anything not found again is gone.
-	Full Mode = iota
-	// Incremental: only what is new since State was read, and the scanner
-	// checked that what it read before is unchanged.
-	Incremental
-	// Partial: the source failed part way; the findings are real but prove
-	// nothing about the ones that are missing, and State must not advance.
-	Partial
+	Full        = finding.Full
+	Incremental = finding.Incremental
+	Partial     = finding.Partial
 )
 
 // Result is what one source produced.

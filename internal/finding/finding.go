@@ -79,6 +79,25 @@ const (
 	Suppressed Transition = "suppressed"
 )
 
+// Coverage says what a scan's findings prove about the findings of the same
+// source that they lack. Scanners decide it; the store acts on it.
+type Coverage int
+
+const (
+	// Full: the whole source was read, so an open finding of the source
+	// that is not among them is gone and becomes resolved.
+	Full Coverage = iota
+	// Incremental: only what is new since the stored state was read, and
+	// the scanner checked that what it read before is unchanged (no history
+	// rewrite, no log rotation, the same rule set): open findings not among
+	// them are still present and their last_seen advances.
+	Incremental
+	// Partial: the source failed part way or could not be read whole: the
+	// findings are real, but nothing is resolved or carried forward, and the
+	// scan state does not advance.
+	Partial
+)
+
 // Kind is what sort of problem a finding is ("leak.git"): the part before
 // the dot names the scanner that emits it.
 type Kind string

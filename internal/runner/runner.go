@@ -72,14 +72,9 @@ func Run(ctx context.Context, st *store.Store, log *slog.Logger, command string,
 		sum.Stats.Commits += r.Stats.Commits
 		sum.Stats.Files += r.Stats.Files
 		sum.Stats.Bytes += r.Stats.Bytes
-		b := store.Batch{Source: r.Source, Findings: r.Findings, State: r.State, Secrets: r.Secrets, Rules: r.Rules}
-		switch r.Mode {
-		case scanners.Incremental:
-			b.Mode = store.Incremental
-		case scanners.Partial:
-			b.Mode, b.State = store.Partial, ""
-		default:
-			b.Mode = store.Full
+		b := store.Batch{Source: r.Source, Mode: r.Mode, Findings: r.Findings, State: r.State, Secrets: r.Secrets, Rules: r.Rules}
+		if b.Mode == store.Partial {
+			b.State = ""
 		}
 		if r.Note != "" {
 			sum.Notes[r.Source] = r.Note

@@ -12,21 +12,15 @@ import (
 	"github.com/vigilsec/vigil/internal/snapshot"
 )
 
-// Mode says what a batch of findings proves about the findings it lacks.
-type Mode int
+// Mode says what a batch of findings proves about the findings it lacks:
+// the scanners' own result mode, stored as it is (see finding.Coverage).
+type Mode = finding.Coverage
 
+// The modes, as the store reads them.
 const (
-	// Full: the whole source was scanned, so an open finding of this source
-	// that is not in the batch is gone and becomes resolved.
-	Full Mode = iota
-	// Incremental: only what changed since the stored state was scanned,
-	// and the scanner checked that everything older is still there (no
-	// history rewrite, no log rotation). Open findings of the source that
-	// are not in the batch are still present and their last_seen advances.
-	Incremental
-	// Partial: the source failed part way. The findings are stored, but
-	// nothing is resolved or carried forward and the scan state is kept.
-	Partial
+	Full        = finding.Full
+	Incremental = finding.Incremental
+	Partial     = finding.Partial
 )
 
 // Batch is everything one source produced in one run. It is stored in one
