@@ -19,6 +19,7 @@ import (
 	"github.com/vigilsec/vigil/reports"
 	"github.com/vigilsec/vigil/rules"
 	"github.com/vigilsec/vigil/scanners"
+	"github.com/vigilsec/vigil/scanners/inventory"
 	"github.com/vigilsec/vigil/scanners/leaks"
 	"github.com/vigilsec/vigil/stores/files"
 )
@@ -81,7 +82,7 @@ pull request is merged.`,
 			lk.Git = []leaks.GitTarget{{Name: name, Path: abs, Since: base, HeadOnly: true}}
 			scs := []scanners.Scanner{lk}
 			if inv := cfg.Inventory; inv != nil && inv.Files != nil && len(inv.Files.Pipelines) > 0 {
-				scs = append(scs, files.Lint{Store: &files.Store{Root: cfg.Dir, Pipelines: inv.Files.Pipelines, Controls: rules.DefaultControls()}})
+				scs = append(scs, inventory.Lint{Store: &files.Store{Root: cfg.Dir, Pipelines: inv.Files.Pipelines, Controls: rules.DefaultControls()}})
 			}
 			if remediateLive {
 				inv, err := env.Inventory(ctx)

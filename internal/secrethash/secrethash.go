@@ -94,20 +94,33 @@ func Load(keyFile string) (*Hasher, error) {
 		if err := os.MkdirAll(filepath.Dir(keyFile), 0o700); err != nil {
 			return nil, fmt.Errorf("create directory for hash key: %w", err)
 		}
-		// O_EXCL: two first runs racing must not end up with different keys.
-		f, err := os.OpenFile(keyFile, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if errors.Is(err, fs.ErrExist) {
-			return Load(keyFile)
-		}
+		// Written whole to a temporary file, then linked into place: link
+		// fails if the name exists, so two first runs racing end up with one
+		// key, and neither ever reads a key file half written.
+		tmp, err := os.CreateTemp(filepath.Dir(keyFile), ".vigil.key-*")
 		if err != nil {
 			return nil, fmt.Errorf("create hash key %s: %w", keyFile, err)
 		}
-		if _, err := f.WriteString(hex.EncodeToString(key) + "\n"); err != nil {
-			f.Close()
+		defer os.Remove(tmp.Name())
+		if err := tmp.Chmod(0o600); err != nil {
+			tmp.Close()
+			return nil, fmt.Errorf("create hash key %s: %w", keyFile, err)
+		}
+		if _, err := tmp.WriteString(hex.EncodeToString(key) + "\n"); err != nil {
+			tmp.Close()
 			return nil, fmt.Errorf("write hash key %s: %w", keyFile, err)
 		}
-		if err := f.Close(); err != nil {
+		if err := tmp.Sync(); err != nil {
+			tmp.Close()
 			return nil, fmt.Errorf("write hash key %s: %w", keyFile, err)
+		}
+		if err := tmp.Close(); err != nil {
+			return nil, fmt.Errorf("write hash key %s: %w", keyFile, err)
+		}
+		if err := os.Link(tmp.Name(), keyFile); errors.Is(err, fs.ErrExist) {
+			return Load(keyFile) // another first run won: use its key
+		} else if err != nil {
+			return nil, fmt.Errorf("create hash key %s: %w", keyFile, err)
 		}
 		return New(key)
 	default:

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -63,6 +64,30 @@ func TestRedactNeverRevealsMuch(t *testing.T) {
 		}
 		if len(tc.in) >= 8 && strings.Contains(Redact(tc.in), tc.in) {
 			t.Errorf("redaction of %q contains it", tc.in)
+		}
+	}
+}
+
+// Two first runs creating the key at once end up with the same, whole key.
+func TestConcurrentKeyCreationYieldsOneKey(t *testing.T) {
+	t.Setenv(EnvKey, "")
+	for i := 0; i < 20; i++ {
+		p := filepath.Join(t.TempDir(), "k", "vigil.key")
+		var wg sync.WaitGroup
+		hs := make([]*Hasher, 8)
+		errs := make([]error, 8)
+		for j := range hs {
+			wg.Add(1)
+			go func(j int) { defer wg.Done(); hs[j], errs[j] = Load(p) }(j)
+		}
+		wg.Wait()
+		for j := range hs {
+			if errs[j] != nil {
+				t.Fatalf("load %d: %v", j, errs[j])
+			}
+			if hs[j].Hash("x") != hs[0].Hash("x") {
+				t.Fatal("two keys were created")
+			}
 		}
 	}
 }

@@ -75,13 +75,13 @@ func (e *Env) Remediation(ctx context.Context) (*remediate.Engine, *remediate.Pl
 	}
 	if inv := c.Inventory; inv != nil && inv.AWSSM != nil {
 		smh := &remediate.SecretsManager{Stores: map[string]*awssm.Writer{}, Hasher: e.Hasher, Values: vals}
-		for _, region := range e.smRegions() {
+		for _, region := range awssm.Regions(inv.AWSSM.Regions, c.AWS.Region) {
 			accts, err := e.Accounts(ctx, ForRemediate, region)
 			if err != nil {
 				return nil, nil, err
 			}
 			for _, a := range accts {
-				name := SMStoreName(a.Name, region)
+				name := awssm.Name(a.Name, region)
 				smh.Stores[name] = awssm.NewWriter(sm.NewFromConfig(a.Config), sts.NewFromConfig(a.Config), name)
 			}
 		}

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 
-	sm "github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-
+	"github.com/openbao/openbao/api/v2"
+	"github.com/vigilsec/vigil/internal/awsconf"
+	"github.com/vigilsec/vigil/internal/config"
 	"github.com/vigilsec/vigil/internal/finding"
 	"github.com/vigilsec/vigil/internal/ledger"
 	"github.com/vigilsec/vigil/internal/store"
@@ -16,10 +18,7 @@ import (
 	"github.com/vigilsec/vigil/scanners/leaks"
 	"github.com/vigilsec/vigil/scanners/synthetic"
 	"github.com/vigilsec/vigil/stores"
-	"github.com/vigilsec/vigil/stores/awssm"
-	"github.com/vigilsec/vigil/stores/files"
-	"github.com/vigilsec/vigil/stores/github"
-	"github.com/vigilsec/vigil/stores/vault"
+	"github.com/vigilsec/vigil/stores/all"
 )
 
 // LeakEngine loads the gitleaks rules (and checks the ignore file) once:
@@ -78,75 +77,38 @@ func (e *Env) Inventory(ctx context.Context) (*inventory.Scanner, error) {
 		c.DefaultUnusedDays = rules.DefaultUnusedDays
 	}
 	s := &inventory.Scanner{Comparer: c, Log: e.Log}
-	var hv stores.Hasher
+	d := &deps{e: e}
 	if inv.HashValues {
-		hv = e.Hasher
+		d.hasher = e.Hasher
 		s.Leaks = leakHashes(e.Store)
 	}
-	for _, v := range inv.Vault {
-		client, err := e.Vault(ctx, v)
+	for _, k := range all.Kinds {
+		opened, err := k.Open(ctx, d)
 		if err != nil {
-			// A store vigil can't log in to is a failed source, not a failed run.
-			s.Stores = append(s.Stores, failedStore{name: v.Name, covers: []string{"vault:"}, err: err})
-			continue
+			return nil, fmt.Errorf("inventory.%s: %w", k.Name, err)
 		}
-		s.Stores = append(s.Stores, vault.New(client, v.Name, v.Mounts, hv))
-	}
-	if inv.AWSSM != nil {
-		for _, region := range e.smRegions() {
-			accts, err := e.Accounts(ctx, ForInventory, region)
-			if err != nil {
-				return nil, err
-			}
-			for _, a := range accts {
-				s.Stores = append(s.Stores, awssm.New(sm.NewFromConfig(a.Config), SMStoreName(a.Name, region), hv))
-			}
-		}
-	}
-	if len(inv.GitHub) > 0 {
-		// Variable values are scanned with the same leak rules as the rest.
-		eng, err := e.LeakEngine()
-		if err != nil {
-			return nil, err
-		}
-		for _, gs := range inv.GitHub {
-			client, err := github.NewClient(envOr(gs.TokenEnv, "GITHUB_TOKEN"), gs.BaseURL, nil)
-			if err != nil {
-				return nil, err
-			}
-			s.Stores = append(s.Stores, github.New(client, gs.Org, eng, e.Controls))
-		}
-	}
-	if f := inv.Files; f != nil {
-		s.Stores = append(s.Stores, &files.Store{Root: e.Config.Dir, Env: f.Env, Kubernetes: f.Kubernetes, Pipelines: f.Pipelines,
-			Hasher: hv, Controls: e.Controls})
+		s.Stores = append(s.Stores, opened...)
 	}
 	return s, nil
 }
 
-// smRegions are the regions Secrets Manager is listed in.
-func (e *Env) smRegions() []string {
-	if r := e.Config.Inventory.AWSSM.Regions; len(r) > 0 {
-		return r
-	}
-	return []string{e.Config.AWS.Region}
+// deps is what a store's Opener asks of the environment.
+type deps struct {
+	e      *Env
+	hasher stores.Hasher // nil unless inventory.hash_values
 }
 
-// SMStoreName names a Secrets Manager store instance: the inventory's
-// findings and the rotation handler both key it so.
-func SMStoreName(account, region string) string { return fmt.Sprintf("awssm:%s/%s", account, region) }
-
-// failedStore stands for a store that could not even be opened, so that the
-// run reports it like any other failing store.
-type failedStore struct {
-	name   string
-	covers []string
-	err    error
+func (d *deps) Config() *config.Config   { return d.e.Config }
+func (d *deps) Hasher() stores.Hasher    { return d.hasher }
+func (d *deps) Controls() rules.Controls { return d.e.Controls }
+func (d *deps) Log() *slog.Logger        { return d.e.Log }
+func (d *deps) Vault(ctx context.Context, v config.VaultStore) (*api.Client, error) {
+	return d.e.Vault(ctx, v)
 }
-
-func (f failedStore) Name() string                                    { return f.name }
-func (f failedStore) Covers() []string                                { return f.covers }
-func (f failedStore) List(context.Context, func(stores.Secret)) error { return f.err }
+func (d *deps) AWSAccounts(ctx context.Context, region string) ([]awsconf.Account, error) {
+	return d.e.Accounts(ctx, ForInventory, region)
+}
+func (d *deps) Detector() (stores.TextDetector, error) { return d.e.LeakEngine() }
 
 // leakHashes reads the open leak findings' secret hashes from the store,
 // after the leak scanner has stored this run's.

@@ -17,14 +17,11 @@ import (
 
 	"github.com/vigilsec/vigil/internal/finding"
 	"github.com/vigilsec/vigil/rules"
-	"github.com/vigilsec/vigil/scanners/leaks"
 	"github.com/vigilsec/vigil/stores"
 )
 
 // Detector finds credentials in a value (the leak engine).
-type Detector interface {
-	DetectText(ctx context.Context, label, text string) []leaks.TextSecret
-}
+type Detector = stores.TextDetector
 
 // Store is one GitHub organisation.
 type Store struct {

@@ -1,4 +1,4 @@
-package files
+package inventory
 
 import (
 	"context"
@@ -8,10 +8,16 @@ import (
 	"github.com/vigilsec/vigil/stores"
 )
 
-// Lint is the pull-request gate's config lint: the plaintext credentials
-// the store reports where secret:// references belong, without the
-// declared-inventory comparison (which belongs to the nightly run).
-type Lint struct{ Store *Store }
+// Lint is the pull-request gate's config lint: the plaintext credentials a
+// store reports (the files store: literal credentials where secret://
+// references belong), without the declared-inventory comparison, which
+// belongs to the nightly run.
+type Lint struct {
+	Store interface {
+		stores.Store
+		Reporter
+	}
+}
 
 // Name implements scanners.Scanner.
 func (l Lint) Name() string { return "lint" }
