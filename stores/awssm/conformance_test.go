@@ -2,12 +2,14 @@ package awssm
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	sm "github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/google/uuid"
 
 	"github.com/vigilsec/vigil/internal/testenv"
 	"github.com/vigilsec/vigil/stores"
@@ -50,5 +52,38 @@ func TestConformance(t *testing.T) {
 			t.Cleanup(func() { testenv.MotoPost(t, "/moto-api/reset-auth", "inf") })
 			return New(sm.NewFromConfig(cfg), name, nil)
 		},
+		Rotate: func(t *testing.T, path, value string) func() {
+			return rotateSM(t, NewWriter(c, nil, name), strings.TrimPrefix(path, "awssm:"), value)
+		},
 	})
+}
+
+// rotateSM rotates the way remediation does (stage AWSPENDING, promote it to
+// AWSCURRENT, unstage) and returns the rollback (AWSCURRENT moved back).
+func rotateSM(t *testing.T, w *Writer, secret, value string) func() {
+	t.Helper()
+	ctx := context.Background()
+	stages, err := w.Stages(ctx, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := StageOf(stages, "AWSCURRENT")
+	pending := uuid.NewString()
+	if err := w.PutPending(ctx, secret, pending, value); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.MoveStage(ctx, secret, "AWSCURRENT", pending, from); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.MoveStage(ctx, secret, "AWSPENDING", "", pending); err != nil {
+		t.Fatal(err)
+	}
+	if v, _, err := w.Current(ctx, secret); err != nil || v != pending {
+		t.Fatalf("AWSCURRENT after promotion: %s %v", v, err)
+	}
+	return func() {
+		if err := w.MoveStage(ctx, secret, "AWSCURRENT", from, pending); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

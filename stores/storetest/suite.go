@@ -42,6 +42,11 @@ type Harness struct {
 	// Denied returns the store with credentials that may not list (nil: the
 	// server has no permission model the tests can use).
 	Denied func(t *testing.T) stores.Store
+	// Rotate replaces the current value of the secret at path (as Seed
+	// returned it) with value through the store's own write primitives, the
+	// ones remediation uses, and returns the function that puts the old
+	// value back the way a rollback does. Nil: the store can't be written.
+	Rotate func(t *testing.T, path, value string) (rollback func())
 }
 
 // Run runs every case that applies to h.
@@ -118,6 +123,44 @@ func Run(t *testing.T, h Harness) {
 		noValues(t, got, []string{value})
 	})
 
+	if h.Rotate != nil && h.Seed != nil {
+		t.Run("a rotation is what the listing then hashes as current, and a rollback restores it", func(t *testing.T) {
+			key, _ := secrethash.New([]byte(strings.Repeat("r", 32)))
+			v1, v2 := testenv.FakeAWSKey(), testenv.FakeAWSKey()
+			path := h.Seed(t, "conformance-rotated", v1)
+			current := func() (cur string, previous []string) {
+				for _, sec := range list(t, h.Open(t, key)) {
+					if sec.Path != path {
+						continue
+					}
+					for _, vh := range sec.Hashes {
+						if vh.Current {
+							cur = vh.Hash
+						} else {
+							previous = append(previous, vh.Hash)
+						}
+					}
+				}
+				return cur, previous
+			}
+			rollback := h.Rotate(t, path, v2)
+			cur, prev := current()
+			if cur != key.Hash(v2) {
+				t.Fatalf("after the rotation the current value of %s is not the new one", path)
+			}
+			found := false
+			for _, p := range prev {
+				found = found || p == key.Hash(v1)
+			}
+			if !found {
+				t.Fatalf("after the rotation the old value of %s is not listed as a previous version (a leak of it must still match)", path)
+			}
+			rollback()
+			if cur, _ := current(); cur != key.Hash(v1) {
+				t.Fatalf("after the rollback the current value of %s is not the old one", path)
+			}
+		})
+	}
 	if h.Broken != nil {
 		t.Run("a place that is missing or silent is an error naming the store", func(t *testing.T) {
 			s := h.Broken(t)

@@ -45,6 +45,9 @@ func TestConformance(t *testing.T) {
 			}
 			return New(limited, "bao-conformance", []string{m}, nil)
 		},
+		Rotate: func(t *testing.T, path, value string) func() {
+			return rotateKV(t, NewKV(c, "bao-conformance"), path, value)
+		},
 	})
 }
 
@@ -62,5 +65,35 @@ func TestEmptyMountIsCompleteAndKV1IsNamed(t *testing.T) {
 	err := New(c, "bao", []string{m + "-v1"}, nil).List(context.Background(), func(stores.Secret) {})
 	if err == nil || !strings.Contains(err.Error(), "not a KV v2 mount") {
 		t.Fatalf("KV v1 mount: %v", err)
+	}
+}
+
+// rotateKV replaces the password field of the secret at a vault: path with
+// check-and-set on the version read, as remediation does, and returns the
+// rollback: the old data written back as a newer version.
+func rotateKV(t *testing.T, kv *KV, path, value string) func() {
+	t.Helper()
+	ctx := context.Background()
+	mount, secret, _ := strings.Cut(strings.TrimPrefix(path, "vault:"), "/")
+	from, err := kv.CurrentVersion(ctx, mount, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := kv.ReadVersion(ctx, mount, secret, from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	written, err := kv.Write(ctx, mount, secret, map[string]any{"password": value}, from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A writer that read an older version is refused, not obeyed.
+	if _, err := kv.Write(ctx, mount, secret, map[string]any{"password": "stale"}, from); err == nil {
+		t.Fatal("a check-and-set write on a stale version succeeded")
+	}
+	return func() {
+		if _, err := kv.Write(ctx, mount, secret, old, written); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
