@@ -2,7 +2,6 @@ package wiring
 
 import (
 	"context"
-	"os"
 
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	sm "github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -97,12 +96,4 @@ func (e *Env) Remediation(ctx context.Context) (*remediate.Engine, *remediate.Pl
 	}
 	pl.Keys = remediate.AccessKeys(clients, e.Hasher)
 	return eng, pl, nil
-}
-
-// envOr returns the value of the variable named (or of def when unnamed).
-func envOr(name, def string) string {
-	if name == "" {
-		name = def
-	}
-	return os.Getenv(name)
 }

@@ -189,8 +189,7 @@ func TestShallowCloneIsPartialUntilUnshallowed(t *testing.T) {
 	clone := filepath.Join(t.TempDir(), "clone")
 	git(t, "", "clone", "-q", "--depth", "1", "file://"+r.Dir, clone)
 	s, st := gitScanner(t, clone), &memState{}
-	var res []scanners.Result
-	res = scan(t, s, st)
+	res := scan(t, s, st)
 	if len(res) != 1 || res[0].Mode != scanners.Partial || res[0].Err == nil || !strings.Contains(res[0].Err.Error(), "shallow") {
 		t.Fatalf("shallow: %+v", res)
 	}
