@@ -1,7 +1,8 @@
 // Package awsconf builds AWS SDK configurations the way every vigil scanner
 // needs them: the default credential chain, an optional endpoint (an
 // emulator such as moto), adaptive retries for throttling, and AssumeRole
-// into each configured account.
+// into an account. Which accounts a configuration names is internal/wiring's
+// business; this package knows nothing of vigil.yaml.
 package awsconf
 
 import (
@@ -13,8 +14,6 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
-
-	"github.com/vigilsec/vigil/internal/config"
 )
 
 // Load reads credentials from the default chain (environment, shared files,
@@ -49,43 +48,4 @@ func AssumeRole(base aws.Config, roleARN, externalID, session string) aws.Config
 type Account struct {
 	Name   string
 	Config aws.Config
-}
-
-// Accounts returns the aws: section's accounts in region (the default
-// credentials' account when none is listed).
-func Accounts(ctx context.Context, a *config.AWS, region, session string) ([]Account, error) {
-	return accounts(ctx, a, region, session, false)
-}
-
-// RemediateAccounts is Accounts acting as each account's remediation role
-// (remediate_role_arn, else role_arn): the only credentials that change
-// anything.
-func RemediateAccounts(ctx context.Context, a *config.AWS, region string) ([]Account, error) {
-	return accounts(ctx, a, region, "vigil-remediate", true)
-}
-
-func accounts(ctx context.Context, a *config.AWS, region, session string, remediate bool) ([]Account, error) {
-	if region == "" {
-		region = a.Region
-	}
-	base, err := Load(ctx, region, a.Endpoint)
-	if err != nil {
-		return nil, err
-	}
-	if len(a.Accounts) == 0 {
-		return []Account{{Name: "default", Config: base}}, nil
-	}
-	var out []Account
-	for _, acct := range a.Accounts {
-		c := base
-		role := acct.RoleARN
-		if remediate && acct.RemediateRoleARN != "" {
-			role = acct.RemediateRoleARN
-		}
-		if role != "" {
-			c = AssumeRole(base, role, acct.ExternalID, session)
-		}
-		out = append(out, Account{Name: acct.Name, Config: c})
-	}
-	return out, nil
 }

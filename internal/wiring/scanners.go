@@ -141,11 +141,7 @@ func (e *Env) IAM(ctx context.Context) (*iam.Scanner, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &iam.Scanner{Analyzer: &iam.Analyzer{Identities: ids, Controls: e.Controls, Ignore: e.Config.AWS.IgnorePrincipals}, Log: e.Log}
-	for _, a := range accts {
-		s.Accounts = append(s.Accounts, iam.Account{Name: a.Name, Config: a.Config})
-	}
-	return s, nil
+	return &iam.Scanner{Accounts: accts, Analyzer: &iam.Analyzer{Identities: ids, Controls: e.Controls, Ignore: e.Config.AWS.IgnorePrincipals}, Log: e.Log}, nil
 }
 
 // Synthetic builds the synthetic scanner, or nil when no declared identity

@@ -136,13 +136,7 @@ func (e *Env) Accounts(ctx context.Context, p Purpose, region string) ([]awsconf
 	defer e.mu.Unlock()
 	slot := e.accounts[key]
 	if slot == nil {
-		var accts []awsconf.Account
-		var err error
-		if p == ForRemediate {
-			accts, err = awsconf.RemediateAccounts(ctx, e.Config.AWS, region)
-		} else {
-			accts, err = awsconf.Accounts(ctx, e.Config.AWS, region, string(p))
-		}
+		accts, err := accounts(ctx, e.Config.AWS, region, p)
 		slot = &loaded[[]awsconf.Account]{accts, err}
 		e.accounts[key] = slot
 	}
@@ -200,6 +194,36 @@ func (e *Env) Scanners(ctx context.Context, want map[string]bool) ([]scanners.Sc
 			continue
 		}
 		out = append(out, sc)
+	}
+	return out, nil
+}
+
+// accounts returns the aws: section's accounts in region (the section's
+// region when ""), or the default credentials' account when none is listed.
+// Changes (ForRemediate) act as each account's remediate_role_arn, else its
+// role_arn: the nightly role stays read-only.
+func accounts(ctx context.Context, a *config.AWS, region string, p Purpose) ([]awsconf.Account, error) {
+	if region == "" {
+		region = a.Region
+	}
+	base, err := awsconf.Load(ctx, region, a.Endpoint)
+	if err != nil {
+		return nil, err
+	}
+	if len(a.Accounts) == 0 {
+		return []awsconf.Account{{Name: "default", Config: base}}, nil
+	}
+	var out []awsconf.Account
+	for _, acct := range a.Accounts {
+		c := base
+		role := acct.RoleARN
+		if p == ForRemediate && acct.RemediateRoleARN != "" {
+			role = acct.RemediateRoleARN
+		}
+		if role != "" {
+			c = awsconf.AssumeRole(base, role, acct.ExternalID, string(p))
+		}
+		out = append(out, awsconf.Account{Name: acct.Name, Config: c})
 	}
 	return out, nil
 }

@@ -10,19 +10,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
+	"github.com/vigilsec/vigil/internal/awsconf"
 	"github.com/vigilsec/vigil/internal/finding"
 	"github.com/vigilsec/vigil/scanners"
 )
 
-// Account is one AWS account to read, with credentials for it.
-type Account struct {
-	Name   string
-	Config aws.Config
-}
-
 // Scanner is the IAM drift scanner.
 type Scanner struct {
-	Accounts []Account
+	// Accounts are the accounts to read, each with credentials for it.
+	Accounts []awsconf.Account
 	Analyzer *Analyzer
 	Log      *slog.Logger
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 
+	"github.com/vigilsec/vigil/internal/awsconf"
 	"github.com/vigilsec/vigil/internal/finding"
 	"github.com/vigilsec/vigil/internal/testenv"
 	"github.com/vigilsec/vigil/rules"
@@ -101,7 +102,7 @@ func TestDriftAgainstMoto(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Scanner{Accounts: []Account{{Name: "moto", Config: cfg}},
+	s := &Scanner{Accounts: []awsconf.Account{{Name: "moto", Config: cfg}},
 		Analyzer: &Analyzer{Identities: ids, Controls: rules.DefaultControls(), Now: time.Now().Add(200 * 24 * time.Hour)}}
 	var res []scanners.Result
 	if err := s.Scan(context.Background(), nil, func(r scanners.Result) { res = append(res, r) }); err != nil {
@@ -177,7 +178,7 @@ func TestAPICallsDoNotGrowWithPolicies(t *testing.T) {
 func TestUnreachableAccountIsPartial(t *testing.T) {
 	cfg := testenv.AWSConfig(t, "http://127.0.0.1:1")
 	cfg.RetryMaxAttempts = 1
-	s := &Scanner{Accounts: []Account{{Name: "gone", Config: cfg}}, Analyzer: &Analyzer{}}
+	s := &Scanner{Accounts: []awsconf.Account{{Name: "gone", Config: cfg}}, Analyzer: &Analyzer{}}
 	var res []scanners.Result
 	s.Scan(context.Background(), nil, func(r scanners.Result) { res = append(res, r) })
 	if len(res) != 1 || res[0].Mode != scanners.Partial || res[0].Err == nil || !strings.Contains(res[0].Err.Error(), "iam gone") {

@@ -1,0 +1,78 @@
+package wiring
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/vigilsec/vigil/internal/config"
+	"github.com/vigilsec/vigil/internal/testenv"
+)
+
+func env(t *testing.T, yaml string, files map[string]string) *Env {
+	t.Helper()
+	dir := t.TempDir()
+	for name, body := range files {
+		p := filepath.Join(dir, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := filepath.Join(dir, "vigil.yaml")
+	os.WriteFile(p, []byte(yaml), 0o644)
+	cfg, err := config.Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, h := testenv.Store(t)
+	return New(cfg, st, h, nil, nil)
+}
+
+const ids = "identities:\n  - name: etl\n    kind: role\n    env: dev\n    grants:\n      - actions: [s3:GetObject]\n        resources: [\"*\"]\n"
+
+// Declarations are read once per command, whoever asks.
+func TestDeclarationsAreLoadedOnce(t *testing.T) {
+	e := env(t, "rules:\n  identities: ids.yaml\n", map[string]string{"ids.yaml": ids})
+	first, err := e.Identities()
+	if err != nil || len(first) != 1 {
+		t.Fatalf("%v %v", first, err)
+	}
+	os.Remove(e.Config.Rules.Identities)
+	again, err := e.Identities()
+	if err != nil || len(again) != 1 {
+		t.Fatalf("identities read again: %v %v", again, err)
+	}
+}
+
+// The run order is Order's whatever the config's, and a scanner asked for
+// alone without its section is an error naming the section.
+func TestScannersInOrderAndMissingSections(t *testing.T) {
+	e := env(t, "rules:\n  identities: ids.yaml\ninventory:\n  files:\n    env: [\"conf/*.env\"]\n",
+		map[string]string{"ids.yaml": ids, "conf/app.env": "DB_PASSWORD=x\n"})
+	ctx := context.Background()
+	scs, err := e.Scanners(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, s := range scs {
+		names = append(names, s.Name())
+	}
+	// No aws: section, no probes: iam and synthetic have nothing to do.
+	if strings.Join(names, ",") != "leaks,inventory" {
+		t.Fatalf("scanners %v", names)
+	}
+	for only, section := range map[string]string{"iam": "aws: section", "synthetic": "identities with probes"} {
+		if _, err := e.Scanners(ctx, map[string]bool{only: true}); err == nil || !strings.Contains(err.Error(), section) {
+			t.Errorf("--only %s: %v", only, err)
+		}
+	}
+	// The inventory holds the files store the registry opened.
+	inv, err := e.Inventory(ctx)
+	if err != nil || len(inv.Stores) != 1 || inv.Stores[0].Name() != "file" {
+		t.Fatalf("inventory stores: %+v %v", inv, err)
+	}
+}
