@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/openbao/openbao/api/v2"
 	"github.com/vigilsec/vigil/internal/awsconf"
@@ -87,10 +88,20 @@ func (e *Env) Inventory(ctx context.Context) (*inventory.Scanner, error) {
 		if err != nil {
 			return nil, fmt.Errorf("inventory.%s: %w", k.Name, err)
 		}
-		s.Stores = append(s.Stores, opened...)
+		for _, st := range opened {
+			// A listing that fails on a transient error after the client's
+			// own retries is listed again, as a whole.
+			s.Stores = append(s.Stores, stores.Retrying(st, listAttempts, listBackoff))
+		}
 	}
 	return s, nil
 }
+
+// A store's listing is tried this many times, the first wait this long.
+const (
+	listAttempts = 3
+	listBackoff  = 2 * time.Second
+)
 
 // deps is what a store's Opener asks of the environment.
 type deps struct {

@@ -99,7 +99,7 @@ func (s *Scanner) Scan(ctx context.Context, _ scanners.StateReader, emit func(sc
 	}
 	for _, st := range s.Stores {
 		res := scanners.Result{Source: "inventory:" + st.Name(), Mode: scanners.Full, Findings: byStore[st.Name()]}
-		if r, ok := st.(Reporter); ok {
+		if r, ok := stores.Unwrap(st).(Reporter); ok {
 			res.Findings = append(res.Findings, r.Reported()...)
 		}
 		if err := failed[st.Name()]; err != nil {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	sm "github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -113,5 +114,40 @@ func TestThrottlingIsRetried(t *testing.T) {
 	err := New(cl, "awssm:us-east-1", nil).List(ctx, func(stores.Secret) {})
 	if err == nil || !strings.Contains(err.Error(), "awssm:us-east-1: ListSecrets") || !strings.Contains(err.Error(), "ThrottlingException") {
 		t.Fatalf("persistent throttling: %v", err)
+	}
+}
+
+// A listing whose page fails more times than the SDK retries one request
+// (503s from a proxy in front of moto) is listed again as a whole by the
+// stores.Retrying wrapper, and each secret is emitted once.
+func TestRetryingWrapperOutlastsTheSDK(t *testing.T) {
+	endpoint := testenv.Moto(t)
+	ctx := context.Background()
+	c := client(t, endpoint, "sa-east-1")
+	for i := 0; i < 3; i++ {
+		if _, err := c.CreateSecret(ctx, &sm.CreateSecretInput{Name: aws.String(fmt.Sprint("r", i)), SecretString: aws.String("v")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	target, _ := url.Parse(endpoint)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	var failed atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.Header.Get("X-Amz-Target"), ".ListSecrets") && failed.Add(1) <= 4 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	s := New(client(t, srv.URL, "sa-east-1"), "awssm:sa-east-1", nil)
+	if err := s.List(ctx, func(stores.Secret) {}); err == nil {
+		t.Fatal("the SDK alone outlasted the proxy: make it fail more")
+	}
+	failed.Store(0)
+	var got []string
+	err := stores.Retrying(s, 3, 10*time.Millisecond).List(ctx, func(x stores.Secret) { got = append(got, x.Path) })
+	if err != nil || len(got) != 3 {
+		t.Fatalf("through the wrapper: %v %v (%d failed calls)", got, err, failed.Load())
 	}
 }
