@@ -89,11 +89,21 @@ func openDB(ctx context.Context, path string, mac *secrethash.Hasher, create boo
 	// makes every statement see the same transaction state.
 	db.SetMaxOpenConns(1)
 	s := &Store{db: db, path: path, mac: mac, now: func() time.Time { return time.Now().UTC() }}
-	if err := s.migrate(ctx); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("migrate database %s: %w", path, err)
+	// Switching a new database to WAL takes an exclusive lock that SQLite
+	// does not wait for with busy_timeout: a first run racing another may
+	// be told "busy" once or twice. That is waited out here, within bounds.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := s.migrate(ctx)
+		if err == nil {
+			return s, nil
+		}
+		if !busy(err) || time.Now().After(deadline) || ctx.Err() != nil {
+			db.Close()
+			return nil, fmt.Errorf("migrate database %s: %w", path, err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
-	return s, nil
 }
 
 // prepareFiles creates the database file private (0600) before SQLite
@@ -130,6 +140,16 @@ func prepareFiles(path string) error {
 		}
 	}
 	return nil
+}
+
+// busy reports whether err is SQLite's SQLITE_BUSY (another connection
+// holds the lock).
+func busy(err error) bool {
+	var coded interface{ Code() int }
+	if errors.As(err, &coded) {
+		return coded.Code()&0xff == 5 // SQLITE_BUSY and its extended codes
+	}
+	return false
 }
 
 // Close closes the database.
