@@ -40,10 +40,26 @@ const (
 	Partial     = finding.Partial
 )
 
+// Source identifies what one Result covers: a repository, a directory, a
+// log file, a store, an account, an identity. Its String form is the key the
+// store files the source's findings and state under, the same every run.
+type Source struct {
+	Scanner string // git, dir, logs, inventory, iam, synthetic, lint
+	Name    string // the configured name: repository, log set, store, account, identity
+	Part    string // one part of Name scanned on its own (a log file); "" for the whole
+}
+
+// String is the source's key: "git:payments", "logs:app:/var/log/app.log".
+func (s Source) String() string {
+	if s.Part == "" {
+		return s.Scanner + ":" + s.Name
+	}
+	return s.Scanner + ":" + s.Name + ":" + s.Part
+}
+
 // Result is what one source produced.
 type Result struct {
-	// Source is a stable key for the source ("git:payments").
-	Source   string
+	Source   Source
 	Mode     Mode
 	Findings []finding.Finding
 	// State is saved with the findings, atomically, and handed back on the

@@ -68,22 +68,23 @@ func Run(ctx context.Context, st *store.Store, log *slog.Logger, command string,
 	emit := func(r scanners.Result) {
 		mu.Lock()
 		defer mu.Unlock()
+		src := r.Source.String()
 		sum.Sources++
 		sum.Stats.Commits += r.Stats.Commits
 		sum.Stats.Files += r.Stats.Files
 		sum.Stats.Bytes += r.Stats.Bytes
-		b := store.Batch{Source: r.Source, Mode: r.Mode, Findings: r.Findings, State: r.State, Secrets: r.Secrets, Rules: r.Rules}
+		b := store.Batch{Source: src, Mode: r.Mode, Findings: r.Findings, State: r.State, Secrets: r.Secrets, Rules: r.Rules}
 		if b.Mode == store.Partial {
 			b.State = ""
 		}
 		if r.Note != "" {
-			sum.Notes[r.Source] = r.Note
-			log.Warn(r.Note, "source", r.Source)
+			sum.Notes[src] = r.Note
+			log.Warn(r.Note, "source", src)
 		}
 		if r.Err != nil {
-			sum.Errors[r.Source] = r.Err.Error()
-			log.Error("source failed; the others go on", "source", r.Source, "err", r.Err)
-			if err := st.RecordError(context.WithoutCancel(ctx), runID, r.Source, r.Err); err != nil {
+			sum.Errors[src] = r.Err.Error()
+			log.Error("source failed; the others go on", "source", src, "err", r.Err)
+			if err := st.RecordError(context.WithoutCancel(ctx), runID, src, r.Err); err != nil {
 				storeErr = errors.Join(storeErr, err)
 			}
 		}
@@ -93,19 +94,19 @@ func Run(ctx context.Context, st *store.Store, log *slog.Logger, command string,
 		c, err := st.Apply(context.WithoutCancel(ctx), runID, b)
 		if err != nil {
 			storeErr = errors.Join(storeErr, err)
-			sum.Errors[r.Source] = err.Error()
+			sum.Errors[src] = err.Error()
 			return
 		}
 		sum.Counts.Add(c)
 		if c.ResolvedByRuleChange > 0 {
 			note := fmt.Sprintf("%d finding(s) resolved only because their rules are no longer in the rule set", c.ResolvedByRuleChange)
-			if n := sum.Notes[r.Source]; n != "" {
+			if n := sum.Notes[src]; n != "" {
 				note = n + "; " + note
 			}
-			sum.Notes[r.Source] = note
-			log.Warn("findings resolved by a rule change, not by a fix", "source", r.Source, "count", c.ResolvedByRuleChange)
+			sum.Notes[src] = note
+			log.Warn("findings resolved by a rule change, not by a fix", "source", src, "count", c.ResolvedByRuleChange)
 		}
-		log.Debug("stored", "source", r.Source, "new", c.New, "open", c.StillOpen, "resolved", c.Resolved, "regressed", c.Regressed,
+		log.Debug("stored", "source", src, "new", c.New, "open", c.StillOpen, "resolved", c.Resolved, "regressed", c.Regressed,
 			"commits", r.Stats.Commits, "files", r.Stats.Files, "bytes", r.Stats.Bytes)
 	}
 	var scanErr error

@@ -55,17 +55,17 @@ func TestModesDecideWhatIsResolved(t *testing.T) {
 	st, _ := testenv.Store(t)
 	ctx := context.Background()
 	first := run(t, st, &fake{name: "leaks", results: []scanners.Result{
-		{Source: "git:a", Findings: []finding.Finding{leak("a1", "r"), leak("a2", "r")}, State: "s1"},
+		{Source: scanners.Source{Scanner: "git", Name: "a"}, Findings: []finding.Finding{leak("a1", "r"), leak("a2", "r")}, State: "s1"},
 	}})
 	if first.Status != store.RunOK || first.Counts.New != 2 {
 		t.Fatalf("first: %+v", first)
 	}
-	inc := run(t, st, &fake{name: "leaks", results: []scanners.Result{{Source: "git:a", Mode: scanners.Incremental, State: "s2"}}})
+	inc := run(t, st, &fake{name: "leaks", results: []scanners.Result{{Source: scanners.Source{Scanner: "git", Name: "a"}, Mode: scanners.Incremental, State: "s2"}}})
 	if inc.Counts.StillOpen != 2 || inc.Counts.Resolved != 0 {
 		t.Fatalf("incremental: %+v", inc.Counts)
 	}
 	part := run(t, st, &fake{name: "leaks", results: []scanners.Result{
-		{Source: "git:a", Mode: scanners.Partial, State: "s3", Err: errors.New("clone failed"), Findings: []finding.Finding{leak("a3", "r")}},
+		{Source: scanners.Source{Scanner: "git", Name: "a"}, Mode: scanners.Partial, State: "s3", Err: errors.New("clone failed"), Findings: []finding.Finding{leak("a3", "r")}},
 	}})
 	if part.Status != store.RunPartial || !part.Partial() || part.Counts.Resolved != 0 || part.Counts.New != 1 {
 		t.Fatalf("partial: %+v", part)
@@ -73,7 +73,7 @@ func TestModesDecideWhatIsResolved(t *testing.T) {
 	if s, _ := st.ScanState(ctx, "git:a"); s != "s2" {
 		t.Fatalf("a partial result moved the state to %q", s)
 	}
-	full := run(t, st, &fake{name: "leaks", results: []scanners.Result{{Source: "git:a", Findings: []finding.Finding{leak("a1", "r")}, State: "s4"}}})
+	full := run(t, st, &fake{name: "leaks", results: []scanners.Result{{Source: scanners.Source{Scanner: "git", Name: "a"}, Findings: []finding.Finding{leak("a1", "r")}, State: "s4"}}})
 	if full.Counts.Resolved != 2 || full.Counts.StillOpen != 1 {
 		t.Fatalf("full: %+v", full.Counts)
 	}
@@ -85,8 +85,8 @@ func TestFailingSourceBesideAGoodOne(t *testing.T) {
 	st, _ := testenv.Store(t)
 	sum := run(t, st,
 		&fake{name: "leaks", results: []scanners.Result{
-			{Source: "git:bad", Mode: scanners.Partial, Err: errors.New("repository not found")},
-			{Source: "git:good", Findings: []finding.Finding{leak("g1", "r")}, State: "s"},
+			{Source: scanners.Source{Scanner: "git", Name: "bad"}, Mode: scanners.Partial, Err: errors.New("repository not found")},
+			{Source: scanners.Source{Scanner: "git", Name: "good"}, Findings: []finding.Finding{leak("g1", "r")}, State: "s"},
 		}},
 		&fake{name: "iam", err: errors.New("no credentials")},
 	)
@@ -103,10 +103,10 @@ func TestFailingSourceBesideAGoodOne(t *testing.T) {
 func TestNotesAndRuleChangeResolutions(t *testing.T) {
 	st, _ := testenv.Store(t)
 	run(t, st, &fake{name: "leaks", results: []scanners.Result{
-		{Source: "git:a", Findings: []finding.Finding{leak("a1", "kept"), leak("a2", "dropped")}, Rules: []string{"kept", "dropped"}},
+		{Source: scanners.Source{Scanner: "git", Name: "a"}, Findings: []finding.Finding{leak("a1", "kept"), leak("a2", "dropped")}, Rules: []string{"kept", "dropped"}},
 	}})
 	sum := run(t, st, &fake{name: "leaks", results: []scanners.Result{
-		{Source: "git:a", Findings: []finding.Finding{leak("a1", "kept")}, Rules: []string{"kept"}, Note: "the rule set changed"},
+		{Source: scanners.Source{Scanner: "git", Name: "a"}, Findings: []finding.Finding{leak("a1", "kept")}, Rules: []string{"kept"}, Note: "the rule set changed"},
 	}})
 	if sum.Counts.ResolvedByRuleChange != 1 || sum.Notes["git:a"] == "" {
 		t.Fatalf("summary %+v", sum)

@@ -34,7 +34,7 @@ func (s *Scanner) Scan(ctx context.Context, _ scanners.StateReader, emit func(sc
 		s.Log = slog.New(slog.DiscardHandler)
 	}
 	for _, acct := range s.Accounts {
-		res := scanners.Result{Source: "iam:" + acct.Name, Mode: scanners.Full}
+		res := scanners.Result{Source: scanners.Source{Scanner: "iam", Name: acct.Name}, Mode: scanners.Full}
 		start := time.Now()
 		id, err := sts.NewFromConfig(acct.Config).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 		if err != nil {
@@ -54,7 +54,7 @@ func (s *Scanner) Scan(ctx context.Context, _ scanners.StateReader, emit func(sc
 		}
 		res.Findings = a.Analyze(g)
 		for i := range res.Findings {
-			res.Findings[i].Source = res.Source
+			res.Findings[i].Source = res.Source.String()
 			res.Findings[i].Evidence[finding.EvAccount] = g.Account
 			res.Findings[i].Evidence[finding.EvAccountName] = acct.Name
 		}

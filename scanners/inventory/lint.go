@@ -24,13 +24,13 @@ func (l Lint) Name() string { return "lint" }
 
 // Scan implements scanners.Scanner.
 func (l Lint) Scan(ctx context.Context, _ scanners.StateReader, emit func(scanners.Result)) error {
-	res := scanners.Result{Source: "lint:files", Mode: scanners.Full}
+	res := scanners.Result{Source: scanners.Source{Scanner: "lint", Name: "files"}, Mode: scanners.Full}
 	if err := l.Store.List(ctx, func(stores.Secret) {}); err != nil {
 		res.Mode, res.Err = scanners.Partial, err
 	}
 	res.Findings = append([]finding.Finding(nil), l.Store.Reported()...)
 	for i := range res.Findings {
-		res.Findings[i].Source = res.Source
+		res.Findings[i].Source = res.Source.String()
 	}
 	emit(res)
 	return nil

@@ -98,24 +98,24 @@ func (s *Scanner) Scan(ctx context.Context, _ scanners.StateReader, emit func(sc
 		byStore[st] = append(byStore[st], f)
 	}
 	for _, st := range s.Stores {
-		res := scanners.Result{Source: "inventory:" + st.Name(), Mode: scanners.Full, Findings: byStore[st.Name()]}
+		res := scanners.Result{Source: scanners.Source{Scanner: "inventory", Name: st.Name()}, Mode: scanners.Full, Findings: byStore[st.Name()]}
 		if r, ok := stores.Unwrap(st).(Reporter); ok {
 			res.Findings = append(res.Findings, r.Reported()...)
 		}
 		if err := failed[st.Name()]; err != nil {
 			res.Mode, res.Err = scanners.Partial, fmt.Errorf("inventory %s: %w", st.Name(), err)
 		} else {
-			res.Secrets = s.Comparer.Records(res.Source, byName[st.Name()])
+			res.Secrets = s.Comparer.Records(res.Source.String(), byName[st.Name()])
 		}
 		emit(res)
 	}
 	for t, ok := range typeComplete {
 		if ok {
-			emit(scanners.Result{Source: "inventory:missing:" + t, Mode: scanners.Full, Findings: missing[t]})
+			emit(scanners.Result{Source: scanners.Source{Scanner: "inventory", Name: "missing", Part: t}, Mode: scanners.Full, Findings: missing[t]})
 		}
 	}
 	if s.Leaks != nil {
-		res := scanners.Result{Source: "inventory:leak.live", Mode: scanners.Full}
+		res := scanners.Result{Source: scanners.Source{Scanner: "inventory", Name: "leak.live"}, Mode: scanners.Full}
 		if len(failed) > 0 {
 			res.Mode = scanners.Partial // a leak matching a store we could not read is unknown, not resolved
 		}

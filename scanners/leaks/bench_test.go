@@ -55,7 +55,7 @@ func BenchmarkGitNoChangeRescan(b *testing.B) {
 	s := newScanner(&testing.T{})
 	s.Git = []GitTarget{{Name: "bench", Path: repo}}
 	st := &memState{m: map[string]string{}}
-	s.Scan(context.Background(), st, func(r scanners.Result) { st.m[r.Source] = r.State })
+	s.Scan(context.Background(), st, func(r scanners.Result) { st.m[r.Source.String()] = r.State })
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		s.Scan(context.Background(), st, func(r scanners.Result) {

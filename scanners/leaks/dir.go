@@ -29,7 +29,7 @@ type DirTarget struct {
 // skips unreadable files with only a log line; here each becomes an error in
 // the result, and the rest of the tree is still scanned.
 func (s *Scanner) scanDir(ctx context.Context, t DirTarget) scanners.Result {
-	res := scanners.Result{Source: "dir:" + t.Name, Mode: scanners.Full}
+	res := scanners.Result{Source: scanners.Source{Scanner: "dir", Name: t.Name}, Mode: scanners.Full}
 	fi, err := os.Stat(t.Path)
 	if err == nil && !fi.IsDir() {
 		err = errors.New("not a directory")
@@ -106,7 +106,7 @@ func (s *Scanner) scanDir(ctx context.Context, t DirTarget) scanners.Result {
 		addErr(walkErr)
 	}
 	res.Stats = scanners.Stats{Files: counter.Files.Load(), Bytes: counter.Bytes.Load()}
-	tgt := target{kind: finding.KindLeakFile, source: res.Source, name: t.Name, root: filepath.ToSlash(t.Path)}
+	tgt := target{kind: finding.KindLeakFile, source: res.Source.String(), name: t.Name, root: filepath.ToSlash(t.Path)}
 	res.Findings = s.Engine.convertAll(tgt, d.Findings())
 	if len(errs) > 0 {
 		res.Mode = scanners.Partial

@@ -304,13 +304,13 @@ func sameTips(a, b map[string]string) bool {
 // scanGit scans one repository: all history the first time, afterwards only
 // commits that are new since the stored tips, under the same rule set.
 func (s *Scanner) scanGit(ctx context.Context, st scanners.StateReader, t GitTarget) scanners.Result {
-	res := scanners.Result{Source: "git:" + t.Name, Mode: scanners.Full}
+	res := scanners.Result{Source: scanners.Source{Scanner: "git", Name: t.Name}, Mode: scanners.Full}
 	fail := func(err error) scanners.Result {
 		res.Err, res.Mode, res.State = fmt.Errorf("git %s: %w", t.Name, err), scanners.Partial, ""
 		return res
 	}
 	var prev gitState
-	if raw, err := st.ScanState(ctx, res.Source); err != nil {
+	if raw, err := st.ScanState(ctx, res.Source.String()); err != nil {
 		return fail(fmt.Errorf("read scan state: %w", err))
 	} else if raw != "" {
 		if err := json.Unmarshal([]byte(raw), &prev); err != nil {
@@ -406,7 +406,7 @@ func (s *Scanner) scanGit(ctx context.Context, st scanners.StateReader, t GitTar
 	res.Stats = stats
 	s.Log.Debug("git history read", "source", res.Source, "commits", stats.Commits, "bytes", stats.Bytes,
 		"findings", len(d.Findings()), "took", time.Since(start))
-	res.Findings = s.Engine.convertAll(target{kind: finding.KindLeakGit, source: res.Source, name: t.Name}, d.Findings())
+	res.Findings = s.Engine.convertAll(target{kind: finding.KindLeakGit, source: res.Source.String(), name: t.Name}, d.Findings())
 	if err != nil {
 		return fail(err)
 	}

@@ -52,7 +52,7 @@ func (s *Scanner) Scan(ctx context.Context, st scanners.StateReader, emit func(s
 	for _, t := range s.Logs {
 		files, errs := logFiles(t, s.Log)
 		for _, err := range errs {
-			emit(scanners.Result{Source: "logs:" + t.Name, Mode: scanners.Partial, Err: err})
+			emit(scanners.Result{Source: scanners.Source{Scanner: "logs", Name: t.Name}, Mode: scanners.Partial, Err: err})
 		}
 		for _, p := range files {
 			if ctx.Err() != nil {

@@ -58,7 +58,7 @@ func scan(t *testing.T, s *Scanner, st *memState) []scanners.Result {
 		out = append(out, r)
 		if r.State != "" && r.Mode != scanners.Partial {
 			st.mu.Lock()
-			st.m[r.Source] = r.State
+			st.m[r.Source.String()] = r.State
 			st.mu.Unlock()
 		}
 	})

@@ -115,11 +115,9 @@ func logFiles(t LogTarget, log *slog.Logger) ([]string, []error) {
 	return out, errs
 }
 
-func logSource(t LogTarget, path string) string { return "logs:" + t.Name + ":" + path }
-
 // scanLog scans one log file from where the last run stopped.
 func (s *Scanner) scanLog(ctx context.Context, st scanners.StateReader, t LogTarget, path string) scanners.Result {
-	res := scanners.Result{Source: logSource(t, path), Mode: scanners.Full}
+	res := scanners.Result{Source: scanners.Source{Scanner: "logs", Name: t.Name, Part: path}, Mode: scanners.Full}
 	fail := func(err error) scanners.Result {
 		res.Mode, res.State = scanners.Partial, ""
 		res.Err = fmt.Errorf("logs %s: %w", t.Name, err)
@@ -136,7 +134,7 @@ func (s *Scanner) scanLog(ctx context.Context, st scanners.StateReader, t LogTar
 		dev, ino = uint64(sys.Dev), sys.Ino
 	}
 	var prev logState
-	if raw, err := st.ScanState(ctx, res.Source); err != nil {
+	if raw, err := st.ScanState(ctx, res.Source.String()); err != nil {
 		return fail(fmt.Errorf("read scan state: %w", err))
 	} else if raw != "" {
 		_ = json.Unmarshal([]byte(raw), &prev)
@@ -150,7 +148,7 @@ func (s *Scanner) scanLog(ctx context.Context, st scanners.StateReader, t LogTar
 	if err != nil {
 		return fail(err)
 	}
-	tgt := target{kind: finding.KindLeakLog, source: res.Source, name: t.Name}
+	tgt := target{kind: finding.KindLeakLog, source: res.Source.String(), name: t.Name}
 	collect := func() { res.Findings = s.Engine.convertAll(tgt, d.Findings()) }
 	continued := prev.Version == logStateVersion && prev.Ino == ino && prev.Dev == dev
 	if prev.Version != 0 {

@@ -35,7 +35,7 @@ func TestLogGlobSkipsFIFO(t *testing.T) {
 	go func() { done <- scan(t, s, &memState{}) }()
 	select {
 	case res := <-done:
-		if r := only(t, res); !strings.HasSuffix(r.Source, "app.log") || len(r.Findings) != 1 {
+		if r := only(t, res); !strings.HasSuffix(r.Source.Part, "app.log") || len(r.Findings) != 1 {
 			t.Fatalf("result %+v", r)
 		}
 	case <-time.After(20 * time.Second):
@@ -59,7 +59,7 @@ func TestLogGlobDoesNotFollowSymlinksOut(t *testing.T) {
 	os.Symlink(filepath.Join(dir, "real.log.1"), filepath.Join(dir, "current.log"))
 	s := logScanner(t, filepath.Join(dir, "*.log"))
 	res := scan(t, s, &memState{})
-	if r := only(t, res); !strings.HasSuffix(r.Source, "current.log") || len(r.Findings) != 1 {
+	if r := only(t, res); !strings.HasSuffix(r.Source.Part, "current.log") || len(r.Findings) != 1 {
 		t.Fatalf("read %s (%d findings): the link out of the directory was followed, or the one inside was not", r.Source, len(r.Findings))
 	}
 	s.Logs[0].FollowSymlinks = true

@@ -39,7 +39,7 @@ func scan(t *testing.T, s *Scanner) map[string]scanners.Result {
 	if err := s.Scan(ctx, nil, func(r scanners.Result) {
 		mu.Lock()
 		defer mu.Unlock()
-		out[r.Source] = r
+		out[r.Source.String()] = r
 	}); err != nil {
 		t.Fatal(err)
 	}

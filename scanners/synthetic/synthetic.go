@@ -73,7 +73,7 @@ func (s *Scanner) now() time.Time {
 // credentials a crash left live, removes expired revocations), then checks
 // each identity. Each identity is one source.
 func (s *Scanner) Scan(ctx context.Context, _ scanners.StateReader, emit func(scanners.Result)) error {
-	res := scanners.Result{Source: "synthetic:ledger", Mode: scanners.Full}
+	res := scanners.Result{Source: scanners.Source{Scanner: "synthetic", Name: "ledger"}, Mode: scanners.Full}
 	if err := s.Recover(ctx); err != nil {
 		res.Mode, res.Err = scanners.Partial, err
 	}
@@ -244,13 +244,13 @@ func newLedgerID() string {
 func (s *Scanner) Check(ctx context.Context, id *rules.Identity) scanners.Result {
 	res := s.check(ctx, id)
 	for i := range res.Findings {
-		res.Findings[i].Source = res.Source
+		res.Findings[i].Source = res.Source.String()
 	}
 	return res
 }
 
 func (s *Scanner) check(ctx context.Context, id *rules.Identity) scanners.Result {
-	res := scanners.Result{Source: "synthetic:" + id.Name, Mode: scanners.Full}
+	res := scanners.Result{Source: scanners.Source{Scanner: "synthetic", Name: id.Name}, Mode: scanners.Full}
 	fail := func(err error) scanners.Result {
 		res.Mode, res.Err = scanners.Partial, err
 		return res
