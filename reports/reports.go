@@ -1,5 +1,7 @@
-// Package reports formats findings: JSON, SARIF 2.1.0 and Markdown. Reports
-// only format what they are given; they never query the store or a scanner.
+// Package reports formats findings: JSON, SARIF 2.1.0, Markdown, the
+// Prometheus textfile and the monthly workbook. Reports only format what
+// they are given: the workbook reads the month's history through the
+// MonthSource interface (the store satisfies it); no report calls a scanner.
 package reports
 
 import (
