@@ -7,7 +7,6 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"sort"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -20,22 +19,13 @@ import (
 	"github.com/vigilsec/vigil/internal/secrethash"
 	"github.com/vigilsec/vigil/internal/testenv"
 	"github.com/vigilsec/vigil/stores"
+	"github.com/vigilsec/vigil/stores/storetest"
 )
 
 func client(t *testing.T, endpoint, region string) *sm.Client {
 	cfg := testenv.AWSConfig(t, endpoint)
 	cfg.Region = region
 	return sm.NewFromConfig(cfg)
-}
-
-func list(t *testing.T, s *Store) []stores.Secret {
-	t.Helper()
-	var out []stores.Secret
-	if err := s.List(context.Background(), func(x stores.Secret) { out = append(out, x) }); err != nil {
-		t.Fatal(err)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
-	return out
 }
 
 func TestTwoRegionsTagsAndVersions(t *testing.T) {
@@ -55,8 +45,8 @@ func TestTwoRegionsTagsAndVersions(t *testing.T) {
 		t.Fatal(err)
 	}
 	h, _ := secrethash.New([]byte(strings.Repeat("k", 32)))
-	e := list(t, New(east, "awssm:us-east-1", h))
-	w := list(t, New(west, "awssm:eu-west-1", nil))
+	e := storetest.List(t, New(east, "awssm:us-east-1", h))
+	w := storetest.List(t, New(west, "awssm:eu-west-1", nil))
 	if len(e) != 1 || len(w) != 1 || e[0].Path != "awssm:prod/db/password" || w[0].Path != "awssm:dev/api/key" {
 		t.Fatalf("east %+v west %+v", e, w)
 	}
@@ -104,7 +94,7 @@ func TestThrottlingIsRetried(t *testing.T) {
 		proxy.ServeHTTP(w, r)
 	}))
 	defer srv.Close()
-	got := list(t, New(client(t, srv.URL, "us-east-1"), "awssm:us-east-1", nil))
+	got := storetest.List(t, New(client(t, srv.URL, "us-east-1"), "awssm:us-east-1", nil))
 	if len(got) != 3 || throttled.Load() != 2 {
 		t.Fatalf("%d secrets after %d throttled calls", len(got), throttled.Load())
 	}

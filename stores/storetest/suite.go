@@ -9,6 +9,7 @@ package storetest
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strings"
 	"testing"
 
@@ -62,7 +63,7 @@ func Run(t *testing.T, h Harness) {
 			}
 		}
 		s := h.Open(t, nil)
-		got := list(t, s)
+		got := List(t, s)
 		count := map[string]int{}
 		for _, sec := range got {
 			count[sec.Path]++
@@ -96,13 +97,13 @@ func Run(t *testing.T, h Harness) {
 		if h.Seed != nil {
 			path = h.Seed(t, "conformance-hashed", value)
 		}
-		for _, sec := range list(t, h.Open(t, nil)) {
+		for _, sec := range List(t, h.Open(t, nil)) {
 			if len(sec.Hashes) > 0 {
 				t.Fatalf("%s carries hashes though none were asked for", sec.Path)
 			}
 		}
 		key, _ := secrethash.New([]byte(strings.Repeat("k", 32)))
-		got := list(t, h.Open(t, key))
+		got := List(t, h.Open(t, key))
 		if h.HoldsNoValues {
 			for _, sec := range got {
 				if len(sec.Hashes) > 0 {
@@ -129,7 +130,7 @@ func Run(t *testing.T, h Harness) {
 			v1, v2 := testenv.FakeAWSKey(), testenv.FakeAWSKey()
 			path := h.Seed(t, "conformance-rotated", v1)
 			current := func() (cur string, previous []string) {
-				for _, sec := range list(t, h.Open(t, key)) {
+				for _, sec := range List(t, h.Open(t, key)) {
 					if sec.Path != path {
 						continue
 					}
@@ -182,12 +183,14 @@ func Run(t *testing.T, h Harness) {
 	}
 }
 
-func list(t *testing.T, s stores.Store) []stores.Secret {
+// List lists s completely, sorted by path; an error fails the test.
+func List(t *testing.T, s stores.Store) []stores.Secret {
 	t.Helper()
 	var out []stores.Secret
 	if err := s.List(context.Background(), func(sec stores.Secret) { out = append(out, sec) }); err != nil {
 		t.Fatalf("List: %v", err)
 	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
 	return out
 }
 

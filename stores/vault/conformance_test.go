@@ -56,7 +56,7 @@ func TestConformance(t *testing.T) {
 func TestEmptyMountIsCompleteAndKV1IsNamed(t *testing.T) {
 	c := root(t)
 	m := mount(t, c)
-	if got := list(t, New(c, "bao", []string{m}, nil)); len(got) != 0 {
+	if got := storetest.List(t, New(c, "bao", []string{m}, nil)); len(got) != 0 {
 		t.Fatalf("%d secrets in an empty mount", len(got))
 	}
 	if err := c.Sys().Mount(m+"-v1", &api.MountInput{Type: "kv", Options: map[string]string{"version": "1"}}); err != nil {

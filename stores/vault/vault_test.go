@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"sort"
 	"strings"
 	"testing"
 
@@ -16,6 +15,7 @@ import (
 	"github.com/vigilsec/vigil/internal/testenv"
 	"github.com/vigilsec/vigil/internal/vaultconf"
 	"github.com/vigilsec/vigil/stores"
+	"github.com/vigilsec/vigil/stores/storetest"
 )
 
 func root(t *testing.T) *api.Client {
@@ -57,16 +57,6 @@ func hasher(t *testing.T) *secrethash.Hasher {
 	return h
 }
 
-func list(t *testing.T, s *Store) []stores.Secret {
-	t.Helper()
-	var out []stores.Secret
-	if err := s.List(context.Background(), func(x stores.Secret) { out = append(out, x) }); err != nil {
-		t.Fatal(err)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
-	return out
-}
-
 func TestInventoryOfKVv2(t *testing.T) {
 	c := root(t)
 	m := mount(t, c)
@@ -77,7 +67,7 @@ func TestInventoryOfKVv2(t *testing.T) {
 	put(t, c, m, "top", map[string]any{"v": "x"}, nil)
 
 	h := hasher(t)
-	got := list(t, New(c, "vault", []string{m}, h))
+	got := storetest.List(t, New(c, "vault", []string{m}, h))
 	var paths []string
 	for _, s := range got {
 		paths = append(paths, s.Path)
@@ -103,7 +93,7 @@ func TestInventoryOfKVv2(t *testing.T) {
 		t.Fatal("a secret value is kept in the inventory")
 	}
 	// Without a hasher, no value is read.
-	for _, s := range list(t, New(c, "vault", []string{m}, nil)) {
+	for _, s := range storetest.List(t, New(c, "vault", []string{m}, nil)) {
 		if len(s.Hashes) != 0 {
 			t.Fatalf("%s hashed without a hasher", s.Path)
 		}
@@ -136,7 +126,7 @@ path "sys/mounts" { capabilities = ["read"] }`, m)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := list(t, New(ac, "vault", []string{m}, nil))
+	got := storetest.List(t, New(ac, "vault", []string{m}, nil))
 	if len(got) != 1 || got[0].Path != "vault:"+m+"/svc/key" {
 		t.Fatalf("%+v", got)
 	}
@@ -146,7 +136,7 @@ path "sys/mounts" { capabilities = ["read"] }`, m)
 	}
 	// Discovery: the root token sees this mount among the KV v2 mounts.
 	found := false
-	for _, s := range list(t, New(c, "vault", nil, nil)) {
+	for _, s := range storetest.List(t, New(c, "vault", nil, nil)) {
 		found = found || s.Path == "vault:"+m+"/svc/key"
 	}
 	if !found {
