@@ -17,12 +17,11 @@ var idColumns = map[string][2]string{
 	"finding": {"findings", "id"},
 	"action":  {"remediation_actions", "id"},
 	"plan":    {"remediation_actions", "plan_id"},
-	"run":     {"runs", "id"},
 }
 
 // ResolveID turns a unique prefix of an id (as tables print them, 12
 // characters) into the whole id, the way git resolves abbreviated hashes.
-// what is "finding", "action", "plan" or "run".
+// what is "finding", "action" or "plan".
 func (s *Store) ResolveID(ctx context.Context, what, prefix string) (string, error) {
 	tc, ok := idColumns[what]
 	if !ok {

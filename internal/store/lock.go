@@ -37,9 +37,7 @@ func (l LockInfo) Live(now time.Time) bool { return now.Before(l.Expires) }
 // taken over from any host, and so is one left by a dead process on this
 // host; the takeover and the aborted run are written to the audit chain.
 func (s *Store) Lock(ctx context.Context, name, holder string, ttl time.Duration) error {
-	if ttl <= 0 {
-		ttl = DefaultLeaseTTL
-	}
+	ttl = leaseTTL(ttl)
 	host := holderHost()
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		now := s.now()
@@ -74,9 +72,7 @@ func (s *Store) Lock(ctx context.Context, name, holder string, ttl time.Duration
 // Renew extends holder's lease by ttl from now. ErrLeaseLost means another
 // process owns the lock now.
 func (s *Store) Renew(ctx context.Context, name, holder string, ttl time.Duration) error {
-	if ttl <= 0 {
-		ttl = DefaultLeaseTTL
-	}
+	ttl = leaseTTL(ttl)
 	now := s.now()
 	res, err := s.db.ExecContext(ctx, `UPDATE locks SET expires_at = ?, renewed_at = ? WHERE name = ? AND holder = ?`,
 		ts(now.Add(ttl)), ts(now), name, holder)
@@ -89,67 +85,10 @@ func (s *Store) Renew(ctx context.Context, name, holder string, ttl time.Duratio
 	return nil
 }
 
-// KeepLease renews holder's lease every ttl/3 until ctx ends, and calls
-// lost (once) if the lease is taken over, so the holder can stop before it
-// writes over the new holder's work.
-func (s *Store) KeepLease(ctx context.Context, name, holder string, ttl time.Duration, lost func(error)) {
-	if ttl <= 0 {
-		ttl = DefaultLeaseTTL
-	}
-	t := time.NewTicker(ttl / 3)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			err := s.Renew(ctx, name, holder, ttl)
-			if errors.Is(err, ErrLeaseLost) {
-				lost(err)
-				return
-			}
-			// Any other error (a busy database) is retried on the next tick;
-			// the lease has two more ticks before it expires.
-		}
-	}
-}
-
 // Unlock releases a lock held by holder.
 func (s *Store) Unlock(ctx context.Context, name, holder string) error {
 	_, err := s.db.ExecContext(ctx, `DELETE FROM locks WHERE name = ? AND holder = ?`, name, holder)
 	return err
-}
-
-// Locks returns every lock held, live or expired.
-func (s *Store) Locks(ctx context.Context) ([]LockInfo, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT name FROM locks ORDER BY name`)
-	if err != nil {
-		return nil, err
-	}
-	var names []string
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		names = append(names, n)
-	}
-	rows.Close()
-	var out []LockInfo
-	for _, n := range names {
-		err := s.tx(ctx, func(tx *sql.Tx) error {
-			l, err := lockInfo(ctx, tx, n)
-			if err == nil {
-				out = append(out, l)
-			}
-			return err
-		})
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return nil, err
-		}
-	}
-	return out, nil
 }
 
 // ForceUnlock clears the named lock for `vigil unlock`. A live lease is
@@ -227,10 +166,12 @@ func alive(pid int) bool {
 	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
-// Hold takes the named lease and keeps it renewed until release is called.
-// The returned context is cancelled if the lease is lost, so the holder
-// stops instead of writing over the work of whoever took it over.
+// Hold takes the named lease and renews it every ttl/3 until release is
+// called. The returned context is cancelled with ErrLeaseLost if the lease
+// is taken over, so the holder stops instead of writing over the work of
+// whoever took it.
 func (s *Store) Hold(ctx context.Context, name, holder string, ttl time.Duration) (context.Context, func(), error) {
+	ttl = leaseTTL(ttl)
 	if err := s.Lock(ctx, name, holder, ttl); err != nil {
 		return ctx, func() {}, err
 	}
@@ -238,7 +179,21 @@ func (s *Store) Hold(ctx context.Context, name, holder string, ttl time.Duration
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		s.KeepLease(hctx, name, holder, ttl, func(err error) { cancel(err) })
+		t := time.NewTicker(ttl / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-hctx.Done():
+				return
+			case <-t.C:
+				// Any error but a lost lease (a busy database) is retried on
+				// the next tick: the lease has two more before it expires.
+				if err := s.Renew(hctx, name, holder, ttl); errors.Is(err, ErrLeaseLost) {
+					cancel(err)
+					return
+				}
+			}
+		}
 	}()
 	release := func() {
 		cancel(nil)
@@ -246,4 +201,11 @@ func (s *Store) Hold(ctx context.Context, name, holder string, ttl time.Duration
 		_ = s.Unlock(context.WithoutCancel(ctx), name, holder)
 	}
 	return hctx, release, nil
+}
+
+func leaseTTL(ttl time.Duration) time.Duration {
+	if ttl <= 0 {
+		return DefaultLeaseTTL
+	}
+	return ttl
 }
