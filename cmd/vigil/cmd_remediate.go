@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/vigilsec/vigil/internal/finding"
 	"github.com/vigilsec/vigil/internal/remediate"
 	"github.com/vigilsec/vigil/internal/store"
 	"github.com/vigilsec/vigil/internal/wiring"
@@ -276,7 +277,7 @@ func printPlan(w io.Writer, format string, p *remediate.Plan) error {
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "FINDING\tKIND\tRESOURCE\tWHY")
 		for _, s := range p.Skipped {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", short(s.Finding), s.Kind, cellText(s.Resource, 70), cellText(s.Reason, 200))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", finding.ShortID(s.Finding), s.Kind, cellText(s.Resource, 70), cellText(s.Reason, 200))
 		}
 		return tw.Flush()
 	}
@@ -302,13 +303,6 @@ func printActions(w io.Writer, format string, acts []store.Action) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", a.ID, a.Kind, a.Status, cellText(a.Title, 100), cellText(why, 200))
 	}
 	return tw.Flush()
-}
-
-func short(id string) string {
-	if len(id) > 12 {
-		return id[:12]
-	}
-	return id
 }
 
 func nonNilSlice[S ~[]E, E any](s S) S {

@@ -45,7 +45,7 @@ func printFindings(w io.Writer, format string, fs []finding.Finding, trans map[s
 		if t, ok := trans[f.ID]; ok && f.Status == finding.StatusOpen {
 			status = string(t)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", f.Severity, status, f.Kind, cellText(f.Resource, 70), cellText(f.Title, 70), short(f.ID))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", f.Severity, status, f.Kind, cellText(f.Resource, 70), cellText(f.Title, 70), finding.ShortID(f.ID))
 	}
 	return tw.Flush()
 }

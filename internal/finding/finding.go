@@ -220,6 +220,15 @@ type Location struct {
 	Column  int
 }
 
+// ShortID is the form of an id tables and messages print: its first 12
+// characters, which commands accept back as a unique prefix.
+func ShortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
 // Fingerprint returns the stable id of a problem: the hex SHA-256 of its kind
 // and the parts that make it distinct. Callers pass the parts that identify
 // the problem and nothing that changes from run to run (no timestamps, no run

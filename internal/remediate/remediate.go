@@ -246,7 +246,7 @@ func (e *Engine) Rollback(ctx context.Context, id string, force bool) (*store.Ac
 		if len(fs) > 0 {
 			var names []string
 			for _, f := range fs {
-				names = append(names, fmt.Sprintf("%s (%s)", f.ID[:min(12, len(f.ID))], f.Title))
+				names = append(names, fmt.Sprintf("%s (%s)", finding.ShortID(f.ID), f.Title))
 			}
 			return a, fmt.Errorf("%w: %s rotated %s away from a value that leaked, and rolling back reopens %s; add --force if you mean it",
 				ErrReopensLeak, a.ID, a.Target, strings.Join(names, ", "))

@@ -250,9 +250,9 @@ func (s *Store) verifyFindings(ctx context.Context, entries []AuditEntry) ([]str
 			continue
 		}
 		if !ok {
-			problems = append(problems, fmt.Sprintf("finding %s (%s) is not in the audit chain: it was inserted outside a stored scan", short(id), st))
+			problems = append(problems, fmt.Sprintf("finding %s (%s) is not in the audit chain: it was inserted outside a stored scan", finding.ShortID(id), st))
 		} else {
-			problems = append(problems, fmt.Sprintf("finding %s is %s but the audit chain says %s: its status was edited", short(id), st, w))
+			problems = append(problems, fmt.Sprintf("finding %s is %s but the audit chain says %s: its status was edited", finding.ShortID(id), st, w))
 		}
 	}
 	if bad > maxListed {
@@ -261,21 +261,10 @@ func (s *Store) verifyFindings(ctx context.Context, entries []AuditEntry) ([]str
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	gone := 0
-	for range want {
-		gone++
-	}
-	if gone > 0 {
-		problems = append(problems, fmt.Sprintf("%d finding(s) recorded in the audit chain are missing from the findings table: they were deleted", gone))
+	if len(want) > 0 {
+		problems = append(problems, fmt.Sprintf("%d finding(s) recorded in the audit chain are missing from the findings table: they were deleted", len(want)))
 	}
 	return problems, nil
-}
-
-func short(id string) string {
-	if len(id) > 12 {
-		return id[:12]
-	}
-	return id
 }
 
 // VerifyEntries verifies entries, the whole log as AuditLog returned it,
