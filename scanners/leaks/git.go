@@ -132,6 +132,14 @@ func authFor(rawURL string) remoteAuth {
 	}
 }
 
+// git runs git with the credentials (if any) available to it, and returns
+// its combined output.
+func (a remoteAuth) git(ctx context.Context, args ...string) ([]byte, error) {
+	cmd := gitCommand(ctx, append(append([]string{}, a.args...), args...)...)
+	cmd.Env = append(cmd.Env, a.env...)
+	return cmd.CombinedOutput()
+}
+
 // openRepo checks that path is a git repository, and for URL targets clones
 // or updates the local mirror. It returns the directory to run git in.
 func (s *Scanner) openRepo(ctx context.Context, t GitTarget) (string, error) {
@@ -144,10 +152,7 @@ func (s *Scanner) openRepo(ctx context.Context, t GitTarget) (string, error) {
 			if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
 				return "", err
 			}
-			args := append(append([]string{}, auth.args...), "clone", "--mirror", "--quiet", "--", auth.url, dir)
-			cmd := gitCommand(ctx, args...)
-			cmd.Env = append(cmd.Env, auth.env...)
-			if out, err := cmd.CombinedOutput(); err != nil {
+			if out, err := auth.git(ctx, "clone", "--mirror", "--quiet", "--", auth.url, dir); err != nil {
 				_ = os.RemoveAll(dir)
 				return "", fmt.Errorf("clone %s: %s", shown, scrub(string(out), t.URL, auth))
 			}
@@ -157,10 +162,7 @@ func (s *Scanner) openRepo(ctx context.Context, t GitTarget) (string, error) {
 			if _, err := gitRun(ctx, dir, nil, "remote", "set-url", "origin", auth.url); err != nil {
 				return "", fmt.Errorf("update mirror of %s: %s", shown, scrub(err.Error(), t.URL, auth))
 			}
-			args := append(append([]string{"-C", dir}, auth.args...), "remote", "update", "--prune")
-			cmd := gitCommand(ctx, args...)
-			cmd.Env = append(cmd.Env, auth.env...)
-			if out, err := cmd.CombinedOutput(); err != nil {
+			if out, err := auth.git(ctx, "-C", dir, "remote", "update", "--prune"); err != nil {
 				return "", fmt.Errorf("update mirror of %s: %s", shown, scrub(string(out), t.URL, auth))
 			}
 		}

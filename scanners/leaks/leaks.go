@@ -2,6 +2,7 @@ package leaks
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 
 	"github.com/vigilsec/vigil/scanners"
@@ -49,6 +50,18 @@ func (s *Scanner) Scan(ctx context.Context, st scanners.StateReader, emit func(s
 		}
 		emit(s.scanDir(ctx, t))
 	}
+	if len(s.Logs) == 0 {
+		return nil
+	}
+	// Every log file is scanned with the engine's rules: their fingerprint
+	// is computed once, not per file.
+	rs, err := s.Engine.ruleSet(s.Engine.Rules, nil)
+	if err != nil {
+		for _, t := range s.Logs {
+			emit(scanners.Result{Source: scanners.Source{Scanner: "logs", Name: t.Name}, Mode: scanners.Partial, Err: fmt.Errorf("logs %s: %w", t.Name, err)})
+		}
+		return nil
+	}
 	for _, t := range s.Logs {
 		files, errs := logFiles(t, s.Log)
 		for _, err := range errs {
@@ -58,7 +71,7 @@ func (s *Scanner) Scan(ctx context.Context, st scanners.StateReader, emit func(s
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			emit(s.scanLog(ctx, st, t, p))
+			emit(s.scanLog(ctx, st, t, p, rs))
 		}
 	}
 	return nil

@@ -116,7 +116,7 @@ func logFiles(t LogTarget, log *slog.Logger) ([]string, []error) {
 }
 
 // scanLog scans one log file from where the last run stopped.
-func (s *Scanner) scanLog(ctx context.Context, st scanners.StateReader, t LogTarget, path string) scanners.Result {
+func (s *Scanner) scanLog(ctx context.Context, st scanners.StateReader, t LogTarget, path string, rs ruleSet) scanners.Result {
 	res := scanners.Result{Source: scanners.Source{Scanner: "logs", Name: t.Name, Part: path}, Mode: scanners.Full}
 	fail := func(err error) scanners.Result {
 		res.Mode, res.State = scanners.Partial, ""
@@ -138,10 +138,6 @@ func (s *Scanner) scanLog(ctx context.Context, st scanners.StateReader, t LogTar
 		return fail(fmt.Errorf("read scan state: %w", err))
 	} else if raw != "" {
 		_ = json.Unmarshal([]byte(raw), &prev)
-	}
-	rs, err := s.Engine.ruleSet(s.Engine.Rules, nil)
-	if err != nil {
-		return fail(err)
 	}
 	res.Rules = rs.ids
 	d, err := s.Engine.detector(ctx, s.Engine.Rules)
