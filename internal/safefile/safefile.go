@@ -49,7 +49,7 @@ func ReadFile(p string) ([]byte, error) {
 // Check decides whether a path that glob g matched may be read: a regular
 // file, reached either directly or through a symlink that stays inside the
 // glob's base directory (any symlink when follow is set). FIFOs, sockets,
-// devices and directories are skipped quietly (Quiet); a symlink out of the
+// devices and directories are skipped quietly (quiet is true); a symlink out of the
 // directory is skipped with a reason worth a warning.
 func Check(g, p string, follow bool) (skip string, quiet bool, err error) {
 	lfi, err := os.Lstat(p)
@@ -59,7 +59,7 @@ func Check(g, p string, follow bool) (skip string, quiet bool, err error) {
 	if lfi.Mode()&fs.ModeSymlink != 0 && !follow {
 		base, _ := filepath.EvalSymlinks(Base(g))
 		target, err := filepath.EvalSymlinks(p)
-		if err != nil || !Within(base, target) {
+		if err != nil || !within(base, target) {
 			return "a symlink that leads out of its glob's directory", false, nil
 		}
 	}
@@ -83,8 +83,8 @@ func Base(g string) string {
 	return dir
 }
 
-// Within reports whether p is base or below it.
-func Within(base, p string) bool {
+// within reports whether p is base or below it.
+func within(base, p string) bool {
 	rel, err := filepath.Rel(base, p)
 	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
 }
