@@ -21,10 +21,6 @@ import (
 	"github.com/vigilsec/vigil/internal/vaultconf"
 	"github.com/vigilsec/vigil/rules"
 	"github.com/vigilsec/vigil/scanners"
-	"github.com/vigilsec/vigil/scanners/iam"
-	"github.com/vigilsec/vigil/scanners/inventory"
-	"github.com/vigilsec/vigil/scanners/leaks"
-	"github.com/vigilsec/vigil/scanners/synthetic"
 )
 
 // Order is every scanner this build has, in the order a run runs them:
@@ -111,6 +107,18 @@ func (e *Env) Vault(ctx context.Context, v config.VaultStore) (*api.Client, erro
 	return slot.v, slot.err
 }
 
+// scanner puts what a builder made into the interface; a builder returns a
+// nil pointer when the config gives it nothing to do, which must stay nil.
+func scanner[T any, P interface {
+	*T
+	scanners.Scanner
+}](p P, err error) (scanners.Scanner, error) {
+	if p == nil {
+		return nil, err
+	}
+	return p, err
+}
+
 // Purpose says what AWS credentials are for: it picks the role (the audit
 // role_arn, or remediate_role_arn for changes) and names the session, which
 // is what CloudTrail shows.
@@ -157,31 +165,17 @@ func (e *Env) Scanners(ctx context.Context, want map[string]bool) ([]scanners.Sc
 			err     error
 			missing string
 		)
-		// Each builder returns a nil pointer when the config gives it
-		// nothing to do; only a real scanner goes into the interface.
 		switch name {
 		case "leaks":
-			var s *leaks.Scanner
-			if s, err = e.Leaks(); s != nil {
-				sc = s
-			}
+			sc, err = scanner(e.Leaks())
 		case "inventory":
-			var s *inventory.Scanner
-			if s, err = e.Inventory(ctx); s != nil {
-				sc = s
-			}
+			sc, err = scanner(e.Inventory(ctx))
 			missing = "the inventory scanner needs an inventory: section"
 		case "iam":
-			var s *iam.Scanner
-			if s, err = e.IAM(ctx); s != nil {
-				sc = s
-			}
+			sc, err = scanner(e.IAM(ctx))
 			missing = "the iam scanner needs an aws: section"
 		case "synthetic":
-			var s *synthetic.Scanner
-			if s, err = e.Synthetic(ctx); s != nil {
-				sc = s
-			}
+			sc, err = scanner(e.Synthetic(ctx))
 			missing = "the synthetic scanner needs declared identities with probes (rules: identities)"
 		}
 		if err != nil {
