@@ -2,7 +2,6 @@ package stores
 
 import (
 	"context"
-	"log/slog"
 
 	"github.com/openbao/openbao/api/v2"
 
@@ -33,7 +32,6 @@ type Deps interface {
 	// variables): loaded when first asked for.
 	Detector() (TextDetector, error)
 	Controls() rules.Controls
-	Log() *slog.Logger
 }
 
 // TextDetector finds secrets in a value that is neither a file nor a

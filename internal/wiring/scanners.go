@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/openbao/openbao/api/v2"
@@ -112,7 +111,6 @@ type deps struct {
 func (d *deps) Config() *config.Config   { return d.e.Config }
 func (d *deps) Hasher() stores.Hasher    { return d.hasher }
 func (d *deps) Controls() rules.Controls { return d.e.Controls }
-func (d *deps) Log() *slog.Logger        { return d.e.Log }
 func (d *deps) Vault(ctx context.Context, v config.VaultStore) (*api.Client, error) {
 	return d.e.Vault(ctx, v)
 }
