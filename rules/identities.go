@@ -10,6 +10,7 @@ import (
 
 	"github.com/vigilsec/vigil/internal/config"
 	"github.com/vigilsec/vigil/internal/policy"
+	"github.com/vigilsec/vigil/internal/trust"
 )
 
 // Identity is a job identity and what it is declared to need: its
@@ -37,6 +38,9 @@ type Identity struct {
 	// Probes are the synthetic check's expected-allow and expected-deny
 	// calls; without them the identity is not checked.
 	Probes *Probes `yaml:"probes"`
+	// Trust declares who may assume a role (principals, accounts, OIDC
+	// subjects); without it only too-wide trust is reported.
+	Trust *trust.Declared `yaml:"trust"`
 
 	// Policy is the declared grants as one document (policy file and grants).
 	Policy *policy.Document `yaml:"-"`
@@ -162,6 +166,16 @@ func LoadIdentities(path string) ([]Identity, error) {
 			}
 			if id.Probes.Duration < 0 {
 				bad("identity %q: probes.duration is negative", id.Name)
+			}
+		}
+		if id.Trust != nil && id.Kind != KindRole {
+			bad("identity %q: trust is declared for roles only (who may assume them)", id.Name)
+		}
+		if id.Trust != nil {
+			for i, o := range id.Trust.OIDC {
+				if o.Provider == "" {
+					bad("identity %q: trust.oidc[%d] needs a provider (the issuer, e.g. token.actions.githubusercontent.com)", id.Name, i)
+				}
 			}
 		}
 		if id.RotationDays == 0 {

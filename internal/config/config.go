@@ -140,6 +140,17 @@ type AWS struct {
 	// IgnorePrincipals are role/user name globs that are not job identities
 	// (break-glass, SSO) and are not reported as undeclared.
 	IgnorePrincipals []string `yaml:"ignore_principals"`
+	// Organization names the account (one of accounts, or "default" when
+	// there are none) whose credentials read AWS Organizations: the
+	// management account or a delegated administrator. With it, SCPs cut
+	// the effective permissions and the organisation's accounts are not
+	// third parties; without it, SCPs are not evaluated and each IAM
+	// result says so.
+	Organization string `yaml:"organization"`
+	// KnownAccounts are more of the organisation's account ids (the ones
+	// in accounts are known once read): a role trusting one of them is not
+	// trusting a third party.
+	KnownAccounts []string `yaml:"known_accounts"`
 }
 
 // AWSAccount is one account to read.
@@ -647,6 +658,15 @@ func (c *Config) validate() error {
 				bad(a.Line, "aws.accounts[%d]: name is required", i)
 			}
 			name("aws account", a.Name, a.Line)
+		}
+		if o := c.AWS.Organization; o != "" {
+			ok := o == "default" && len(c.AWS.Accounts) == 0
+			for _, a := range c.AWS.Accounts {
+				ok = ok || a.Name == o
+			}
+			if !ok {
+				bad(0, "aws.organization: %q is not one of aws.accounts", o)
+			}
 		}
 	}
 	return errors.Join(errs...)

@@ -118,6 +118,10 @@ const (
 	KindIAMOldKey              Kind = "iam.old_key"
 	KindIAMUnusedKey           Kind = "iam.unused_key"
 	KindIAMUnparsablePolicy    Kind = "iam.unparsable_policy"
+	KindIAMTrustTooBroad       Kind = "iam.trust_too_broad"
+	KindIAMUndeclaredTrust     Kind = "iam.undeclared_trust"
+	KindIAMResourcePolicy      Kind = "iam.resource_policy_too_broad"
+	KindIAMLongLivedKeyInCI    Kind = "iam.long_lived_key_in_ci"
 
 	KindInvUndeclared        Kind = "inventory.undeclared"
 	KindInvMissing           Kind = "inventory.missing"

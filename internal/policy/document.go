@@ -16,8 +16,8 @@ type Document struct {
 	Statement Statements `json:"Statement"`
 }
 
-// Statement is one statement. Principal is kept raw: vigil analyses identity
-// policies, where it does not appear.
+// Statement is one statement. Principal is kept raw (ParsePrincipal reads
+// it): identity policies have none, resource policies must.
 type Statement struct {
 	Sid          string                     `json:"Sid,omitempty"`
 	Effect       string                     `json:"Effect"`
@@ -102,6 +102,18 @@ func (e *SyntaxError) Error() string {
 // URL-encoded (GetAccountAuthorizationDetails and Get*Policy return the
 // latter; some SDKs and emulators decode it first).
 func Parse(text string) (*Document, error) {
+	d, err := decode(text)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.Validate(); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// decode reads JSON or URL-encoded JSON, refusing unknown fields.
+func decode(text string) (*Document, error) {
 	t := strings.TrimSpace(text)
 	if t != "" && t[0] != '{' {
 		dec, err := url.QueryUnescape(t)
@@ -115,9 +127,6 @@ func Parse(text string) (*Document, error) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&d); err != nil {
 		return nil, &SyntaxError{Line: errLine(t, err), Msg: err.Error()}
-	}
-	if err := d.Validate(); err != nil {
-		return nil, err
 	}
 	return &d, nil
 }

@@ -88,6 +88,9 @@ func (e *Env) Inventory(ctx context.Context) (*inventory.Scanner, error) {
 			return nil, fmt.Errorf("inventory.%s: %w", k.Name, err)
 		}
 		for _, st := range opened {
+			if k.Name == "github" {
+				st = e.ci.recordNames(st)
+			}
 			// A listing that fails on a transient error after the client's
 			// own retries is listed again, as a whole.
 			s.Stores = append(s.Stores, stores.Retrying(st, listAttempts, listBackoff))
@@ -106,6 +109,9 @@ const (
 type deps struct {
 	e      *Env
 	hasher stores.Hasher // nil unless inventory.hash_values
+	// noDetector: the store is opened for its client only (no rules
+	// compiled, no variable scanned).
+	noDetector bool
 }
 
 func (d *deps) Config() *config.Config   { return d.e.Config }
@@ -117,7 +123,12 @@ func (d *deps) Vault(ctx context.Context, v config.VaultStore) (*api.Client, err
 func (d *deps) AWSAccounts(ctx context.Context, region string) ([]awsconf.Account, error) {
 	return d.e.Accounts(ctx, ForInventory, region)
 }
-func (d *deps) Detector() (stores.TextDetector, error) { return d.e.LeakEngine() }
+func (d *deps) Detector() (stores.TextDetector, error) {
+	if d.noDetector {
+		return nil, nil
+	}
+	return d.e.LeakEngine()
+}
 
 // leakHashes reads the open leak findings' secret hashes from the store,
 // after the leak scanner has stored this run's.
@@ -150,7 +161,29 @@ func (e *Env) IAM(ctx context.Context) (*iam.Scanner, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &iam.Scanner{Accounts: accts, Analyzer: &iam.Analyzer{Identities: ids, Controls: e.Controls, Ignore: e.Config.AWS.IgnorePrincipals}, Log: e.Log}, nil
+	a := e.Config.AWS
+	an := &iam.Analyzer{Identities: ids, Controls: e.Controls, Ignore: a.IgnorePrincipals, Known: a.KnownAccounts,
+		HashKeyID: e.Hasher.Hash, Consumers: map[string][]string{}}
+	declared, err := e.Declared()
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range declared {
+		an.Consumers[d.Path] = d.Consumers
+	}
+	s := &iam.Scanner{Accounts: accts, Analyzer: an, Log: e.Log, SecretRegions: []string{a.Region}}
+	if inv := e.Config.Inventory; inv != nil && inv.AWSSM != nil && len(inv.AWSSM.Regions) > 0 {
+		s.SecretRegions = inv.AWSSM.Regions
+	}
+	for i := range accts {
+		if accts[i].Name == a.Organization {
+			s.Org = &accts[i]
+		}
+	}
+	if inv := e.Config.Inventory; inv != nil && len(inv.GitHub) > 0 {
+		s.CI, s.Templates = e.ciCredentials, e.subjectTemplates
+	}
+	return s, nil
 }
 
 // Synthetic builds the synthetic scanner, or nil when no declared identity

@@ -43,6 +43,7 @@ type Env struct {
 	declared   *loaded[[]rules.Declared]
 	vault      map[string]*loaded[*api.Client]
 	accounts   map[string]*loaded[[]awsconf.Account]
+	ci         ciNames
 }
 
 // loaded is a value computed once, with the error computing it gave.

@@ -21,6 +21,20 @@ type Analyzer struct {
 	// and are not reported as undeclared (break-glass roles, SSO roles).
 	Ignore []string
 	Now    time.Time
+	// Known are the organisation's account ids (the accounts vigil reads
+	// and the declared ones): a role trusting one of them is not trusting
+	// a third party.
+	Known []string
+	// Templates are GitHub organisations' customised OIDC subject claim
+	// keys (lower-case owner → include_claim_keys).
+	Templates map[string][]string
+	// Consumers are the declared inventory's consumers (identity names)
+	// by secret path ("awssm:prod/db/password"); a secret that is a key
+	// here is declared, even with no consumer.
+	Consumers map[string][]string
+	// HashKeyID is the keyed hash that leak findings carry, applied to
+	// access key ids to find them in CI variables; nil: not matched.
+	HashKeyID func(string) string
 
 	// index finds declarations by ARN or kind/name without a scan per
 	// principal (10,000 roles against 10,000 declarations).
@@ -38,8 +52,9 @@ type grant struct {
 func (a *Analyzer) Analyze(g *Graph) []finding.Finding {
 	var out []finding.Finding
 	for i := range g.Principals {
-		out = append(out, a.principal(g.Account, &g.Principals[i])...)
+		out = append(out, a.principal(g, &g.Principals[i])...)
 	}
+	out = append(out, a.secrets(g)...)
 	return out
 }
 
@@ -81,12 +96,17 @@ func (a *Analyzer) ignored(p *Principal) bool {
 
 func (a *Analyzer) mk(kind finding.Kind, sev finding.Severity, p *Principal, title, detail string, ev finding.Evidence, idParts ...string) finding.Finding {
 	ev["principal"] = p.ARN
+	return a.newFinding(kind, sev, p.ARN, title, detail, ev, idParts...)
+}
+
+// newFinding is a finding about resource, identified by it and idParts.
+func (a *Analyzer) newFinding(kind finding.Kind, sev finding.Severity, resource, title, detail string, ev finding.Evidence, idParts ...string) finding.Finding {
 	return finding.Finding{
-		ID:       finding.Fingerprint(kind, append([]string{p.ARN}, idParts...)...),
+		ID:       finding.Fingerprint(kind, append([]string{resource}, idParts...)...),
 		Kind:     kind,
 		Severity: sev,
 		Scanner:  "iam",
-		Resource: p.ARN,
+		Resource: resource,
 		Title:    title,
 		Detail:   detail,
 		Status:   finding.StatusOpen,
@@ -95,9 +115,16 @@ func (a *Analyzer) mk(kind finding.Kind, sev finding.Severity, p *Principal, tit
 	}
 }
 
-func (a *Analyzer) principal(account string, p *Principal) []finding.Finding {
+func (a *Analyzer) principal(g *Graph, p *Principal) []finding.Finding {
 	var out []finding.Finding
-	id := a.declared(account, p)
+	id := a.declared(g.Account, p)
+	lim := limits{boundary: p.Boundary, scps: g.SCPs}
+	if b := p.Boundary; b != nil && b.Err != nil {
+		out = append(out, a.mk(finding.KindIAMUnparsablePolicy, finding.Medium, p,
+			fmt.Sprintf("permissions boundary %s of %s %s can't be analysed", b.Name, p.Kind, p.Name),
+			"vigil could not parse this boundary, so what it takes away is unverified: "+b.Err.Error(),
+			finding.Evidence{"policy": b.ID, "via": "boundary", "error": b.Err.Error()}, b.ID))
+	}
 	if id == nil && !a.ignored(p) {
 		out = append(out, a.mk(finding.KindIAMUndeclaredPrincipal, finding.Medium, p,
 			fmt.Sprintf("%s %s is not declared", p.Kind, p.Name),
@@ -128,10 +155,11 @@ func (a *Analyzer) principal(account string, p *Principal) []finding.Finding {
 				continue
 			}
 			live = append(live, g)
-			out = append(out, a.broad(p, g)...)
+			out = append(out, a.broad(p, g, lim)...)
 		}
 	}
 	out = append(out, a.keys(p, id)...)
+	out = append(out, a.trust(g, p, id, live)...)
 	if id == nil {
 		return out
 	}
@@ -145,14 +173,14 @@ func (a *Analyzer) principal(account string, p *Principal) []finding.Finding {
 			}
 		}
 	}
-	out = append(out, a.excess(p, id, live, liveDeny, decl, declDeny)...)
-	out = append(out, a.missing(p, id, live, liveDeny, decl)...)
+	out = append(out, a.excess(p, id, lim, live, liveDeny, decl, declDeny)...)
+	out = append(out, a.missing(p, id, lim, live, liveDeny, decl)...)
 	return out
 }
 
 // broad reports admin-equivalent and service-wide wildcard grants, whatever
 // was declared.
-func (a *Analyzer) broad(p *Principal, g grant) []finding.Finding {
+func (a *Analyzer) broad(p *Principal, g grant, lim limits) []finding.Finding {
 	st := g.stmt
 	anyRes := len(st.NotResource) > 0 || policy.Has(st.Resource, "*")
 	if !anyRes {
@@ -177,6 +205,9 @@ func (a *Analyzer) broad(p *Principal, g grant) []finding.Finding {
 	}
 	var out []finding.Finding
 	for _, act := range st.Action {
+		if lim.blocks(act, "*") {
+			continue // a boundary or an SCP takes all of it away
+		}
 		if act == "*" || strings.HasSuffix(act, ":*") {
 			e := ev()
 			e["action"] = act
@@ -200,7 +231,7 @@ func deniedFully(denies []grant, act, res string) bool {
 	return false
 }
 
-func (a *Analyzer) excess(p *Principal, id *rules.Identity, live, liveDeny, decl, declDeny []grant) []finding.Finding {
+func (a *Analyzer) excess(p *Principal, id *rules.Identity, lim limits, live, liveDeny, decl, declDeny []grant) []finding.Finding {
 	var out []finding.Finding
 	suggested := ""
 	for _, l := range live {
@@ -209,7 +240,7 @@ func (a *Analyzer) excess(p *Principal, id *rules.Identity, live, liveDeny, decl
 			var uncovered []string
 			reason := ""
 			for _, res := range ress {
-				if deniedFully(liveDeny, act, res) {
+				if deniedFully(liveDeny, act, res) || lim.blocks(act, res) {
 					continue
 				}
 				ok := false
@@ -283,7 +314,7 @@ func granted(live, liveDeny []grant, d policy.Statement, act, res string) bool {
 	return false
 }
 
-func (a *Analyzer) missing(p *Principal, id *rules.Identity, live, liveDeny, decl []grant) []finding.Finding {
+func (a *Analyzer) missing(p *Principal, id *rules.Identity, lim limits, live, liveDeny, decl []grant) []finding.Finding {
 	var out []finding.Finding
 	for _, d := range decl {
 		if len(d.stmt.NotAction) > 0 || len(d.stmt.NotResource) > 0 {
@@ -294,6 +325,19 @@ func (a *Analyzer) missing(p *Principal, id *rules.Identity, live, liveDeny, dec
 			for _, res := range d.stmt.Resource {
 				if !granted(live, liveDeny, d.stmt, act, res) {
 					lacking = append(lacking, res)
+					continue
+				}
+				// Granted by the identity's policies, but a boundary or an
+				// SCP takes it away: name which, since that is where the
+				// fix goes.
+				if by := lim.refuses(act, res, d.stmt.Condition); by != "" {
+					out = append(out, a.mk(finding.KindIAMMissingGrant, finding.Medium, p,
+						fmt.Sprintf("%s %s would be denied %s on %s by %s", p.Kind, p.Name, act, res, by),
+						fmt.Sprintf("%s declares that the job needs %s on %s. Its own policies grant it, but %s, so the request fails.",
+							id.PolicyName, act, res, by),
+						finding.Evidence{"declared_policy": id.PolicyName, "declared_statement": d.stmt.JSON(), "action": act,
+							"resources": []string{res}, "denied_by": by},
+						id.PolicyName, fmt.Sprint(d.index), strings.ToLower(act), res, "limit"))
 				}
 			}
 			if len(lacking) == 0 {

@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -30,6 +31,13 @@ type Graph struct {
 	Principals []Principal
 	// Calls is how many IAM API calls reading the graph took.
 	Calls int64
+	// SCPs are the organisation's service control policies over the
+	// account, nil when they were not read.
+	SCPs []SCPLevel
+	// OIDCProviders are the account's OpenID Connect provider ARNs.
+	OIDCProviders []string
+	// Secrets are the Secrets Manager secrets' resource and key policies.
+	Secrets []SecretPolicy
 }
 
 // Principal is a role or a user.
@@ -41,6 +49,13 @@ type Principal struct {
 	Groups   []string
 	Policies []Attached
 	Keys     []AccessKey
+	// Boundary is the permissions boundary, nil when there is none: the
+	// principal can do at most what it allows.
+	Boundary *Attached
+	// Trust is a role's trust policy (who may assume it); TrustErr says
+	// why it could not be parsed.
+	Trust    *policy.Document
+	TrustErr error
 }
 
 // Attached is a policy that applies to a principal.
@@ -81,6 +96,8 @@ func Fetch(ctx context.Context, api API, account string) (*Graph, error) {
 		inline                []types.PolicyDetail
 		attached              []types.AttachedPolicy
 		groups                []string
+		boundary              *types.AttachedPermissionsBoundary
+		trust                 *string
 	}
 	var principals []raw
 	p := iam.NewGetAccountAuthorizationDetailsPaginator(api, &iam.GetAccountAuthorizationDetailsInput{})
@@ -113,11 +130,11 @@ func Fetch(ctx context.Context, api API, account string) (*Graph, error) {
 		}
 		for _, u := range out.UserDetailList {
 			principals = append(principals, raw{"user", aws.ToString(u.UserName), aws.ToString(u.Arn), aws.ToString(u.Path),
-				u.UserPolicyList, u.AttachedManagedPolicies, u.GroupList})
+				u.UserPolicyList, u.AttachedManagedPolicies, u.GroupList, u.PermissionsBoundary, nil})
 		}
 		for _, r := range out.RoleDetailList {
 			principals = append(principals, raw{"role", aws.ToString(r.RoleName), aws.ToString(r.Arn), aws.ToString(r.Path),
-				r.RolePolicyList, r.AttachedManagedPolicies, nil})
+				r.RolePolicyList, r.AttachedManagedPolicies, nil, r.PermissionsBoundary, r.AssumeRolePolicyDocument})
 		}
 	}
 	// Attachments refer to managed policies by ARN; the documents come from
@@ -134,6 +151,16 @@ func Fetch(ctx context.Context, api API, account string) (*Graph, error) {
 	}
 	for _, r := range principals {
 		pr := Principal{Kind: r.kind, Name: r.name, ARN: r.arn, Path: r.path, Groups: r.groups}
+		if r.boundary != nil && aws.ToString(r.boundary.PermissionsBoundaryArn) != "" {
+			b := resolve(Attached{ID: aws.ToString(r.boundary.PermissionsBoundaryArn), Via: "boundary"})
+			if b.Name == "" {
+				b.Name = b.ID[strings.LastIndex(b.ID, "/")+1:]
+			}
+			pr.Boundary = &b
+		}
+		if r.trust != nil {
+			pr.Trust, pr.TrustErr = policy.ParseResourcePolicy(aws.ToString(r.trust))
+		}
 		for _, ip := range r.inline {
 			pr.Policies = append(pr.Policies, inline(r.kind+"/"+r.name, ip))
 		}

@@ -20,7 +20,7 @@ import (
 	"github.com/vigilsec/vigil/scanners"
 )
 
-const trust = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}`
+const ec2Trust = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}`
 
 func must[T any](v T, err error) T {
 	if err != nil {
@@ -38,7 +38,7 @@ func seed(t *testing.T, c *iam.Client) {
 	t.Helper()
 	ctx := context.Background()
 	role := func(name string) {
-		must(c.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String(name), AssumeRolePolicyDocument: aws.String(trust)}))
+		must(c.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String(name), AssumeRolePolicyDocument: aws.String(ec2Trust)}))
 	}
 	// etl-loader: exactly its declaration, split over a managed and an inline policy.
 	role("etl-loader")
@@ -155,7 +155,7 @@ func TestAPICallsDoNotGrowWithPolicies(t *testing.T) {
 	ctx := context.Background()
 	for i := 0; i < 30; i++ {
 		name := fmt.Sprintf("job-%02d", i)
-		must(c.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String(name), AssumeRolePolicyDocument: aws.String(trust)}))
+		must(c.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String(name), AssumeRolePolicyDocument: aws.String(ec2Trust)}))
 		for j := 0; j < 3; j++ {
 			must(c.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String(name), PolicyName: aws.String(fmt.Sprint("p", j)),
 				PolicyDocument: doc(fmt.Sprintf(`{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::b%d/*"}`, j))}))

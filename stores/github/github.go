@@ -254,3 +254,18 @@ func (s *Store) variable(ctx context.Context, path, value string) {
 		})
 	}
 }
+
+// SubjectTemplate returns the organisation's customised OIDC subject claim
+// keys, or nil when it uses GitHub's default ("repo" and "context"); trust
+// analysis reads subjects in a role's trust policy by it.
+func (s *Store) SubjectTemplate(ctx context.Context) (org string, keys []string, err error) {
+	s.Calls.Add(1)
+	t, _, err := s.client.Actions.GetOrgOIDCSubjectClaimCustomTemplate(ctx, s.org)
+	if err != nil {
+		return s.org, nil, fmt.Errorf("github %s: OIDC subject template: %w", s.org, err)
+	}
+	if t == nil || (t.UseDefault != nil && *t.UseDefault) || len(t.IncludeClaimKeys) == 0 {
+		return s.org, []string{"repo", "context"}, nil
+	}
+	return s.org, t.IncludeClaimKeys, nil
+}

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Extracts GitHub's own published example responses, for the endpoints the
-# GitHub inventory adapter calls, from the @octokit/openapi npm package (the
+# GitHub inventory adapter (and the IAM scanner, for OIDC subject templates) calls, from the @octokit/openapi npm package (the
 # OpenAPI description GitHub publishes) into examples.json. The replay server
 # in internal/testenv serves them; nothing here is hand-written JSON.
 #   bash testdata/github/extract.sh    (needs npm and python3)
@@ -25,6 +25,7 @@ endpoints = [
     "/repos/{owner}/{repo}/environments",
     "/repos/{owner}/{repo}/environments/{environment_name}/secrets",
     "/repos/{owner}/{repo}/environments/{environment_name}/variables",
+    "/orgs/{org}/actions/oidc/customization/sub",
 ]
 def resolve(ref):
     node = spec

@@ -1,0 +1,75 @@
+package iam
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/vigilsec/vigil/internal/finding"
+)
+
+// CICredential is a credential a CI system holds, as vigil saw it: a
+// secret by its name (CI secrets are write-only), or a credential found in
+// a plaintext variable, by the keyed hash of its value.
+type CICredential struct {
+	// Where is the store path ("github:org/acme/actions/AWS_ACCESS_KEY_ID").
+	Where string
+	Name  string
+	Hash  string // "" when only the name is known
+}
+
+// awsKeyName matches the names CI secrets holding an access key pair get.
+var awsKeyName = regexp.MustCompile(`(?i)(^|_)AWS_(ACCESS_KEY(_ID)?|SECRET(_ACCESS)?_KEY)$|^(ACCESS_KEY_ID|SECRET_ACCESS_KEY)$`)
+
+// gitHubIssuer is GitHub Actions' OIDC issuer.
+const gitHubIssuer = "oidc-provider/token.actions.githubusercontent.com"
+
+func hasGitHubOIDC(g *Graph) bool {
+	for _, p := range g.OIDCProviders {
+		if strings.Contains(p, gitHubIssuer) {
+			return true
+		}
+	}
+	return false
+}
+
+// CIKeys reports long-lived access keys held by CI in an account that
+// already trusts GitHub's OIDC issuer, where federation would do: a CI
+// credential whose keyed hash is one of the account's live access key ids
+// (naming the IAM user), and, when names is set (once per run, since a
+// name says nothing of the account), a CI secret named like an access key.
+func (a *Analyzer) CIKeys(g *Graph, creds []CICredential, names bool) []finding.Finding {
+	if !hasGitHubOIDC(g) {
+		return nil
+	}
+	type owner struct{ user, key string }
+	live := map[string]owner{}
+	if a.HashKeyID != nil {
+		for _, p := range g.Principals {
+			for _, k := range p.Keys {
+				if k.Active {
+					live[a.HashKeyID(k.ID)] = owner{p.ARN, k.ID}
+				}
+			}
+		}
+	}
+	var out []finding.Finding
+	kind := finding.KindIAMLongLivedKeyInCI
+	advice := "The account trusts GitHub's OIDC issuer, so the workflow can assume a role with a short-lived token instead (aws-actions/configure-aws-credentials with role-to-assume): do that, then delete the key."
+	for _, c := range creds {
+		if o, ok := live[c.Hash]; ok && c.Hash != "" {
+			out = append(out, a.newFinding(kind, finding.High, c.Where,
+				fmt.Sprintf("CI holds access key %s of %s at %s", o.key, o.user[strings.LastIndex(o.user, "/")+1:], c.Where),
+				fmt.Sprintf("%s holds the id of live access key %s of IAM user %s, a long-lived credential. %s", c.Where, o.key, o.user, advice),
+				finding.Evidence{"where": c.Where, "iam_user": o.user, "access_key_id": o.key}, c.Where, o.key))
+			continue
+		}
+		if names && awsKeyName.MatchString(c.Name) {
+			out = append(out, a.newFinding(kind, finding.Medium, c.Where,
+				fmt.Sprintf("CI secret %s looks like a long-lived AWS access key", c.Where),
+				fmt.Sprintf("%s is named like an AWS access key; CI secrets are write-only, so vigil can't tell whose. %s", c.Where, advice),
+				finding.Evidence{"where": c.Where, "name": c.Name}, c.Where))
+		}
+	}
+	return out
+}
