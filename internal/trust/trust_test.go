@@ -159,10 +159,10 @@ func TestDeclaredSubjects(t *testing.T) {
 	aud := `"` + gh + `:aud":"sts.amazonaws.com"`
 	c := Context{Account: "111111111111"}
 	for cond, want := range map[string]string{
-		`{"StringEquals":{` + aud + `,"` + gh + `:sub":"repo:acme/etl:ref:refs/heads/main"}}`:                  "",
-		`{"StringEquals":{` + aud + `,"` + gh + `:sub":"repo:acme/etl:environment:prod"}}`:                     "",
+		`{"StringEquals":{` + aud + `,"` + gh + `:sub":"repo:acme/etl:ref:refs/heads/main"}}`:                                     "",
+		`{"StringEquals":{` + aud + `,"` + gh + `:sub":"repo:acme/etl:environment:prod"}}`:                                        "",
 		`{"StringEquals":{` + aud + `,"` + gh + `:sub":["repo:acme/etl:ref:refs/heads/main","repo:acme/x:ref:refs/heads/main"]}}`: "undeclared",
-		`{"StringEquals":{` + aud + `},"StringLike":{"` + gh + `:sub":"repo:acme/etl:*"}}`:                  "oidc_ref_wildcard,undeclared",
+		`{"StringEquals":{` + aud + `},"StringLike":{"` + gh + `:sub":"repo:acme/etl:*"}}`:                                        "oidc_ref_wildcard,undeclared",
 		`{"StringEquals":{` + aud + `}}`: "oidc_no_subject,undeclared",
 	} {
 		if got := reasons(t, ghTrust(cond), decl, c); got != want {

@@ -58,9 +58,9 @@ func seedDoors(t *testing.T, cfg aws.Config) (keyID string) {
 		"public-fixed": awsTrust(`{"AWS":"*"}`, `{"StringEquals":{"aws:PrincipalOrgID":"o-abcdefghij"}}`),
 		"vendor":       awsTrust(`{"AWS":"arn:aws:iam::999999999999:root"}`, ""),
 		"vendor-fixed": awsTrust(`{"AWS":"arn:aws:iam::999999999999:root"}`, `{"StringEquals":{"sts:ExternalId":"vigil-7f3a"}}`),
-		"deployer": fedTrust(`{"StringEquals":{` + aud + `,"` + ghIssuer + `:sub":["repo:acme/deploy:ref:refs/heads/main","repo:acme/deploy:ref:refs/heads/dev"]}}`),
-		"bounded":  ec2Trust,
-		"scp-cut":  ec2Trust,
+		"deployer":     fedTrust(`{"StringEquals":{` + aud + `,"` + ghIssuer + `:sub":["repo:acme/deploy:ref:refs/heads/main","repo:acme/deploy:ref:refs/heads/dev"]}}`),
+		"bounded":      ec2Trust,
+		"scp-cut":      ec2Trust,
 	}
 	for name, trust := range roles {
 		must(c.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String(name), AssumeRolePolicyDocument: aws.String(trust)}))

@@ -34,8 +34,8 @@ type Scanner struct {
 	// Templates returns GitHub organisations' OIDC subject templates (nil:
 	// none read; subjects are then read by GitHub's claim names).
 	Templates func(context.Context) (map[string][]string, error)
-	Analyzer *Analyzer
-	Log      *slog.Logger
+	Analyzer  *Analyzer
+	Log       *slog.Logger
 }
 
 // Name implements scanners.Scanner.
