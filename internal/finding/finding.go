@@ -169,6 +169,8 @@ const (
 	EvPolicy          = "policy"           // iam: the policy that grants
 	EvVia             = "via"              // iam: the group it is granted through
 	EvSuggestedPolicy = "suggested_policy" // iam.excess_grant: the narrowed document
+	EvSuggestedTrust  = "suggested_trust"  // iam.trust_too_broad, iam.undeclared_trust: the trust policy cut to the declaration
+	EvNarrowRefused   = "narrow_refused"   // why no suggested_trust
 	EvAccessKeyID     = "access_key_id"    // iam.old_key, iam.unused_key
 	EvAccount         = "account"          // iam: the AWS account id
 	EvAccountName     = "account_name"     // iam: the aws.accounts entry it was read with

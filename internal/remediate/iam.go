@@ -74,6 +74,14 @@ type NarrowSpec struct {
 	Unverified bool `json:"unverified,omitempty"`
 }
 
+// TrustSpec is a planned narrowing of a role's trust policy to the
+// declared trust (the drift scanner's suggestion).
+type TrustSpec struct {
+	PrincipalSpec
+	Suggested  string `json:"suggested_trust"`
+	Unverified bool   `json:"unverified,omitempty"`
+}
+
 // KeySpec is a planned key deactivation (KeyID) or quarantine (none).
 type KeySpec struct {
 	PrincipalSpec
@@ -81,7 +89,7 @@ type KeySpec struct {
 }
 
 type iamStep struct {
-	Op         string   `json:"op"` // put_inline | new_version | detach | key_status
+	Op         string   `json:"op"` // put_inline | new_version | detach | key_status | trust
 	Policy     string   `json:"policy,omitempty"`
 	Existed    bool     `json:"existed,omitempty"`
 	OldDoc     string   `json:"old_doc,omitempty"`
@@ -130,6 +138,8 @@ func (h *IAM) Apply(ctx context.Context, a *store.Action, save func() error) err
 		return h.deactivate(ctx, a, save)
 	case KindQuarantine:
 		return h.quarantine(ctx, a, save)
+	case KindNarrowTrust:
+		return h.narrowTrust(ctx, a, save)
 	}
 	return fmt.Errorf("IAM can't apply %s", a.Kind)
 }
@@ -343,6 +353,60 @@ func keyStatus(ctx context.Context, c *iam.Client, spec KeySpec) (string, error)
 	return "", fmt.Errorf("user %s has no access key %s (deleted already?)", spec.Name, spec.KeyID)
 }
 
+// narrowTrust writes the narrowed trust policy, keeping the old one for
+// rollback, and reads it back: what IAM holds must be what was planned.
+func (h *IAM) narrowTrust(ctx context.Context, a *store.Action, save func() error) error {
+	var spec TrustSpec
+	if err := decode(a.Spec, &spec); err != nil {
+		return err
+	}
+	acct, err := h.account(spec.PrincipalSpec)
+	if err != nil {
+		return err
+	}
+	a.Caller = callerARN(ctx, acct.STS)
+	old, err := getTrust(ctx, acct.IAM, spec.Name)
+	if err != nil {
+		return err
+	}
+	a.BeforeHash, a.AfterHash = h.Hasher.Hash(old), h.Hasher.Hash(spec.Suggested)
+	if sameDoc(old, spec.Suggested) {
+		return save()
+	}
+	r := &recorder{a: a, save: save}
+	if _, err := r.add(iamStep{Op: "trust", Policy: "trust", OldDoc: old}); err != nil {
+		return err
+	}
+	if err := putTrust(ctx, acct.IAM, spec.Name, spec.Suggested); err != nil {
+		return err
+	}
+	if now, err := getTrust(ctx, acct.IAM, spec.Name); err != nil {
+		return err
+	} else if !sameDoc(now, spec.Suggested) {
+		return fmt.Errorf("%w: role %s's trust policy is not the narrowed one after the update", ErrVerify, spec.Name)
+	}
+	return nil
+}
+
+func getTrust(ctx context.Context, c *iam.Client, role string) (string, error) {
+	out, err := c.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(role)})
+	if err != nil {
+		return "", fmt.Errorf("GetRole %s: %w", role, err)
+	}
+	doc := aws.ToString(out.Role.AssumeRolePolicyDocument)
+	if s, err := url.QueryUnescape(doc); err == nil {
+		doc = s
+	}
+	return doc, nil
+}
+
+func putTrust(ctx context.Context, c *iam.Client, role, doc string) error {
+	if _, err := c.UpdateAssumeRolePolicy(ctx, &iam.UpdateAssumeRolePolicyInput{RoleName: aws.String(role), PolicyDocument: aws.String(doc)}); err != nil {
+		return fmt.Errorf("UpdateAssumeRolePolicy %s: %w", role, err)
+	}
+	return nil
+}
+
 func (h *IAM) quarantine(ctx context.Context, a *store.Action, save func() error) error {
 	var spec KeySpec
 	if err := decode(a.Spec, &spec); err != nil {
@@ -406,6 +470,8 @@ func (h *IAM) Rollback(ctx context.Context, a *store.Action, save func() error) 
 			err = restoreVersion(ctx, c, s)
 		case "detach":
 			err = attach(ctx, c, p, s.Policy)
+		case "trust":
+			err = putTrust(ctx, c, p.Name, s.OldDoc)
 		case "key_status":
 			_, err = c.UpdateAccessKey(ctx, &iam.UpdateAccessKeyInput{UserName: aws.String(p.Name),
 				AccessKeyId: aws.String(s.KeyID), Status: types.StatusType(s.OldStatus)})

@@ -42,6 +42,7 @@ type iamFixture struct {
 	st       *store.Store
 	h        *secrethash.Hasher
 	admin    aws.Config
+	audit    aws.Config
 	engine   *Engine
 	planner  *Planner
 	iam      *IAM
@@ -119,10 +120,10 @@ func newIAMFixture(t *testing.T, identities string) *iamFixture {
 		Issuers: map[string]synthetic.Issuer{"aws:default": &synthetic.AWSIssuer{Account: "default", Config: audit, SourceIdentity: "vigil"}}}
 	ih := &IAM{Accounts: map[string]IAMAccount{"default": {IAM: iam.NewFromConfig(remed), STS: sts.NewFromConfig(remed)}}, Hasher: h,
 		Probe: withoutRevocationDenies(t, c, SyntheticProber(syn))}
-	eng := &Engine{Store: st, Handlers: map[string]Handler{KindNarrow: ih, KindDeactivateKey: ih, KindQuarantine: ih}}
+	eng := &Engine{Store: st, Handlers: map[string]Handler{KindNarrow: ih, KindNarrowTrust: ih, KindDeactivateKey: ih, KindQuarantine: ih}}
 	// The planner reads keys with the audit credentials.
 	pl := &Planner{Store: st, Engine: eng, Identities: ids, Keys: AccessKeys(map[string]*iam.Client{"default": iam.NewFromConfig(audit)}, h)}
-	return &iamFixture{st: st, h: h, admin: admin, engine: eng, planner: pl, iam: ih, remedCfg: remed,
+	return &iamFixture{st: st, h: h, admin: admin, audit: audit, engine: eng, planner: pl, iam: ih, remedCfg: remed,
 		keyID: aws.ToString(keys.AccessKeyMetadata[0].AccessKeyId), keyCfg: bot}
 }
 

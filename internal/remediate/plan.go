@@ -151,6 +151,22 @@ func (p *Planner) Plan(ctx context.Context, ids []string) (*Plan, error) {
 				why += "; UNVERIFIED: the identity declares no probes, so nothing proves the job still works afterwards (apply needs --allow-unverified)"
 			}
 			add(candidate{kind: KindNarrow, target: ps.ARN, title: title, why: why, spec: ns}, f)
+		case finding.KindIAMTrustTooBroad, finding.KindIAMUndeclaredTrust:
+			ps, err := PrincipalFromARN(f.Evidence.String(finding.EvAccountName), f.Resource)
+			if err != nil {
+				skip(f, "%v", err)
+				continue
+			}
+			sug := f.Evidence.String(finding.EvSuggestedTrust)
+			if sug == "" {
+				skip(f, "vigil can't narrow who may assume %s: %s", ps.Name, f.Evidence.String(finding.EvNarrowRefused))
+				continue
+			}
+			add(candidate{kind: KindNarrowTrust, target: ps.ARN,
+				title: fmt.Sprintf("narrow who may assume role %s to its declared trust (UNVERIFIED)", ps.Name),
+				why: "its trust policy lets in more than is declared; UNVERIFIED: STS can't be asked here whether the declared CI jobs still get in " +
+					"(vigil can't mint their issuers' tokens), so the written policy is read back and checked, not exercised (apply needs --allow-unverified)",
+				spec: TrustSpec{PrincipalSpec: ps, Suggested: sug, Unverified: true}}, f)
 		case finding.KindIAMOldKey, finding.KindIAMUnusedKey:
 			acct := f.Evidence.String(finding.EvAccountName)
 			ps, err := PrincipalFromARN(acct, f.Resource)

@@ -36,6 +36,7 @@ const (
 	KindNarrow        = "iam.narrow"
 	KindDeactivateKey = "iam.deactivate_key"
 	KindQuarantine    = "iam.quarantine"
+	KindNarrowTrust   = "iam.narrow_trust"
 )
 
 // LockName is the store lock every apply and rollback holds, so two of them

@@ -88,6 +88,8 @@ func template(path string) string {
 	switch {
 	case len(seg) == 3 && seg[0] == "orgs" && seg[2] == "repos":
 		return "/orgs/{org}/repos"
+	case len(seg) == 6 && seg[0] == "orgs" && seg[2] == "actions" && seg[3] == "oidc":
+		return "/orgs/{org}/actions/oidc/customization/sub"
 	case len(seg) == 4 && seg[0] == "orgs":
 		return "/orgs/{org}/" + seg[2] + "/" + seg[3]
 	case len(seg) == 5 && seg[0] == "repos":

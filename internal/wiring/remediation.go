@@ -69,7 +69,7 @@ func (e *Env) Remediation(ctx context.Context) (*remediate.Engine, *remediate.Pl
 	if syn != nil {
 		ih.Probe = remediate.SyntheticProber(syn)
 	}
-	for _, k := range []string{remediate.KindNarrow, remediate.KindDeactivateKey, remediate.KindQuarantine} {
+	for _, k := range []string{remediate.KindNarrow, remediate.KindNarrowTrust, remediate.KindDeactivateKey, remediate.KindQuarantine} {
 		eng.Handlers[k] = ih
 	}
 	if inv := c.Inventory; inv != nil && inv.AWSSM != nil {

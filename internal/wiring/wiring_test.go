@@ -9,6 +9,7 @@ import (
 
 	"github.com/vigilsec/vigil/internal/config"
 	"github.com/vigilsec/vigil/internal/testenv"
+	"github.com/vigilsec/vigil/scanners"
 )
 
 func env(t *testing.T, yaml string, files map[string]string) *Env {
@@ -74,5 +75,58 @@ func TestScannersInOrderAndMissingSections(t *testing.T) {
 	inv, err := e.Inventory(ctx)
 	if err != nil || len(inv.Stores) != 1 || inv.Stores[0].Name() != "file" {
 		t.Fatalf("inventory stores: %+v %v", inv, err)
+	}
+}
+
+// The IAM scanner asks GitHub for the organisation's OIDC subject template,
+// and takes the CI secrets' names from this run's inventory listing rather
+// than listing GitHub again.
+func TestIAMReusesGitHubListing(t *testing.T) {
+	gh := testenv.NewGitHubReplay(t)
+	moto := testenv.Moto(t)
+	e := env(t, "aws:\n  endpoint: "+moto+"\ninventory:\n  github:\n    - org: octo-org\n      base_url: "+gh.URL+"\n", nil)
+	ctx := context.Background()
+	inv, err := e.Inventory(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := inv.Scan(ctx, nil, func(scanners.Result) {}); err != nil {
+		t.Fatal(err)
+	}
+	listed := gh.Requests("/orgs/{org}/actions/secrets")
+	if listed == 0 {
+		t.Fatal("the inventory did not list GitHub")
+	}
+	s, err := e.IAM(ctx)
+	if err != nil || s.CI == nil || s.Templates == nil {
+		t.Fatalf("%v %+v", err, s)
+	}
+	creds, err := s.CI(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gh.Requests("/orgs/{org}/actions/secrets") != listed {
+		t.Error("GitHub was listed a second time for the IAM scanner")
+	}
+	var names []string
+	for _, c := range creds {
+		names = append(names, c.Where)
+	}
+	if !strings.Contains(strings.Join(names, " "), "github:org/octo-org/actions/GH_TOKEN") {
+		t.Errorf("CI credentials %v", names)
+	}
+	tm, err := s.Templates(ctx)
+	if err != nil || strings.Join(tm["octo-org"], ",") != "repo,context" || gh.Requests("/orgs/{org}/actions/oidc/customization/sub") != 1 {
+		t.Fatalf("templates %v %v", tm, err)
+	}
+
+	// Without the inventory in this process (vigil iam), GitHub is listed.
+	e2 := env(t, "aws:\n  endpoint: "+moto+"\ninventory:\n  github:\n    - org: octo-org\n      base_url: "+gh.URL+"\n", nil)
+	s2, err := e2.IAM(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if creds, err := s2.CI(ctx); err != nil || len(creds) == 0 || gh.Requests("/orgs/{org}/actions/secrets") == listed {
+		t.Fatalf("%v %d", err, len(creds))
 	}
 }

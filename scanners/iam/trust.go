@@ -34,9 +34,25 @@ func (a *Analyzer) trust(g *Graph, p *Principal, id *rules.Identity, live []gran
 		c.Known = append(append([]string(nil), c.Known...), id.Trust.Accounts...)
 	}
 	var out []finding.Finding
-	for _, is := range trust.Analyze(p.Trust, decl, c) {
+	issues := trust.Analyze(p.Trust, decl, c)
+	// What remediation would write: the policy cut down to the
+	// declaration, or why it can't be.
+	suggested, refused := "", "no trust: is declared for this role, so vigil has nothing to narrow it to"
+	if decl != nil && len(issues) > 0 {
+		if n, err := trust.Narrow(p.Trust, decl, c); err != nil {
+			refused = err.Error()
+		} else {
+			suggested, refused = trust.Text(n), ""
+		}
+	}
+	for _, is := range issues {
 		st := p.Trust.Statement[is.Statement]
 		ev := finding.Evidence{"reason": string(is.Reason), "trusted": is.Principal, "statement": st.JSON(), "statement_index": is.Statement}
+		if suggested != "" {
+			ev[finding.EvSuggestedTrust] = suggested
+		} else {
+			ev[finding.EvNarrowRefused] = refused
+		}
 		kind, title := finding.KindIAMTrustTooBroad, fmt.Sprintf("role %s can be assumed too widely: %s", p.Name, reasonText(is.Reason))
 		if is.Reason == trust.Undeclared {
 			kind, title = finding.KindIAMUndeclaredTrust, fmt.Sprintf("role %s trusts %s, which is not declared", p.Name, is.Principal)
