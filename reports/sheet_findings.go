@@ -94,7 +94,8 @@ func evidence(kind string, ev finding.Evidence) string {
 	case strings.HasPrefix(kind, "leak."):
 		keys = []string{"rule", "redacted", "author", "date", "store"}
 	case strings.HasPrefix(kind, "iam."):
-		keys = []string{"account", "principal", "policy", "uncovered_action", "uncovered_resources", "action", "resources", "access_key_id"}
+		keys = []string{"account", "principal", "policy", "uncovered_action", "uncovered_resources", "action", "resources", "access_key_id",
+			"reason", "trusted", "denied_by", "reader", "secret", "where", "iam_user"}
 	case strings.HasPrefix(kind, "synthetic."):
 		keys = []string{"probe", "expected", "outcome", "ledger_id", "credential_id"}
 	default:

@@ -8,8 +8,14 @@ func newIAMCmd(g *globals) *cobra.Command {
 		"Compare live IAM grants with the declared least-privilege policies, both ways",
 		`Reads every account's authorization graph and reports grants beyond the declared
 policies (iam.excess_grant, with a suggested narrowed policy), declared needs that
-are not granted (iam.missing_grant), wildcard and admin grants, undeclared
-principals, and old or unused access keys. Stored like a run.`, "iam"))
+are not granted or that a permissions boundary or SCP takes away
+(iam.missing_grant), wildcard and admin grants, undeclared principals, old or
+unused access keys, trust policies that let in too much or more than declared
+(iam.trust_too_broad, iam.undeclared_trust: public roles, OIDC subjects of GitHub,
+GitLab, Terraform Cloud and CircleCI, third parties without an external id),
+secrets whose resource or key policy shares them (iam.resource_policy_too_broad),
+and long-lived access keys held by CI where OIDC federation is set up
+(iam.long_lived_key_in_ci). Stored like a run.`, "iam"))
 	return cmd
 }
 

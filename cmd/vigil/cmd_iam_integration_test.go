@@ -3,13 +3,17 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/organizations"
+	otypes "github.com/aws/aws-sdk-go-v2/service/organizations/types"
 
 	"github.com/vigilsec/vigil/internal/testenv"
 )
@@ -86,5 +90,72 @@ func TestIAMDriftCommand(t *testing.T) {
 	r = vigil(t, dir, "iam", "drift", "--config", "vigil.yaml")
 	if r.code != exitPartial || !strings.Contains(r.stderr, "iam prod") {
 		t.Fatalf("unreachable: exit %d\n%s", r.code, r.stderr)
+	}
+}
+
+// TestTrustDoorsCommand: a GitHub role open to every repository of the
+// owner, declared for one, is reported by `vigil iam drift` with the SCPs
+// of the organisation read, and `vigil remediate plan` narrows it,
+// UNVERIFIED. A misnamed organisation account is a config error.
+func TestTrustDoorsCommand(t *testing.T) {
+	endpoint := testenv.Moto(t)
+	cfg := testenv.AWSConfig(t, endpoint)
+	ctx := context.Background()
+	if _, err := organizations.NewFromConfig(cfg).CreateOrganization(ctx, &organizations.CreateOrganizationInput{FeatureSet: otypes.OrganizationFeatureSetAll}); err != nil {
+		t.Fatal(err)
+	}
+	const gh = "token.actions.githubusercontent.com"
+	trust := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Federated":"arn:aws:iam::123456789012:oidc-provider/` + gh + `"},` +
+		`"Action":"sts:AssumeRoleWithWebIdentity","Condition":{"StringEquals":{"` + gh + `:aud":"sts.amazonaws.com"},"StringLike":{"` + gh + `:sub":"repo:acme/*"}}}]}`
+	if _, err := iam.NewFromConfig(cfg).CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("deploy"), AssumeRolePolicyDocument: aws.String(trust)}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "identities.yaml"), []byte(`identities:
+  - name: deploy
+    kind: role
+    trust:
+      oidc:
+        - provider: `+gh+`
+          subjects: ["repo:acme/deploy:ref:refs/heads/main"]
+`), 0o644)
+	yaml := "db: vigil.db\nrules:\n  identities: identities.yaml\naws:\n  endpoint: " + endpoint + "\n  organization: %s\n  accounts:\n    - name: data\n"
+	os.WriteFile(filepath.Join(dir, "vigil.yaml"), []byte(strings.Replace(yaml, "%s", "data", 1)), 0o644)
+	t.Setenv("AWS_ACCESS_KEY_ID", "testing")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "testing")
+
+	r := vigil(t, dir, "iam", "drift", "--config", "vigil.yaml", "--format", "json")
+	if r.code != exitFindings {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	var fs []struct {
+		Kind     string
+		Evidence map[string]any
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &fs); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range fs {
+		got = append(got, f.Kind+" "+fmt.Sprint(f.Evidence["reason"]))
+	}
+	sort.Strings(got)
+	if strings.Join(got, ", ") != "iam.trust_too_broad oidc_repo_wildcard, iam.undeclared_trust undeclared" {
+		t.Fatalf("findings: %v", got)
+	}
+	r = vigil(t, dir, "remediate", "plan", "--config", "vigil.yaml", "--format", "json")
+	var plan struct {
+		Actions []struct{ Kind, Target, Title string }
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &plan); err != nil || r.code != 0 {
+		t.Fatalf("plan: %d %v\n%s\n%s", r.code, err, r.stdout, r.stderr)
+	}
+	if len(plan.Actions) != 1 || plan.Actions[0].Kind != "iam.narrow_trust" || !strings.Contains(plan.Actions[0].Title, "UNVERIFIED") {
+		t.Fatalf("plan: %+v", plan)
+	}
+
+	os.WriteFile(filepath.Join(dir, "vigil.yaml"), []byte(strings.Replace(yaml, "%s", "mgmt", 1)), 0o644)
+	if r := vigil(t, dir, "iam", "drift", "--config", "vigil.yaml"); r.code != exitUsage || !strings.Contains(r.stderr, `aws.organization: "mgmt" is not one of aws.accounts`) {
+		t.Fatalf("misnamed organisation account: %d\n%s", r.code, r.stderr)
 	}
 }

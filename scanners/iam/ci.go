@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/vigilsec/vigil/internal/finding"
+	"github.com/vigilsec/vigil/internal/secrethash"
 )
 
 // CICredential is a credential a CI system holds, as vigil saw it: a
@@ -58,10 +59,13 @@ func (a *Analyzer) CIKeys(g *Graph, creds []CICredential, names bool) []finding.
 	advice := "The account trusts GitHub's OIDC issuer, so the workflow can assume a role with a short-lived token instead (aws-actions/configure-aws-credentials with role-to-assume): do that, then delete the key."
 	for _, c := range creds {
 		if o, ok := live[c.Hash]; ok && c.Hash != "" {
+			// Named redacted, as the plaintext_variable finding names what
+			// it found: the user is what a person needs.
+			key := secrethash.Redact(o.key)
 			out = append(out, a.newFinding(kind, finding.High, c.Where,
-				fmt.Sprintf("CI holds access key %s of %s at %s", o.key, o.user[strings.LastIndex(o.user, "/")+1:], c.Where),
-				fmt.Sprintf("%s holds the id of live access key %s of IAM user %s, a long-lived credential. %s", c.Where, o.key, o.user, advice),
-				finding.Evidence{"where": c.Where, "iam_user": o.user, "access_key_id": o.key}, c.Where, o.key))
+				fmt.Sprintf("CI holds access key %s of %s at %s", key, o.user[strings.LastIndex(o.user, "/")+1:], c.Where),
+				fmt.Sprintf("%s holds the id of live access key %s of IAM user %s, a long-lived credential. %s", c.Where, key, o.user, advice),
+				finding.Evidence{"where": c.Where, "iam_user": o.user, "access_key_id": key}, c.Where, o.key))
 			continue
 		}
 		if names && awsKeyName.MatchString(c.Name) {

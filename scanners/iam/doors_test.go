@@ -24,13 +24,10 @@ import (
 	"github.com/vigilsec/vigil/scanners"
 )
 
-const (
-	ghIssuer = "token.actions.githubusercontent.com"
-	acct     = "123456789012" // moto's account
-)
+const ghIssuer = "token.actions.githubusercontent.com"
 
-func fedTrust(cond string) string {
-	return `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Federated":"arn:aws:iam::` + acct + `:oidc-provider/` + ghIssuer + `"},` +
+func fedTrustOf(acct, issuer, cond string) string {
+	return `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Federated":"arn:aws:iam::` + acct + `:oidc-provider/` + issuer + `"},` +
 		`"Action":"sts:AssumeRoleWithWebIdentity","Condition":` + cond + `}]}`
 }
 
@@ -41,15 +38,39 @@ func awsTrust(principal, cond string) string {
 	return `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":` + principal + `,"Action":"sts:AssumeRole","Condition":` + cond + `}]}`
 }
 
-// seedDoors builds an account with each bad door and its fixed twin, a
-// boundary and an SCP that cut declared grants, shared secrets, and a CI
-// user's key in an account that trusts GitHub's OIDC issuer.
-func seedDoors(t *testing.T, cfg aws.Config) (keyID string) {
+// seedDoors builds, in a member account of an organisation whose
+// management account is mgmt, each bad door and its fixed twin, a boundary
+// and an SCP that cut declared grants, shared secrets, and a CI user's key
+// in an account that trusts GitHub's OIDC issuer. (SCPs do not apply to the
+// management account, so the doors are in a member.)
+func seedDoors(t *testing.T, mgmt aws.Config) (cfg aws.Config, acct, keyID string) {
 	t.Helper()
 	ctx := context.Background()
+	org := organizations.NewFromConfig(mgmt)
+	must(org.CreateOrganization(ctx, &organizations.CreateOrganizationInput{FeatureSet: otypes.OrganizationFeatureSetAll}))
+	member := must(org.CreateAccount(ctx, &organizations.CreateAccountInput{AccountName: aws.String("data"), Email: aws.String("data@example.com")}))
+	acct = aws.ToString(member.CreateAccountStatus.AccountId)
+	cfg = awsconf.AssumeRole(mgmt, "arn:aws:iam::"+acct+":role/OrganizationAccountAccessRole", "", "vigil-test")
 	c := iam.NewFromConfig(cfg)
 	aud := `"` + ghIssuer + `:aud":"sts.amazonaws.com"`
+	fedTrust := func(cond string) string { return fedTrustOf(acct, ghIssuer, cond) }
+	const gl, tfc = "gitlab.com", "app.terraform.io"
 	roles := map[string]string{
+		// The other bad shapes, each with its fixed twin.
+		"gha-ifexists":     fedTrust(`{"StringEquals":{` + aud + `},"StringLikeIfExists":{"` + ghIssuer + `:sub":"repo:acme/etl:*"}}`),
+		"gha-ifexists-fix": fedTrust(`{"StringEquals":{` + aud + `},"StringLike":{"` + ghIssuer + `:sub":"repo:acme/etl:environment:prod"}}`),
+		"gha-any-owner":    fedTrust(`{"StringEquals":{` + aud + `},"StringLike":{"` + ghIssuer + `:sub":"repo:*/etl:ref:refs/heads/main"}}`),
+		"gha-owner-prefix": fedTrust(`{"StringEquals":{` + aud + `},"StringLike":{"` + ghIssuer + `:sub":"repo:acme*"}}`),
+		"gha-any-ref":      fedTrust(`{"StringEquals":{` + aud + `},"StringLike":{"` + ghIssuer + `:sub":"repo:acme/etl:*"}}`),
+		"gha-one-ref":      fedTrust(`{"StringEquals":{` + aud + `,"` + ghIssuer + `:sub":"repo:acme/etl:ref:refs/heads/main"}}`),
+		"gha-pr-write":     fedTrust(`{"StringEquals":{` + aud + `,"` + ghIssuer + `:sub":"repo:acme/etl:pull_request"}}`),
+		"gha-pr-read":      fedTrust(`{"StringEquals":{` + aud + `,"` + ghIssuer + `:sub":"repo:acme/etl:pull_request"}}`),
+		"gha-no-aud":       fedTrust(`{"StringEquals":{"` + ghIssuer + `:sub":"repo:acme/etl:ref:refs/heads/main"}}`),
+		"gitlab-any":       fedTrustOf(acct, gl, `{"StringEquals":{"gitlab.com:aud":"https://gitlab.com"},"StringLike":{"gitlab.com:sub":"project_path:data/*"}}`),
+		"gitlab-fix":       fedTrustOf(acct, gl, `{"StringEquals":{"gitlab.com:aud":"https://gitlab.com","gitlab.com:sub":"project_path:data/etl:ref_type:branch:ref:main"}}`),
+		"tfc-any":          fedTrustOf(acct, tfc, `{"StringEquals":{"app.terraform.io:aud":"aws.workload.identity"},"StringLike":{"app.terraform.io:sub":"organization:acme:project:*:workspace:*:run_phase:*"}}`),
+		"tfc-fix":          fedTrustOf(acct, tfc, `{"StringEquals":{"app.terraform.io:aud":"aws.workload.identity","app.terraform.io:sub":"organization:acme:project:data:workspace:warehouse:run_phase:apply"}}`),
+
 		"gha-open":     fedTrust(`{"StringEquals":{` + aud + `}}`),
 		"gha-fixed":    fedTrust(`{"StringEquals":{` + aud + `,"` + ghIssuer + `:sub":"repo:acme/etl:ref:refs/heads/main"}}`),
 		"gha-org":      fedTrust(`{"StringEquals":{` + aud + `},"StringLike":{"` + ghIssuer + `:sub":"repo:acme/*"}}`),
@@ -65,9 +86,13 @@ func seedDoors(t *testing.T, cfg aws.Config) (keyID string) {
 	for name, trust := range roles {
 		must(c.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String(name), AssumeRolePolicyDocument: aws.String(trust)}))
 	}
-	// gha-org-fix can write; its environments are fine, a pull request is not among them.
-	must(c.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String("gha-org-fix"), PolicyName: aws.String("w"),
-		PolicyDocument: doc(`{"Effect":"Allow","Action":"s3:PutObject","Resource":"arn:aws:s3:::lake/*"}`)}))
+	// gha-org-fix and gha-pr-write can write; gha-pr-read only reads.
+	for _, role := range []string{"gha-org-fix", "gha-pr-write"} {
+		must(c.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String(role), PolicyName: aws.String("w"),
+			PolicyDocument: doc(`{"Effect":"Allow","Action":"s3:PutObject","Resource":"arn:aws:s3:::lake/*"}`)}))
+	}
+	must(c.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String("gha-pr-read"), PolicyName: aws.String("r"),
+		PolicyDocument: doc(`{"Effect":"Allow","Action":["s3:GetObject","s3:ListBucket"],"Resource":"arn:aws:s3:::lake/*"}`)}))
 
 	// bounded: its policy grants what it declares and dynamodb:*, the
 	// boundary allows only reads of the lake.
@@ -81,8 +106,6 @@ func seedDoors(t *testing.T, cfg aws.Config) (keyID string) {
 	must(c.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String("scp-cut"), PolicyName: aws.String("lake"),
 		PolicyDocument: doc(`{"Effect":"Allow","Action":["s3:GetObject","s3:DeleteObject"],"Resource":"arn:aws:s3:::lake/*"}`)}))
 
-	org := organizations.NewFromConfig(cfg)
-	must(org.CreateOrganization(ctx, &organizations.CreateOrganizationInput{FeatureSet: otypes.OrganizationFeatureSetAll}))
 	roots := must(org.ListRoots(ctx, &organizations.ListRootsInput{}))
 	scp := must(org.CreatePolicy(ctx, &organizations.CreatePolicyInput{Name: aws.String("no-deletes"), Type: otypes.PolicyTypeServiceControlPolicy,
 		Description: aws.String("test"),
@@ -123,7 +146,7 @@ func seedDoors(t *testing.T, cfg aws.Config) (keyID string) {
 		ClientIDList: []string{"sts.amazonaws.com"}, ThumbprintList: []string{"6938fd4d98bab03faadb97b34396831e3780aea1"}}))
 	must(c.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("ci-bot")}))
 	k := must(c.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String("ci-bot")}))
-	return aws.ToString(k.AccessKey.AccessKeyId)
+	return cfg, acct, aws.ToString(k.AccessKey.AccessKeyId)
 }
 
 const doorIdentities = `identities:
@@ -146,8 +169,8 @@ const doorIdentities = `identities:
 `
 
 func TestDoorsAgainstMoto(t *testing.T) {
-	cfg := testenv.AWSConfig(t, testenv.Moto(t))
-	keyID := seedDoors(t, cfg)
+	mgmt := testenv.AWSConfig(t, testenv.Moto(t))
+	cfg, acct, keyID := seedDoors(t, mgmt)
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "identities.yaml"), []byte(doorIdentities), 0o600); err != nil {
 		t.Fatal(err)
@@ -157,9 +180,8 @@ func TestDoorsAgainstMoto(t *testing.T) {
 		t.Fatal(err)
 	}
 	hash := func(s string) string { return "h:" + strings.ToLower(s) }
-	acctCfg := awsconf.Account{Name: "moto", Config: cfg}
 	s := &Scanner{
-		Accounts: []awsconf.Account{acctCfg}, Org: &acctCfg, SecretRegions: []string{"us-east-1"},
+		Accounts: []awsconf.Account{{Name: "data", Config: cfg}}, Org: &awsconf.Account{Name: "management", Config: mgmt}, SecretRegions: []string{"us-east-1"},
 		CI: func(context.Context) ([]CICredential, error) {
 			return []CICredential{
 				{Where: "github:org/acme/actions/AWS_ACCESS_KEY_ID", Name: "AWS_ACCESS_KEY_ID"},
@@ -197,10 +219,18 @@ func TestDoorsAgainstMoto(t *testing.T) {
 		got = append(got, fmt.Sprintf("%s %s %s %s", f.Kind, f.Severity, who, what))
 	}
 	sort.Strings(got)
-	roots := must(organizations.NewFromConfig(cfg).ListRoots(context.Background(), &organizations.ListRootsInput{}))
+	roots := must(organizations.NewFromConfig(mgmt).ListRoots(context.Background(), &organizations.ListRootsInput{}))
 	root := aws.ToString(roots.Roots[0].Id)
 	want := []string{
-		"iam.long_lived_key_in_ci high github:repo/acme/etl/actions/variables/KEY arn:aws:iam::123456789012:user/ci-bot",
+		"iam.long_lived_key_in_ci high github:repo/acme/etl/actions/variables/KEY arn:aws:iam::" + acct + ":user/ci-bot",
+		"iam.trust_too_broad critical gha-ifexists oidc_weak_operator",
+		"iam.trust_too_broad critical gha-any-owner oidc_owner_wildcard",
+		"iam.trust_too_broad critical gha-owner-prefix oidc_owner_wildcard",
+		"iam.trust_too_broad medium gha-any-ref oidc_ref_wildcard",
+		"iam.trust_too_broad high gha-pr-write oidc_pull_request",
+		"iam.trust_too_broad medium gha-no-aud oidc_no_audience",
+		"iam.trust_too_broad high gitlab-any oidc_repo_wildcard",
+		"iam.trust_too_broad high tfc-any oidc_repo_wildcard",
 		"iam.long_lived_key_in_ci medium github:org/acme/actions/AWS_ACCESS_KEY_ID ",
 		"iam.missing_grant medium bounded s3:PutObject by permissions boundary lake-read-boundary",
 		"iam.missing_grant medium scp-cut s3:DeleteObject by the SCPs attached to " + root,
@@ -221,6 +251,9 @@ func TestDoorsAgainstMoto(t *testing.T) {
 	for _, f := range res[0].Findings {
 		if f.Kind == finding.KindIAMUndeclaredTrust && f.Evidence.String("trusted") != ghIssuer+" repo:acme/deploy:ref:refs/heads/dev" {
 			t.Errorf("undeclared trust names %q", f.Evidence.String("trusted"))
+		}
+		if f.Kind == finding.KindIAMLongLivedKeyInCI && strings.Contains(fmt.Sprint(f), keyID) {
+			t.Errorf("the key id found in a CI variable is named unredacted: %s", f.Title)
 		}
 		if strings.Contains(fmt.Sprint(f), "canary-") {
 			t.Errorf("a secret value reached a finding: %s", f.ID)
@@ -251,5 +284,40 @@ func TestSCPsUnreadableIsPartial(t *testing.T) {
 	s.Scan(context.Background(), nil, func(r scanners.Result) { res = append(res, r) })
 	if res[0].Mode != scanners.Full || !strings.Contains(res[0].Note, "SCPs not evaluated") {
 		t.Fatalf("%+v", res[0])
+	}
+}
+
+// SCPs do not apply to the organisation's management account: a Deny at
+// the root takes nothing from its principals.
+func TestSCPsSpareTheManagementAccount(t *testing.T) {
+	ctx := context.Background()
+	mgmt := testenv.AWSConfig(t, testenv.Moto(t))
+	org := organizations.NewFromConfig(mgmt)
+	must(org.CreateOrganization(ctx, &organizations.CreateOrganizationInput{FeatureSet: otypes.OrganizationFeatureSetAll}))
+	roots := must(org.ListRoots(ctx, &organizations.ListRootsInput{}))
+	scp := must(org.CreatePolicy(ctx, &organizations.CreatePolicyInput{Name: aws.String("no-deletes"), Type: otypes.PolicyTypeServiceControlPolicy,
+		Description: aws.String("test"), Content: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"s3:DeleteObject","Resource":"*"}]}`)}))
+	must(org.AttachPolicy(ctx, &organizations.AttachPolicyInput{PolicyId: scp.Policy.PolicySummary.Id, TargetId: roots.Roots[0].Id}))
+	c := iam.NewFromConfig(mgmt)
+	must(c.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("scp-cut"), AssumeRolePolicyDocument: aws.String(ec2Trust)}))
+	must(c.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String("scp-cut"), PolicyName: aws.String("lake"),
+		PolicyDocument: doc(`{"Effect":"Allow","Action":["s3:GetObject","s3:DeleteObject"],"Resource":"arn:aws:s3:::lake/*"}`)}))
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "ids.yaml"), []byte(doorIdentities), 0o600)
+	ids, err := rules.LoadIdentities(filepath.Join(dir, "ids.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := awsconf.Account{Name: "management", Config: mgmt}
+	s := &Scanner{Accounts: []awsconf.Account{a}, Org: &a, Analyzer: &Analyzer{Identities: ids, Controls: rules.DefaultControls(), Ignore: []string{"*"}}}
+	var res []scanners.Result
+	s.Scan(ctx, nil, func(r scanners.Result) { res = append(res, r) })
+	if len(res) != 1 || res[0].Err != nil {
+		t.Fatalf("%+v", res)
+	}
+	for _, f := range res[0].Findings {
+		if f.Kind == finding.KindIAMMissingGrant {
+			t.Errorf("an SCP was applied to the management account: %s", f.Title)
+		}
 	}
 }

@@ -68,9 +68,12 @@ func (s *Scanner) Scan(ctx context.Context, _ scanners.StateReader, emit func(sc
 		a.Known = append(a.Known, ids[i])
 	}
 	var org OrgAPI
+	var mgmt string
+	var orgErr error
 	orgNote := "SCPs not evaluated: no aws.organization account configured"
 	if s.Org != nil {
 		org = organizations.NewFromConfig(s.Org.Config)
+		mgmt, orgErr = Management(ctx, org)
 		members, err := OrgAccounts(ctx, org)
 		if err != nil {
 			// Not fatal: without the list, an organisation's account is
@@ -116,7 +119,11 @@ func (s *Scanner) Scan(ctx context.Context, _ scanners.StateReader, emit func(sc
 		}
 		var partial []error
 		if org != nil {
-			if g.SCPs, err = FetchSCPs(ctx, org, g.Account); err != nil {
+			err := orgErr
+			if err == nil {
+				g.SCPs, err = FetchSCPs(ctx, org, g.Account, mgmt)
+			}
+			if err != nil {
 				partial = append(partial, fmt.Errorf("SCPs (read with account %s): %w", s.Org.Name, err))
 			}
 		}

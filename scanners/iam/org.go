@@ -19,6 +19,7 @@ type OrgAPI interface {
 	ListPoliciesForTarget(context.Context, *organizations.ListPoliciesForTargetInput, ...func(*organizations.Options)) (*organizations.ListPoliciesForTargetOutput, error)
 	DescribePolicy(context.Context, *organizations.DescribePolicyInput, ...func(*organizations.Options)) (*organizations.DescribePolicyOutput, error)
 	ListAccounts(context.Context, *organizations.ListAccountsInput, ...func(*organizations.Options)) (*organizations.ListAccountsOutput, error)
+	DescribeOrganization(context.Context, *organizations.DescribeOrganizationInput, ...func(*organizations.Options)) (*organizations.DescribeOrganizationOutput, error)
 }
 
 // SCPLevel is the service control policies attached at one level of an
@@ -32,8 +33,12 @@ type SCPLevel struct {
 }
 
 // FetchSCPs reads the SCPs that apply to account, level by level from the
-// account up to the root.
-func FetchSCPs(ctx context.Context, api OrgAPI, account string) ([]SCPLevel, error) {
+// account up to the root. SCPs do not apply to the management account
+// (AWS's rule), which gets none.
+func FetchSCPs(ctx context.Context, api OrgAPI, account, management string) ([]SCPLevel, error) {
+	if account == management {
+		return nil, nil
+	}
 	var levels []SCPLevel
 	docs := map[string]Attached{}
 	target, isRoot := account, false
@@ -81,6 +86,18 @@ func FetchSCPs(ctx context.Context, api OrgAPI, account string) ([]SCPLevel, err
 		isRoot = parents.Parents[0].Type == otypes.ParentTypeRoot
 	}
 	return nil, fmt.Errorf("account %s is nested deeper than Organizations allows", account)
+}
+
+// Management returns the organisation's management account id.
+func Management(ctx context.Context, api OrgAPI) (string, error) {
+	out, err := api.DescribeOrganization(ctx, &organizations.DescribeOrganizationInput{})
+	if err != nil {
+		return "", fmt.Errorf("organizations:DescribeOrganization: %w", err)
+	}
+	if out.Organization == nil {
+		return "", fmt.Errorf("organizations:DescribeOrganization returned no organisation")
+	}
+	return aws.ToString(out.Organization.MasterAccountId), nil
 }
 
 // OrgAccounts lists the organisation's account ids.
