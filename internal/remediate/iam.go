@@ -121,6 +121,21 @@ func PrincipalFromARN(account, arn string) (PrincipalSpec, error) {
 	return PrincipalSpec{Account: account, ARN: arn, Kind: kind, Name: rest[strings.LastIndex(rest, "/")+1:]}, nil
 }
 
+// open decodes an action's spec (which embeds a PrincipalSpec) into spec
+// and returns the clients of its account, recording who makes the change.
+func (h *IAM) open(ctx context.Context, a *store.Action, spec any) (IAMAccount, error) {
+	var p PrincipalSpec
+	if err := errors.Join(decode(a.Spec, spec), decode(a.Spec, &p)); err != nil {
+		return IAMAccount{}, err
+	}
+	acct, err := h.account(p)
+	if err != nil {
+		return acct, err
+	}
+	a.Caller = callerARN(ctx, acct.STS)
+	return acct, nil
+}
+
 func (h *IAM) account(p PrincipalSpec) (IAMAccount, error) {
 	a, ok := h.Accounts[p.Account]
 	if !ok {
@@ -307,14 +322,10 @@ func (h *IAM) narrow(ctx context.Context, a *store.Action, save func() error) er
 
 func (h *IAM) deactivate(ctx context.Context, a *store.Action, save func() error) error {
 	var spec KeySpec
-	if err := decode(a.Spec, &spec); err != nil {
-		return err
-	}
-	acct, err := h.account(spec.PrincipalSpec)
+	acct, err := h.open(ctx, a, &spec)
 	if err != nil {
 		return err
 	}
-	a.Caller = callerARN(ctx, acct.STS)
 	status, err := keyStatus(ctx, acct.IAM, spec)
 	if err != nil {
 		return err
@@ -357,14 +368,10 @@ func keyStatus(ctx context.Context, c *iam.Client, spec KeySpec) (string, error)
 // rollback, and reads it back: what IAM holds must be what was planned.
 func (h *IAM) narrowTrust(ctx context.Context, a *store.Action, save func() error) error {
 	var spec TrustSpec
-	if err := decode(a.Spec, &spec); err != nil {
-		return err
-	}
-	acct, err := h.account(spec.PrincipalSpec)
+	acct, err := h.open(ctx, a, &spec)
 	if err != nil {
 		return err
 	}
-	a.Caller = callerARN(ctx, acct.STS)
 	old, err := getTrust(ctx, acct.IAM, spec.Name)
 	if err != nil {
 		return err
@@ -409,14 +416,10 @@ func putTrust(ctx context.Context, c *iam.Client, role, doc string) error {
 
 func (h *IAM) quarantine(ctx context.Context, a *store.Action, save func() error) error {
 	var spec KeySpec
-	if err := decode(a.Spec, &spec); err != nil {
-		return err
-	}
-	acct, err := h.account(spec.PrincipalSpec)
+	acct, err := h.open(ctx, a, &spec)
 	if err != nil {
 		return err
 	}
-	a.Caller = callerARN(ctx, acct.STS)
 	old, existed, err := getInline(ctx, acct.IAM, spec.PrincipalSpec, QuarantinePolicy)
 	if err != nil {
 		return err
