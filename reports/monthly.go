@@ -67,7 +67,7 @@ func Monthly(ctx context.Context, st MonthSource, month, path string, controls r
 	}
 	stats.Runs = len(runs)
 
-	w, err := newWorkbook()
+	w, err := newWorkbook(month)
 	if err != nil {
 		return stats, err
 	}

@@ -5,9 +5,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -293,4 +295,66 @@ func TestMonthlyWorkbookConvertsWithLibreOffice(t *testing.T) {
 	if !bytes.HasPrefix(pdf, []byte("%PDF-")) || len(pdf) < 10_000 {
 		t.Fatalf("not a PDF of a workbook (%d bytes)", len(pdf))
 	}
+	// Printed, each of the 11 sheets is one page wide (before page setup
+	// this month ran to 62 pages, columns cut across them), and this
+	// month's rows (a handful of findings, 30 controls) need at most two
+	// pages down per sheet: more means rows or columns stopped fitting.
+	pages := len(pdfPage.FindAll(pdf, -1))
+	if pages < 11 || pages > 22 {
+		t.Errorf("the workbook prints on %d pages; want 11 to 22", pages)
+	}
+	if d := os.Getenv("VIGIL_KEEP_PDF"); d != "" { // to look at it: pdftoppm -png report.pdf page
+		os.WriteFile(filepath.Join(d, "report.pdf"), pdf, 0o644)
+	}
 }
+
+// Every sheet has its page setup: landscape, one page wide, a footer with
+// the month and the page; table sheets repeat their header row; the daily
+// chart's axis shows days, not date serial numbers.
+func TestMonthlyWorkbookPrintSetup(t *testing.T) {
+	st := history(t)
+	out := filepath.Join(t.TempDir(), "report.xlsx")
+	if _, err := Monthly(context.Background(), st, "2026-10", out, rules.DefaultControls(), time.Date(2026, 11, 2, 8, 0, 0, 0, time.UTC)); err != nil {
+		t.Fatal(err)
+	}
+	zr, err := zip.OpenReader(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zr.Close()
+	read := func(name string) string {
+		f, err := zr.Open(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(f)
+		return string(b)
+	}
+	sheets := 0
+	for _, zf := range zr.File {
+		if !strings.HasPrefix(zf.Name, "xl/worksheets/sheet") {
+			continue
+		}
+		sheets++
+		x := read(zf.Name)
+		for _, want := range []string{`orientation="landscape"`, `fitToWidth="1"`, `fitToHeight="0"`, `fitToPage="true"`, "vigil monthly report 2026-10", "Page &amp;P of &amp;N"} {
+			if !strings.Contains(x, want) {
+				t.Errorf("%s lacks %s", zf.Name, want)
+			}
+		}
+	}
+	if sheets != 11 {
+		t.Errorf("%d sheets", sheets)
+	}
+	wb := read("xl/workbook.xml")
+	if n := strings.Count(wb, `name="_xlnm.Print_Titles"`); n != 10 {
+		t.Errorf("%d sheets repeat their header row; want the 10 table sheets:\n%s", n, wb)
+	}
+	if c := read("xl/charts/chart1.xml"); !strings.Contains(c, `<numFmt formatCode="d" sourceLinked="false">`) {
+		t.Errorf("the daily chart's axis has no date format")
+	}
+}
+
+// pdfPage matches a page object of an uncompressed PDF dictionary
+// (LibreOffice writes them so), not the /Pages tree nodes.
+var pdfPage = regexp.MustCompile(`/Type\s*/Page[^s]`)

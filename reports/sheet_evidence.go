@@ -12,9 +12,9 @@ import (
 // The evidence sheets: the credential ledger, audited remediation, runs.
 
 func (w *workbook) ledger(creds []ledger.Credential) error {
-	cols := []column{{"Ledger ID", 18}, {"Identity", 20}, {"Issuer", 16}, {"Credential ID", 26}, {"Status", 11}, {"Issued", 18},
-		{"Expires", 18}, {"Revoked", 18}, {"Cleaned up", 18}, {"Revocation verified", 12}, {"Allowed", 9}, {"Denied", 9},
-		{"Inconclusive", 12}, {"Probes", 80}, {"Run", 26}}
+	cols := []column{{"Ledger ID", 20}, {"Identity", 20}, {"Issuer", 14}, {"Credential ID", 20}, {"Status", 9}, {"Issued", 16},
+		{"Expires", 16}, {"Revoked", 16}, {"Cleaned up", 16}, {"Revocation verified", 10}, {"Allowed", 8}, {"Denied", 8},
+		{"Inconclusive", 10}, {"Probes", 36}, {"Run", 20}}
 	_, err := w.table("Synthetic checks", cols, nil, func(add func(...any) error) error {
 		for _, c := range creds {
 			n := map[string]int{}
@@ -41,7 +41,7 @@ func (w *workbook) ledger(creds []ledger.Credential) error {
 // suppressions and credential lifecycle, each with its audit-chain hashes
 // as evidence that the record was not altered.
 func (w *workbook) remediation(audit []store.AuditEntry, from, to time.Time) error {
-	cols := []column{{"Seq", 8}, {"At", 18}, {"Actor", 22}, {"Action", 22}, {"Subject", 40}, {"Detail", 60}, {"Previous hash", 66}, {"Hash", 66}}
+	cols := []column{{"Seq", 6}, {"At", 16}, {"Actor", 20}, {"Action", 20}, {"Subject", 26}, {"Detail", 40}, {"Previous hash", 22}, {"Hash", 22}}
 	_, err := w.table("Remediation", cols, nil, func(add func(...any) error) error {
 		for _, e := range audit {
 			at, _ := time.Parse(time.RFC3339Nano, e.At)

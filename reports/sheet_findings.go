@@ -24,8 +24,8 @@ type rotationStats struct {
 
 func (w *workbook) inventory(ctx context.Context, st MonthSource, month string) (rotationStats, error) {
 	var rs rotationStats
-	cols := []column{{"Store", 16}, {"Path", 48}, {"Owner", 16}, {"Env", 8}, {"Declared", 10}, {"Last rotated", 18},
-		{"Rotation days", 14}, {"Age days", 10}, {"Overdue days", 14}, {"Last accessed", 18}, {"Where", 40}}
+	cols := []column{{"Store", 16}, {"Path", 36}, {"Owner", 14}, {"Env", 6}, {"Declared", 9}, {"Last rotated", 16},
+		{"Rotation days", 9}, {"Age days", 7}, {"Overdue days", 9}, {"Last accessed", 16}, {"Where", 30}}
 	overdue, err := w.fill("F4B6B6")
 	if err != nil {
 		return rs, err
@@ -118,8 +118,8 @@ var findingSheets = []struct{ prefix, sheet string }{
 	{"inventory.", "Inventory findings"},
 }
 
-var findingCols = []column{{"ID", 34}, {"Severity", 10}, {"Status", 11}, {"Kind", 26}, {"Resource", 50}, {"Title", 60},
-	{"Location", 50}, {"Evidence", 40}, {"First seen", 18}, {"Last seen", 18}, {"Resolved", 18}, {"Regressions", 12}, {"Controls", 40}}
+var findingCols = []column{{"ID", 20}, {"Severity", 9}, {"Status", 9}, {"Kind", 20}, {"Resource", 26}, {"Title", 32},
+	{"Location", 22}, {"Evidence", 28}, {"First seen", 16}, {"Last seen", 16}, {"Resolved", 16}, {"Regressions", 11}, {"Controls", 22}}
 
 // findings streams every finding active in the month to its sheet, in one
 // pass over the database: rows come ordered by kind, so each kind prefix's

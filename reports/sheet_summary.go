@@ -24,8 +24,8 @@ func (w *workbook) controls(ctl rules.Controls, openEnd []store.KindSeverityCoun
 		}
 		open[c.Kind][c.Severity] += c.N
 	}
-	cols := []column{{"Framework", 12}, {"Control", 20}, {"Title", 60}, {"Status", 10}, {"Open findings", 14}, {"Open high or critical", 14},
-		{"New this month", 14}, {"Kinds", 50}, {"Open finding IDs (first 20 per kind)", 60}, {"Evidence", 70}}
+	cols := []column{{"Framework", 11}, {"Control", 12}, {"Title", 36}, {"Status", 9}, {"Open findings", 8}, {"Open high or critical", 9},
+		{"New this month", 8}, {"Kinds", 30}, {"Open finding IDs (first 20 per kind)", 34}, {"Evidence", 36}}
 	// Status colours: fail red, attention amber, pass green.
 	var opts []excelize.ConditionalFormatOptions
 	for _, s := range [][2]string{{"fail", "F4B6B6"}, {"attention", "FCE4A8"}, {"pass", "C6EFCE"}} {
@@ -107,12 +107,18 @@ func (w *workbook) daily(days []store.DayCount) error {
 	if err := f.SetColWidth("Daily", "A", "A", 12); err != nil {
 		return err
 	}
+	if err := w.printSetup("Daily", 1); err != nil {
+		return err
+	}
 	return f.SetPanes("Daily", &excelize.Panes{Freeze: true, YSplit: 1, TopLeftCell: "A2", ActivePane: "bottomLeft"})
 }
 
 func (w *workbook) summary(month string, now time.Time, runs []store.Run, openEnd []store.KindSeverityCount, act store.MonthActivity,
 	rot rotationStats, days int, auditState string) error {
 	f, sh := w.f, "Summary"
+	if err := w.printSetup(sh, 0); err != nil {
+		return err
+	}
 	set := func(cell string, v any) {
 		_ = f.SetCellValue(sh, cell, v)
 	}
@@ -218,6 +224,13 @@ func (w *workbook) summary(month string, now time.Time, runs []store.Run, openEn
 	}
 	if err := f.AddChart(sh, "D2", &excelize.Chart{
 		Type: excelize.Line, Series: series,
+		// The categories are dates; without a format the axis shows their
+		// serial numbers (46327). The day of the month, under a title that
+		// names the month, stays legible for 31 labels in every program
+		// (LibreOffice ignores a label skip).
+		XAxis: excelize.ChartAxis{NumFmt: excelize.ChartNumFmt{CustomNumFmt: "d"}, Font: excelize.Font{Color: "404040"},
+			Title: excelize.ChartTitle{Paragraph: []excelize.RichTextRun{{Text: "day of " + month}}}},
+		YAxis:     excelize.ChartAxis{Font: excelize.Font{Color: "404040"}},
 		Title:     excelize.ChartTitle{Paragraph: []excelize.RichTextRun{{Text: "Open findings by severity, per day"}}},
 		Dimension: excelize.ChartDimension{Width: 720, Height: 320},
 		Legend:    excelize.ChartLegend{Position: "bottom"},
@@ -231,6 +244,8 @@ func (w *workbook) summary(month string, now time.Time, runs []store.Run, openEn
 			Categories: fmt.Sprintf("Summary!$A$%d:$A$%d", bucketStart, bucketStart+len(bucketNames)-1),
 			Values:     fmt.Sprintf("Summary!$B$%d:$B$%d", bucketStart, bucketStart+len(bucketNames)-1),
 		}},
+		XAxis:     excelize.ChartAxis{Font: excelize.Font{Color: "404040"}},
+		YAxis:     excelize.ChartAxis{Font: excelize.Font{Color: "404040"}},
 		Title:     excelize.ChartTitle{Paragraph: []excelize.RichTextRun{{Text: "Secrets by age since last rotation"}}},
 		Dimension: excelize.ChartDimension{Width: 720, Height: 320},
 		Legend:    excelize.ChartLegend{Position: "none"},

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/xuri/excelize/v2"
 
@@ -36,14 +37,17 @@ func (w *workbook) save(path string) error {
 
 type workbook struct {
 	f                 *excelize.File
+	month             string // "2026-10", in every page's footer
 	header, date, pct int
+	wrap              int // long text, wrapped so a sheet prints one page wide
+	top               int // other cells of a table, aligned with the wrapped ones
 	title             int
 	sevFormats        []excelize.ConditionalFormatOptions
 }
 
-func newWorkbook() (*workbook, error) {
+func newWorkbook(month string) (*workbook, error) {
 	f := excelize.NewFile()
-	w := &workbook{f: f}
+	w := &workbook{f: f, month: month}
 	if err := f.SetSheetName("Sheet1", "Summary"); err != nil {
 		return nil, err
 	}
@@ -58,9 +62,11 @@ func newWorkbook() (*workbook, error) {
 	}
 	dateFmt := "yyyy-mm-dd hh:mm"
 	pctFmt := "0.0%"
-	w.header = mk(&excelize.Style{Font: &excelize.Font{Bold: true}})
+	w.header = mk(&excelize.Style{Font: &excelize.Font{Bold: true}, Alignment: &excelize.Alignment{WrapText: true, Vertical: "top"}})
+	w.wrap = mk(&excelize.Style{Alignment: &excelize.Alignment{WrapText: true, Vertical: "top"}})
+	w.top = mk(&excelize.Style{Alignment: &excelize.Alignment{Vertical: "top"}})
 	w.title = mk(&excelize.Style{Font: &excelize.Font{Bold: true, Size: 14}})
-	w.date = mk(&excelize.Style{CustomNumFmt: &dateFmt})
+	w.date = mk(&excelize.Style{CustomNumFmt: &dateFmt, Alignment: &excelize.Alignment{Vertical: "top"}})
 	w.pct = mk(&excelize.Style{CustomNumFmt: &pctFmt})
 	if err != nil {
 		return nil, err
@@ -80,10 +86,34 @@ func newWorkbook() (*workbook, error) {
 	return w, nil
 }
 
-// column is one column of a table sheet.
+// column is one column of a table sheet. Columns of wrapWidth or more hold
+// long text (paths, titles, evidence, hashes): their cells wrap, so the
+// sheet prints one page wide at a readable scale rather than running
+// hundreds of characters across.
 type column struct {
 	name  string
 	width float64
+}
+
+const wrapWidth = 20
+
+// A wrapped row is lineHeight points a line, at most maxLines lines (a
+// longer cell shows its start; the whole text is in the cell).
+const (
+	lineHeight = 15
+	maxLines   = 12
+)
+
+// wrappedLines estimates how many lines s takes in a column width
+// characters wide: a column's width is in widths of "0", and most text is
+// narrower, so this errs towards a taller row rather than a clipped one.
+func wrappedLines(s string, width float64) int {
+	per := max(int(width)-1, 1)
+	n := 0
+	for _, para := range strings.Split(s, "\n") {
+		n += max(1, (utf8.RuneCountInString(para)+per-1)/per)
+	}
+	return n
 }
 
 // tableWriter streams a sheet as one Excel table: widths, a frozen header
@@ -99,6 +129,9 @@ type tableWriter struct {
 }
 
 func (w *workbook) begin(sheet string, cols []column, format map[int][]excelize.ConditionalFormatOptions) (*tableWriter, error) {
+	if err := w.printSetup(sheet, 1); err != nil {
+		return nil, err
+	}
 	sw, err := w.f.NewStreamWriter(sheet)
 	if err != nil {
 		return nil, err
@@ -124,6 +157,7 @@ func (w *workbook) begin(sheet string, cols []column, format map[int][]excelize.
 func (t *tableWriter) add(vals ...any) error {
 	t.n++
 	row := make([]any, len(vals))
+	lines := 1
 	for i, v := range vals {
 		if tm, ok := v.(time.Time); ok {
 			if !tm.IsZero() {
@@ -131,9 +165,20 @@ func (t *tableWriter) add(vals ...any) error {
 			}
 			continue
 		}
-		row[i] = v
+		if s, ok := v.(string); ok && i < len(t.cols) && t.cols[i].width >= wrapWidth && s != "" {
+			row[i] = excelize.Cell{StyleID: t.w.wrap, Value: s}
+			lines = max(lines, wrappedLines(s, t.cols[i].width))
+			continue
+		}
+		row[i] = excelize.Cell{StyleID: t.w.top, Value: v}
 	}
 	cell, _ := excelize.CoordinatesToCellName(1, t.n+1)
+	if lines > 1 {
+		// Spreadsheet programs do not all grow a streamed row to fit its
+		// wrapped text (LibreOffice keeps the default height, and the
+		// lines then print over the next row), so the height is set.
+		return t.sw.SetRow(cell, row, excelize.RowOpts{Height: float64(min(lines, maxLines)) * lineHeight})
+	}
 	return t.sw.SetRow(cell, row)
 }
 
@@ -204,4 +249,33 @@ func (w *workbook) props(month string, now time.Time, runIDs []string) error {
 	// Summary, the first sheet, is already the active one. (SetActiveSheet
 	// would parse every streamed sheet back into memory.)
 	return nil
+}
+
+// printSetup makes a sheet print as auditors ask for it (PDF, paper):
+// landscape A4, all columns on one page wide (as many pages down as the rows
+// need), the header row on every page, and a footer naming the report month,
+// the sheet and the page. Set before a sheet is streamed, since the stream
+// writer writes the page setup it finds then.
+func (w *workbook) printSetup(sheet string, titleRows int) error {
+	landscape, a4, one, zero, fit := "landscape", 9, 1, 0, true
+	if err := w.f.SetSheetProps(sheet, &excelize.SheetPropsOptions{FitToPage: &fit}); err != nil {
+		return err
+	}
+	if err := w.f.SetPageLayout(sheet, &excelize.PageLayoutOptions{Size: &a4, Orientation: &landscape, FitToWidth: &one, FitToHeight: &zero}); err != nil {
+		return err
+	}
+	margin, edge := 0.4, 0.25
+	if err := w.f.SetPageMargins(sheet, &excelize.PageLayoutMarginsOptions{Left: &margin, Right: &margin, Top: &margin, Bottom: &margin,
+		Header: &edge, Footer: &edge}); err != nil {
+		return err
+	}
+	footer := fmt.Sprintf("&Lvigil monthly report %s&C%s&RPage &P of &N", w.month, sheet)
+	if err := w.f.SetHeaderFooter(sheet, &excelize.HeaderFooterOptions{OddFooter: footer}); err != nil {
+		return err
+	}
+	if titleRows == 0 {
+		return nil
+	}
+	return w.f.SetDefinedName(&excelize.DefinedName{Name: "_xlnm.Print_Titles", Scope: sheet,
+		RefersTo: fmt.Sprintf("'%s'!$1:$%d", sheet, titleRows)})
 }
