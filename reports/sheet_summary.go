@@ -36,38 +36,63 @@ func (w *workbook) controls(ctl rules.Controls, openEnd []store.KindSeverityCoun
 		opts = append(opts, excelize.ConditionalFormatOptions{Type: "cell", Criteria: "==", Value: `"` + s[0] + `"`, Format: &id})
 	}
 	_, err := w.table("Controls", cols, map[int][]excelize.ConditionalFormatOptions{4: opts}, func(add func(...any) error) error {
-		for _, c := range rules.ReportedControls {
-			kinds := ctl.Kinds(c.ID)
-			var nOpen, nHigh, nNew int
-			var ids []string
-			for _, k := range kinds {
-				for sev, n := range open[k] {
-					nOpen += n
-					if sev.AtLeast(finding.High) {
-						nHigh += n
-					}
-				}
-				nNew += newByKind[k]
-				ids = append(ids, openIDs[k]...)
-			}
-			status := "pass"
-			switch {
-			case len(kinds) == 0:
-				status = "no evidence"
-			case nHigh > 0:
-				status = "fail"
-			case nOpen > 0:
-				status = "attention"
-			}
-			_, name, _ := strings.Cut(c.ID, ":")
+		for _, c := range controlStates(ctl, open, newByKind, openIDs) {
 			ev := fmt.Sprintf("%d runs this month; %d synthetic credentials in the ledger; %s", runs, creds, auditState)
-			if err := add(c.Framework, name, c.Title, status, nOpen, nHigh, nNew, strings.Join(kinds, ", "), strings.Join(ids, ", "), ev); err != nil {
+			if err := add(c.Framework, c.Name(), c.Title, c.Status, c.Open, c.OpenHigh, c.New, strings.Join(c.Kinds, ", "), strings.Join(c.IDs, ", "), ev); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
 	return err
+}
+
+// controlState is a reported control's status from the open findings of
+// the kinds mapped to it: fail (a high or critical one open), attention
+// (others open), pass, or no evidence (no kind maps to it).
+type controlState struct {
+	rules.Control
+	Kinds               []string
+	Open, OpenHigh, New int
+	IDs                 []string
+	Status              string
+}
+
+// Name is the control's id within its framework ("CC6.1").
+func (c controlState) Name() string {
+	_, name, _ := strings.Cut(c.ID, ":")
+	return name
+}
+
+// controlStates gives every reported control's state; open counts open
+// findings by kind and severity, newByKind and openIDs may be nil.
+func controlStates(ctl rules.Controls, open map[string]map[finding.Severity]int, newByKind map[string]int, openIDs map[string][]string) []controlState {
+	var out []controlState
+	for _, c := range rules.ReportedControls {
+		s := controlState{Control: c, Kinds: ctl.Kinds(c.ID)}
+		for _, k := range s.Kinds {
+			for sev, n := range open[k] {
+				s.Open += n
+				if sev.AtLeast(finding.High) {
+					s.OpenHigh += n
+				}
+			}
+			s.New += newByKind[k]
+			s.IDs = append(s.IDs, openIDs[k]...)
+		}
+		switch {
+		case len(s.Kinds) == 0:
+			s.Status = "no evidence"
+		case s.OpenHigh > 0:
+			s.Status = "fail"
+		case s.Open > 0:
+			s.Status = "attention"
+		default:
+			s.Status = "pass"
+		}
+		out = append(out, s)
+	}
+	return out
 }
 
 func (w *workbook) daily(days []store.DayCount) error {

@@ -54,9 +54,11 @@ func monthlyReport(cmd *cobra.Command, g *globals, month, out string) error {
 func newReportCmd(g *globals) *cobra.Command {
 	var out, month string
 	cmd := &cobra.Command{
-		Use:   "report sarif|json|markdown|monthly",
+		Use:   "report sarif|json|markdown|html|monthly",
 		Short: "Write a report of the stored findings, as of the latest run, or the monthly compliance workbook",
-		Long: `sarif, json and markdown report the stored findings as of the latest run.
+		Long: `sarif, json, markdown and html report the stored findings as of the latest run
+(html: one self-contained file for a browser: summary, 30-day trend, a findings
+table with filter and sort, a section per kind, the controls).
 monthly writes the compliance workbook (xlsx) for --month from the history of that
 month's runs: summary with charts, inventory, leaks, IAM drift, synthetic checks and
 their credential ledger, remediation evidence from the audit chain, and control status
@@ -65,11 +67,11 @@ for SOC 2, PCI DSS 4.0 and HIPAA.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			format := args[0]
 			switch format {
-			case "sarif", "json", "markdown":
+			case "sarif", "json", "markdown", "html":
 			case "monthly":
 				return monthlyReport(cmd, g, month, out)
 			default:
-				return usageErr(fmt.Errorf("report: unknown format %q (want sarif, json, markdown or monthly)", format))
+				return usageErr(fmt.Errorf("report: unknown format %q (want sarif, json, markdown, html or monthly)", format))
 			}
 			st, err := g.storeFromFlags(cmd)
 			if err != nil {
@@ -100,23 +102,33 @@ for SOC 2, PCI DSS 4.0 and HIPAA.`,
 			if err != nil {
 				return err
 			}
-			var w io.Writer = cmd.OutOrStdout()
-			if out != "" {
-				f, err := os.Create(out)
-				if err != nil {
+			if format == "html" {
+				if rep.AuditHead, err = st.AuditHead(ctx); err != nil {
 					return err
 				}
-				defer f.Close()
-				w = f
 			}
-			switch format {
-			case "sarif":
-				return reports.SARIF(w, rep, fs)
-			case "json":
-				return reports.JSON(w, fs)
-			default:
-				return reports.Markdown(w, rep, fs)
+			write := func(w io.Writer) error {
+				switch format {
+				case "sarif":
+					return reports.SARIF(w, rep, fs)
+				case "json":
+					return reports.JSON(w, fs)
+				case "html":
+					in, err := htmlInput(ctx, st, rep, fs)
+					if err != nil {
+						return err
+					}
+					return reports.HTML(w, in)
+				default:
+					return reports.Markdown(w, rep, fs)
+				}
 			}
+			if out == "" {
+				return write(cmd.OutOrStdout())
+			}
+			// Through a rename, private: a half-written report is never
+			// where someone opens it.
+			return writeFileAtomic(out, write)
 		},
 	}
 	cmd.Flags().StringVarP(&out, "out", "o", "", "file to write (default stdout)")

@@ -114,7 +114,11 @@ func finishRun(cmd *cobra.Command, g *globals, st *store.Store, sum runner.Summa
 	rep := reports.Run{ID: sum.RunID, Status: sum.Status, StartedAt: sum.Started, Duration: sum.Duration, Transitions: trans,
 		Errors: sum.Errors, Notes: sum.Notes, AuditHead: head}
 	if out.dir != "" {
-		if err := writeReports(out.dir, rep, all); err != nil {
+		html, err := htmlInput(ctx, st, rep, all)
+		if err != nil {
+			return err
+		}
+		if err := writeReports(out.dir, rep, all, html); err != nil {
 			return fmt.Errorf("write reports to %s: %w", out.dir, err)
 		}
 	}

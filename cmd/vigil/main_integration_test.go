@@ -164,10 +164,20 @@ func TestRunTwiceNewThenStillOpenAndNoSecretsAnywhere(t *testing.T) {
 	if n := strings.Count(first.stdout, " new "); n != 4 {
 		t.Fatalf("first run shows %d new findings, want 4:\n%s", n, first.stdout)
 	}
-	for _, f := range []string{"findings.json", "findings.sarif", "summary.md"} {
+	for _, f := range []string{"findings.json", "findings.sarif", "summary.md", "report.html"} {
 		if _, err := os.Stat(filepath.Join(fx.dir, "out", f)); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// `vigil report html` writes the same report on its own, private.
+	if r := vigil(t, fx.dir, "report", "html", "--config", "vigil.yaml", "--out", "out/alone.html"); r.code != 0 {
+		t.Fatalf("report html: %d %s", r.code, r.stderr)
+	}
+	if fi, err := os.Stat(filepath.Join(fx.dir, "out", "alone.html")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("report html: %v %v", fi, err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(fx.dir, "out", "alone.html")); !strings.Contains(string(b), `id="findings-table"`) || strings.Count(string(b), `<tr data-status="open"`) != 4 {
+		t.Errorf("report.html does not list the 4 open findings")
 	}
 	second := vigil(t, fx.dir, "run", "--config", "vigil.yaml", "--out", "out", "--format", "json", "--metrics", "out/vigil.prom")
 	if second.code != exitFindings {

@@ -17,6 +17,7 @@ import (
 	"github.com/vigilsec/vigil/internal/runner"
 	"github.com/vigilsec/vigil/internal/store"
 	"github.com/vigilsec/vigil/reports"
+	"github.com/vigilsec/vigil/rules"
 )
 
 // printFindings prints findings to stdout as a table or a JSON array. trans
@@ -61,9 +62,18 @@ func cellText(s string, n int) string {
 	return s
 }
 
+// htmlInput gathers what the HTML report shows besides the findings: the
+// last 30 days of open findings, and the controls mapping.
+func htmlInput(ctx context.Context, st *store.Store, run reports.Run, all []finding.Finding) (reports.HTMLInput, error) {
+	now := time.Now()
+	to := now.UTC().Truncate(24*time.Hour).AddDate(0, 0, 1)
+	days, err := st.DailyOpen(ctx, to.AddDate(0, 0, -30), to)
+	return reports.HTMLInput{Run: run, Findings: all, Days: days, Controls: rules.DefaultControls(), Now: now}, err
+}
+
 // writeReports writes findings.json (every finding with its status),
-// findings.sarif (open ones) and summary.md into dir.
-func writeReports(dir string, run reports.Run, all []finding.Finding) error {
+// findings.sarif (open ones), summary.md and report.html into dir.
+func writeReports(dir string, run reports.Run, all []finding.Finding, html reports.HTMLInput) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -84,6 +94,7 @@ func writeReports(dir string, run reports.Run, all []finding.Finding) error {
 		write("findings.json", func(w io.Writer) error { return reports.JSON(w, all) }),
 		write("findings.sarif", func(w io.Writer) error { return reports.SARIF(w, run, open) }),
 		write("summary.md", func(w io.Writer) error { return reports.Markdown(w, run, all) }),
+		write("report.html", func(w io.Writer) error { return reports.HTML(w, html) }),
 	)
 }
 
@@ -110,12 +121,12 @@ func splitList(vals []string) []string {
 
 // outputs are where a stored run's results go besides stdout.
 type outputs struct {
-	dir     string // findings.json, findings.sarif, summary.md
+	dir     string // findings.json, findings.sarif, summary.md, report.html
 	metrics string // Prometheus textfile
 }
 
 func (o *outputs) flags(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&o.dir, "out", "", "directory for findings.json, findings.sarif and summary.md")
+	cmd.Flags().StringVar(&o.dir, "out", "", "directory for findings.json, findings.sarif, summary.md and report.html")
 	cmd.Flags().StringVar(&o.metrics, "metrics", "", "Prometheus textfile to write (for node_exporter's textfile collector)")
 }
 
