@@ -18,16 +18,15 @@ SARIF_SCHEMA := .cache/sarif-2.1.0.json
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/vigil
 
-# Runs the nightly job on the embedded demo and writes out/findings.sarif,
-# out/findings.json and out/summary.md. The demo plants fake secrets, so
-# vigil exits 1 ("findings at or above high"); that is the expected outcome.
+# The whole nightly job on this machine: a local moto (AWS) and OpenBao dev
+# server, seeded with a small data-platform account, then leaks, inventory,
+# IAM drift, synthetic checks, a remediation plan, an approved narrowing and
+# rotation, a second run and the reports (testdata/demo/full.sh says each
+# step). The demo plants fake secrets, so the runs find things; that is the
+# point. Without moto or OpenBao it says so and runs the file-only demo.
 demo: build
 	@bash testdata/demo/setup.sh
-	@rc=0; ./$(BIN) run --config testdata/demo/vigil.yaml --out out --metrics out/vigil.prom || rc=$$?; \
-	if [ $$rc -ne 0 ] && [ $$rc -ne 1 ]; then echo "vigil run failed (exit $$rc)"; exit $$rc; fi
-	@./$(BIN) report monthly --config testdata/demo/vigil.yaml --out out/monthly.xlsx -q
-	@./$(BIN) remediate plan --config testdata/demo/vigil.yaml -q > out/remediation-plan.txt
-	@echo; echo "reports: out/findings.sarif out/findings.json out/summary.md out/vigil.prom out/monthly.xlsx out/remediation-plan.txt"
+	@bash testdata/demo/full.sh
 
 # Everything, integration tests included. Installs what it needs.
 test: test-deps lint

@@ -173,7 +173,7 @@ func remediateCI(ctx context.Context, w io.Writer, g *globals, cfg *config.Confi
 		ids = append(ids, f.ID)
 	}
 	fmt.Fprintln(w)
-	return applyPlan(ctx, w, g, r, "", "", ids, approve)
+	return applyPlan(ctx, w, g, r, "", nil, ids, approve)
 }
 
 // writeFileAtomic writes path through a temporary file and a rename.

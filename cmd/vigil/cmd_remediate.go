@@ -59,14 +59,15 @@ and why (the findings).`,
 	}
 	plan.Flags().StringSliceVar(&ids, "finding", nil, "only these findings (repeatable)")
 
-	var planID, actionID string
+	var planID string
+	var actionIDs []string
 	var approve, allowUnverified, force bool
 	apply := &cobra.Command{
 		Use:   "apply",
 		Short: "Apply a plan; without --approve, only show it",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if actionID != "" && planID == "" {
+			if len(actionIDs) > 0 && planID == "" {
 				return usageErr(errors.New("--action needs --plan: it names one action of a stored plan"))
 			}
 			return withRemediation(cmd, g, func(ctx context.Context, r *remediation) error {
@@ -75,7 +76,9 @@ and why (the findings).`,
 				if err != nil {
 					return err
 				}
-				aid, err := resolveID(ctx, st, "action", actionID)
+				// Repeatable: each --action names one more action to apply
+				// (a flag given twice must not silently keep only the last).
+				aids, err := resolveIDs(ctx, st, "action", actionIDs)
 				if err != nil {
 					return err
 				}
@@ -84,26 +87,27 @@ and why (the findings).`,
 					return err
 				}
 				r.engine.AllowUnverified = allowUnverified
-				return applyPlan(ctx, cmd.OutOrStdout(), g, r, pid, aid, full, approve)
+				return applyPlan(ctx, cmd.OutOrStdout(), g, r, pid, aids, full, approve)
 			})
 		},
 	}
 	apply.Flags().StringVar(&planID, "plan", "", "the stored plan to apply (default: plan now)")
-	apply.Flags().StringVar(&actionID, "action", "", "with --plan: apply only this action of it")
+	apply.Flags().StringArrayVar(&actionIDs, "action", nil, "with --plan: apply only this action of it (repeatable)")
 	apply.Flags().BoolVar(&allowUnverified, "allow-unverified", false, "also apply changes no probe can verify (narrowing an identity without probes)")
 	apply.Flags().StringSliceVar(&ids, "finding", nil, "with no --plan: plan only these findings")
 	apply.Flags().BoolVar(&approve, "approve", false, "make the changes (without it nothing changes)")
 
+	var rollbackID string
 	rollback := &cobra.Command{
 		Use:   "rollback",
 		Short: "Restore the state before an applied action",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if actionID == "" {
+			if rollbackID == "" {
 				return usageErr(errors.New("--action is required"))
 			}
 			return withRemediation(cmd, g, func(ctx context.Context, r *remediation) error {
-				actionID, err := resolveID(ctx, r.engine.Store, "action", actionID)
+				actionID, err := resolveID(ctx, r.engine.Store, "action", rollbackID)
 				if err != nil {
 					return err
 				}
@@ -138,7 +142,7 @@ and why (the findings).`,
 			})
 		},
 	}
-	rollback.Flags().StringVar(&actionID, "action", "", "the action to roll back")
+	rollback.Flags().StringVar(&rollbackID, "action", "", "the action to roll back")
 	rollback.Flags().BoolVar(&approve, "approve", false, "make the change (without it nothing changes)")
 	rollback.Flags().BoolVar(&force, "force", false, "roll back even a rotation that retired a leaked value (the leak becomes live again)")
 
@@ -204,7 +208,7 @@ func withRemediation(cmd *cobra.Command, g *globals, fn func(context.Context, *r
 
 // applyPlan applies planID (or a new plan of ids) when approved, and prints
 // the actions. Exit 1 when an action did not apply.
-func applyPlan(ctx context.Context, w io.Writer, g *globals, r *remediation, planID, actionID string, ids []string, approve bool) error {
+func applyPlan(ctx context.Context, w io.Writer, g *globals, r *remediation, planID string, only, ids []string, approve bool) error {
 	if planID == "" {
 		p, err := r.planner.Plan(ctx, ids)
 		if err != nil {
@@ -220,10 +224,6 @@ func applyPlan(ctx context.Context, w io.Writer, g *globals, r *remediation, pla
 			}
 			return nil
 		}
-	}
-	var only []string
-	if actionID != "" {
-		only = []string{actionID}
 	}
 	if !approve {
 		acts, err := r.engine.Store.Actions(ctx, store.ActionFilter{PlanID: planID, IDs: only})

@@ -61,6 +61,12 @@ func TestRemediateNarrowsWhatDriftFound(t *testing.T) {
 	if r.code != exitFindings || !strings.Contains(r.stderr, "--allow-unverified") || !strings.Contains(policy(), `"s3:*"`) {
 		t.Fatalf("unverified apply without --allow-unverified: %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
+	// --action is repeatable: a second one is read, not dropped in favour
+	// of the last (an unknown one is a usage error naming it).
+	r = vigil(t, dir, "remediate", "apply", "--config", "vigil.yaml", "--plan", plan.ID, "--action", id, "--action", "act-nope", "--approve")
+	if r.code != exitUsage || !strings.Contains(r.stderr, "act-nope") || !strings.Contains(policy(), `"s3:*"`) {
+		t.Fatalf("two --action, one unknown: %d\n%s", r.code, r.stderr)
+	}
 	for i := 0; i < 2; i++ { // the second apply of the same plan changes nothing
 		// Ids may be abbreviated as tables print them.
 		r = vigil(t, dir, "remediate", "apply", "--config", "vigil.yaml", "--plan", plan.ID[:12], "--action", id[:16], "--approve", "--allow-unverified")
