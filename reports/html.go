@@ -24,9 +24,9 @@ import (
 var htmlFS embed.FS
 
 var htmlTmpl = template.Must(template.New("html.tmpl").Funcs(template.FuncMap{
-	"date":  func(t time.Time) string { return dateOr(t, "2006-01-02") },
-	"stamp": func(t time.Time) string { return dateOr(t, "2006-01-02 15:04 MST") },
-	"text":  Printable,
+	"date":     func(t time.Time) string { return dateOr(t, "2006-01-02") },
+	"stamp":    func(t time.Time) string { return dateOr(t, "2006-01-02 15:04 MST") },
+	"text":     Printable,
 	"rank":     func(s finding.Severity) int { return s.Rank() },
 	"evidence": evidenceList,
 	"colour":   func(s finding.Severity) string { return sevColour[s] },
