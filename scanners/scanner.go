@@ -5,6 +5,9 @@ package scanners
 
 import (
 	"context"
+	"fmt"
+	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/vigilsec/vigil/internal/finding"
@@ -89,6 +92,9 @@ type Stats struct {
 // concurrent use; Nop discards them.
 type Progress interface {
 	Add(commits, files, bytes int64)
+	// Items counts the other long work, by unit: "secrets listed",
+	// "principals read", "identities checked".
+	Items(unit string, n int64)
 }
 
 // Nop is a Progress that discards.
@@ -97,14 +103,55 @@ type Nop struct{}
 // Add does nothing.
 func (Nop) Add(int64, int64, int64) {}
 
+// Items does nothing.
+func (Nop) Items(string, int64) {}
+
 // Counter is a Progress that only counts; the CLI wraps it in a bar.
-type Counter struct{ Commits, Files, Bytes atomic.Int64 }
+type Counter struct {
+	Commits, Files, Bytes atomic.Int64
+	mu                    sync.Mutex
+	items                 map[string]int64
+	units                 []string // in the order first seen
+}
 
 // Add adds to the counts.
 func (c *Counter) Add(commits, files, bytes int64) {
 	c.Commits.Add(commits)
 	c.Files.Add(files)
 	c.Bytes.Add(bytes)
+}
+
+// Items adds n to unit's count.
+func (c *Counter) Items(unit string, n int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.items == nil {
+		c.items = map[string]int64{}
+	}
+	if _, ok := c.items[unit]; !ok {
+		c.units = append(c.units, unit)
+	}
+	c.items[unit] += n
+}
+
+// Describe is the counts in words, for a progress line: "12 commits, 40
+// files, 1200 secrets listed".
+func (c *Counter) Describe() string {
+	parts := []string{fmt.Sprintf("%d commits, %d files", c.Commits.Load(), c.Files.Load())}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, u := range c.units {
+		parts = append(parts, fmt.Sprintf("%d %s", c.items[u], u))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// ProgressOrNop returns p, or Nop when p is nil.
+func ProgressOrNop(p Progress) Progress {
+	if p == nil {
+		return Nop{}
+	}
+	return p
 }
 
 type runIDKey struct{}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"os"
 	"time"
 
@@ -43,7 +42,7 @@ func startProgress(quiet bool) *progress {
 			case <-p.done:
 				return
 			case <-t.C:
-				p.bar.Describe(fmt.Sprintf("scanning: %d commits, %d files", p.Commits.Load(), p.Files.Load()))
+				p.bar.Describe("scanning: " + p.Describe())
 				_ = p.bar.Set64(p.Bytes.Load())
 			}
 		}

@@ -45,10 +45,10 @@ func (r *recording) List(ctx context.Context, emit func(stores.Secret)) error {
 	return err
 }
 
-// gitHubStores opens the inventory.github organisations for what the IAM
+// GitHubStores opens the inventory.github organisations for what the IAM
 // scanner asks of GitHub itself (subject templates, names when the
 // inventory did not run).
-func (e *Env) gitHubStores(ctx context.Context) ([]*github.Store, error) {
+func (e *Env) GitHubStores(ctx context.Context) ([]*github.Store, error) {
 	opened, err := github.Open(ctx, &deps{e: e, noDetector: true})
 	var out []*github.Store
 	for _, st := range opened {
@@ -70,7 +70,7 @@ func (e *Env) ciCredentials(ctx context.Context) ([]iam.CICredential, error) {
 	e.ci.mu.Unlock()
 	var errs []error
 	if !listed {
-		gs, err := e.gitHubStores(ctx)
+		gs, err := e.GitHubStores(ctx)
 		errs = append(errs, err)
 		for _, g := range gs {
 			errs = append(errs, g.List(ctx, func(s stores.Secret) { paths = append(paths, s.Path) }))
@@ -91,7 +91,7 @@ func (e *Env) ciCredentials(ctx context.Context) ([]iam.CICredential, error) {
 
 // subjectTemplates reads each GitHub organisation's OIDC subject template.
 func (e *Env) subjectTemplates(ctx context.Context) (map[string][]string, error) {
-	gs, err := e.gitHubStores(ctx)
+	gs, err := e.GitHubStores(ctx)
 	errs := []error{err}
 	out := map[string][]string{}
 	for _, g := range gs {

@@ -76,7 +76,7 @@ func (e *Env) Inventory(ctx context.Context) (*inventory.Scanner, error) {
 	if c.DefaultUnusedDays == 0 {
 		c.DefaultUnusedDays = rules.DefaultUnusedDays
 	}
-	s := &inventory.Scanner{Comparer: c, Log: e.Log}
+	s := &inventory.Scanner{Comparer: c, Log: e.Log, Progress: e.Progress}
 	d := &deps{e: e}
 	if inv.HashValues {
 		d.hasher = e.Hasher
@@ -171,7 +171,7 @@ func (e *Env) IAM(ctx context.Context) (*iam.Scanner, error) {
 	for _, d := range declared {
 		an.Consumers[d.Path] = d.Consumers
 	}
-	s := &iam.Scanner{Accounts: accts, Analyzer: an, Log: e.Log, SecretRegions: []string{a.Region}}
+	s := &iam.Scanner{Accounts: accts, Analyzer: an, Log: e.Log, Progress: e.Progress, SecretRegions: []string{a.Region}}
 	if inv := e.Config.Inventory; inv != nil && inv.AWSSM != nil && len(inv.AWSSM.Regions) > 0 {
 		s.SecretRegions = inv.AWSSM.Regions
 	}
@@ -221,7 +221,7 @@ func (e *Env) Synthetic(ctx context.Context) (*synthetic.Scanner, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	s := &synthetic.Scanner{Identities: ids, Issuers: map[string]synthetic.Issuer{}, Ledger: e.Store, Controls: e.Controls, Log: e.Log}
+	s := &synthetic.Scanner{Identities: ids, Issuers: map[string]synthetic.Issuer{}, Ledger: e.Store, Controls: e.Controls, Log: e.Log, Progress: e.Progress}
 	if sc := c.Synthetic; sc != nil {
 		s.Margin, s.RevokeWait, s.Workers = sc.Margin, sc.RevokeWait, sc.Workers
 	}

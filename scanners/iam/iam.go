@@ -36,6 +36,8 @@ type Scanner struct {
 	Templates func(context.Context) (map[string][]string, error)
 	Analyzer  *Analyzer
 	Log       *slog.Logger
+	// Progress counts principals read per account.
+	Progress scanners.Progress
 }
 
 // Name implements scanners.Scanner.
@@ -139,6 +141,7 @@ func (s *Scanner) Scan(ctx context.Context, _ scanners.StateReader, emit func(sc
 				partial = append(partial, err)
 			}
 		}
+		scanners.ProgressOrNop(s.Progress).Items("principals read", int64(len(g.Principals)))
 		res.Findings = a.Analyze(g)
 		if ciErr != nil {
 			partial = append(partial, fmt.Errorf("CI credentials: %w", ciErr))

@@ -34,6 +34,8 @@ type Scanner struct {
 	Comparer *Comparer
 	Leaks    LeakHashes // nil: no correlation
 	Log      *slog.Logger
+	// Progress counts secrets as stores list them (thousands take minutes).
+	Progress scanners.Progress
 }
 
 // Name implements scanners.Scanner.
@@ -57,12 +59,14 @@ func (s *Scanner) Scan(ctx context.Context, _ scanners.StateReader, emit func(sc
 	byName := map[string][]stores.Secret{}
 	complete := map[string]bool{} // covered prefix -> every store covering it listed completely
 	failed := map[string]error{}
+	progress := scanners.ProgressOrNop(s.Progress)
 	for _, st := range s.Stores {
 		n := 0
 		err := st.List(ctx, func(sec stores.Secret) {
 			live = append(live, sec)
 			byName[st.Name()] = append(byName[st.Name()], sec)
 			n++
+			progress.Items("secrets listed", 1)
 		})
 		for _, p := range st.Covers() {
 			if _, ok := complete[p]; !ok {

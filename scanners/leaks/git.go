@@ -167,19 +167,39 @@ func (s *Scanner) openRepo(ctx context.Context, t GitTarget) (string, error) {
 			}
 		}
 	}
+	return dir, checkRepoDir(ctx, dir)
+}
+
+// Reachable checks a git target without scanning or fetching it: a local
+// repository is one (and not a folder inside another), a URL answers
+// ls-remote with the credentials it carries (which never reach an argument
+// list or the error). For `vigil doctor`.
+func Reachable(ctx context.Context, t GitTarget) error {
+	if t.URL == "" {
+		return checkRepoDir(ctx, t.Path)
+	}
+	auth := authFor(t.URL)
+	if out, err := auth.git(ctx, "ls-remote", "--heads", "--", auth.url); err != nil {
+		return fmt.Errorf("ls-remote %s: %s", secrethash.RedactURL(t.URL), scrub(string(out), t.URL, auth))
+	}
+	return nil
+}
+
+// checkRepoDir checks that dir is a git repository's own directory.
+func checkRepoDir(ctx context.Context, dir string) error {
 	fi, err := os.Stat(dir)
 	if err != nil {
-		return "", fmt.Errorf("repository %s: %w", dir, err)
+		return fmt.Errorf("repository %s: %w", dir, err)
 	}
 	if !fi.IsDir() {
-		return "", fmt.Errorf("repository %s: not a directory", dir)
+		return fmt.Errorf("repository %s: not a directory", dir)
 	}
 	// rev-parse from inside dir would walk up to an enclosing repository;
 	// compare the repository's own directory with dir so that a plain
 	// folder inside some other repo is reported, not scanned as that repo.
 	out, err := gitRun(ctx, dir, nil, "rev-parse", "--is-bare-repository")
 	if err != nil {
-		return "", fmt.Errorf("%s is not a git repository: %w", dir, err)
+		return fmt.Errorf("%s is not a git repository: %w", dir, err)
 	}
 	probe := "--show-toplevel"
 	if strings.TrimSpace(string(out)) == "true" {
@@ -187,14 +207,14 @@ func (s *Scanner) openRepo(ctx context.Context, t GitTarget) (string, error) {
 	}
 	out, err = gitRun(ctx, dir, nil, "rev-parse", probe)
 	if err != nil {
-		return "", fmt.Errorf("%s is not a git repository: %w", dir, err)
+		return fmt.Errorf("%s is not a git repository: %w", dir, err)
 	}
 	top, _ := filepath.EvalSymlinks(strings.TrimSpace(string(out)))
 	want, _ := filepath.EvalSymlinks(dir)
 	if top != want {
-		return "", fmt.Errorf("%s is not a git repository (it is inside %s)", dir, strings.TrimSpace(string(out)))
+		return fmt.Errorf("%s is not a git repository (it is inside %s)", dir, strings.TrimSpace(string(out)))
 	}
-	return dir, nil
+	return nil
 }
 
 // scrub makes git's output safe to keep: the URL as given (should git ever

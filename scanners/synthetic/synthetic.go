@@ -34,6 +34,9 @@ type Ledger interface {
 type Scanner struct {
 	// Identities are the declared identities that have probes.
 	Identities []rules.Identity
+	// Progress counts identities checked (each takes seconds: mint, probe,
+	// revoke, verify).
+	Progress scanners.Progress
 	// Issuers by key (Issuer.Key).
 	Issuers  map[string]Issuer
 	Ledger   Ledger
@@ -95,6 +98,7 @@ func (s *Scanner) Scan(ctx context.Context, _ scanners.StateReader, emit func(sc
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			emit(s.Check(ctx, id))
+			scanners.ProgressOrNop(s.Progress).Items("identities checked", 1)
 		}()
 	}
 	wg.Wait()

@@ -269,3 +269,14 @@ func (s *Store) SubjectTemplate(ctx context.Context) (org string, keys []string,
 	}
 	return s.org, t.IncludeClaimKeys, nil
 }
+
+// Check reads one page of the organisation's Actions secrets, which needs
+// what the listing needs (admin:org read, or a GitHub App's secrets
+// permission): a pre-flight for `vigil doctor`.
+func (s *Store) Check(ctx context.Context) error {
+	s.Calls.Add(1)
+	if _, _, err := s.client.Actions.ListOrgSecrets(ctx, s.org, &gh.ListOptions{PerPage: 1}); err != nil {
+		return fmt.Errorf("github %s: list organisation secrets: %w", s.org, err)
+	}
+	return nil
+}

@@ -1,0 +1,195 @@
+// Package doctor is `vigil doctor`: a pre-flight for a new installation.
+// For each configured source and store it asks whether vigil can reach it,
+// authenticate, and read what a run needs, and, where remediation is
+// configured, whether it would be allowed to write. Nothing is changed:
+// a write permission is probed by calling the write API on a name that does
+// not exist, since AWS authorises a request before it looks the resource up
+// (AccessDenied: not allowed; NoSuchEntity / ResourceNotFound: allowed),
+// and Vault answers with its capabilities on a path.
+package doctor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/vigilsec/vigil/internal/config"
+	"github.com/vigilsec/vigil/internal/wiring"
+	"github.com/vigilsec/vigil/scanners/leaks"
+)
+
+// Status is a check's outcome.
+type Status string
+
+// Outcomes. Only OK is ready.
+const (
+	OK          Status = "ok"
+	Missing     Status = "missing permission"
+	Unreachable Status = "unreachable"
+	Failed      Status = "error"
+)
+
+// Check is one line of the pre-flight table.
+type Check struct {
+	Area   string `json:"area"`   // config, git, dirs, logs, aws, vault, github, files
+	Target string `json:"target"` // the source or store, as vigil.yaml names it
+	What   string `json:"check"`  // what was asked: "sts:GetCallerIdentity", "list secret/metadata"
+	Status Status `json:"status"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// Ready reports whether every check passed.
+func Ready(cs []Check) bool {
+	for _, c := range cs {
+		if c.Status != OK {
+			return false
+		}
+	}
+	return true
+}
+
+// Run makes every check the configuration calls for. One failing check
+// never stops the others.
+func Run(ctx context.Context, e *wiring.Env) []Check {
+	var cs []Check
+	add := func(area, target, what string, st Status, detail string) {
+		cs = append(cs, Check{Area: area, Target: target, What: what, Status: st, Detail: detail})
+	}
+	cfg := e.Config
+	rulesChecks(e, add)
+	for _, g := range cfg.Sources.Git {
+		if err := leaks.Reachable(ctx, leaks.GitTarget{Name: g.Name, Path: g.Path, URL: g.URL}); err != nil {
+			add("git", g.Name, "repository", Unreachable, err.Error())
+		} else {
+			add("git", g.Name, "repository", OK, "")
+		}
+	}
+	for _, d := range cfg.Sources.Dirs {
+		st, detail := dirStatus(d.Path)
+		add("dirs", d.Name, "readable directory", st, detail)
+	}
+	for _, l := range cfg.Sources.Logs {
+		n, err := globCount(l.Paths)
+		switch {
+		case err != nil:
+			add("logs", l.Name, "files match", Failed, err.Error())
+		case n == 0:
+			add("logs", l.Name, "files match", Failed, "no file matches "+strings.Join(l.Paths, ", ")+" yet")
+		default:
+			add("logs", l.Name, "files match", OK, fmt.Sprintf("%d files", n))
+		}
+	}
+	if inv := cfg.Inventory; inv != nil && inv.Files != nil {
+		for _, set := range [][]string{inv.Files.Env, inv.Files.Kubernetes, inv.Files.Pipelines} {
+			if len(set) == 0 {
+				continue
+			}
+			n, err := globCount(resolveAll(cfg, set))
+			switch {
+			case err != nil:
+				add("files", strings.Join(set, ", "), "files match", Failed, err.Error())
+			case n == 0:
+				add("files", strings.Join(set, ", "), "files match", Failed, "no file matches")
+			default:
+				add("files", strings.Join(set, ", "), "files match", OK, fmt.Sprintf("%d files", n))
+			}
+		}
+	}
+	if cfg.AWS != nil {
+		cs = append(cs, awsChecks(ctx, e)...)
+	}
+	cs = append(cs, vaultChecks(ctx, e)...)
+	cs = append(cs, githubChecks(ctx, e)...)
+	return cs
+}
+
+func rulesChecks(e *wiring.Env, add func(area, target, what string, st Status, detail string)) {
+	r := e.Config.Rules
+	if r.Identities != "" {
+		if _, err := e.Identities(); err != nil {
+			add("config", r.Identities, "declared identities", Failed, err.Error())
+		} else {
+			add("config", r.Identities, "declared identities", OK, "")
+		}
+	}
+	if r.Inventory != "" {
+		if _, err := e.Declared(); err != nil {
+			add("config", r.Inventory, "declared inventory", Failed, err.Error())
+		} else {
+			add("config", r.Inventory, "declared inventory", OK, "")
+		}
+	}
+	what := "leak rules (embedded gitleaks defaults)"
+	if r.Gitleaks != "" {
+		what = "leak rules " + r.Gitleaks
+	}
+	if _, err := e.LeakEngine(); err != nil {
+		add("config", "rules", what, Failed, err.Error())
+	} else {
+		add("config", "rules", what, OK, "")
+	}
+	// The database's directory must take the database and its key.
+	dir := filepath.Dir(e.Config.DB)
+	st, detail := dirStatus(dir)
+	if st == OK {
+		if err := writable(dir); err != nil {
+			st, detail = Failed, err.Error()
+		}
+	}
+	add("config", e.Config.DB, "database directory writable", st, detail)
+}
+
+func dirStatus(path string) (Status, string) {
+	fi, err := os.Stat(path)
+	switch {
+	case err != nil:
+		return Failed, err.Error()
+	case !fi.IsDir():
+		return Failed, path + " is not a directory"
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return Failed, err.Error()
+	}
+	defer f.Close()
+	if _, err := f.Readdirnames(1); err != nil && err.Error() != "EOF" {
+		return Failed, err.Error()
+	}
+	return OK, ""
+}
+
+func writable(dir string) error {
+	f, err := os.CreateTemp(dir, ".vigil-doctor-*")
+	if err != nil {
+		return err
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
+func globCount(patterns []string) (int, error) {
+	n := 0
+	var errs []error
+	for _, p := range patterns {
+		m, err := filepath.Glob(p)
+		errs = append(errs, err)
+		n += len(m)
+	}
+	return n, errors.Join(errs...)
+}
+
+// resolveAll makes inventory.files globs absolute as the files store does
+// (relative to the config).
+func resolveAll(cfg *config.Config, ps []string) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(cfg.Dir, p)
+		}
+		out[i] = p
+	}
+	return out
+}

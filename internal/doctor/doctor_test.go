@@ -1,0 +1,132 @@
+package doctor
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/openbao/openbao/api/v2"
+
+	"github.com/vigilsec/vigil/internal/config"
+	"github.com/vigilsec/vigil/internal/testenv"
+	"github.com/vigilsec/vigil/internal/wiring"
+)
+
+// TestDoctorNamesWhatIsMissing runs the pre-flight against moto with IAM
+// enforcement on, as a user whose policy lacks secretsmanager:ListSecrets
+// and iam:UpdateAssumeRolePolicy, and against OpenBao with a token that may
+// list metadata but not read values: each check says ok or which
+// permission is missing, and nothing is ready.
+func TestDoctorNamesWhatIsMissing(t *testing.T) {
+	ctx := context.Background()
+	endpoint := testenv.Moto(t)
+	admin := testenv.AWSConfig(t, endpoint)
+	c := iam.NewFromConfig(admin)
+	if _, err := c.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("auditor")}); err != nil {
+		t.Fatal(err)
+	}
+	pol := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["iam:GetAccountAuthorizationDetails","iam:ListOpenIDConnectProviders",
+		"iam:ListAccessKeys","secretsmanager:GetResourcePolicy","secretsmanager:GetSecretValue","kms:GetKeyPolicy","iam:PutRolePolicy",
+		"iam:UpdateAccessKey","secretsmanager:PutSecretValue"],"Resource":"*"}]}`
+	if _, err := c.PutUserPolicy(ctx, &iam.PutUserPolicyInput{UserName: aws.String("auditor"), PolicyName: aws.String("p"), PolicyDocument: aws.String(pol)}); err != nil {
+		t.Fatal(err)
+	}
+	key, err := c.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String("auditor")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("AWS_ACCESS_KEY_ID", aws.ToString(key.AccessKey.AccessKeyId))
+	t.Setenv("AWS_SECRET_ACCESS_KEY", aws.ToString(key.AccessKey.SecretAccessKey))
+	testenv.MotoPost(t, "/moto-api/reset-auth", "0")
+
+	addr := testenv.OpenBao(t)
+	bc, err := api.NewClient(&api.Config{Address: addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bc.SetToken(testenv.OpenBaoToken)
+	mount := fmt.Sprintf("doctor%d", os.Getpid())
+	if err := bc.Sys().Mount(mount, &api.MountInput{Type: "kv", Options: map[string]string{"version": "2"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := bc.Sys().PutPolicy("vigil-ro", `path "`+mount+`/metadata/*" { capabilities = ["list", "read"] }`); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := bc.Auth().Token().Create(&api.TokenCreateRequest{Policies: []string{"vigil-ro"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("DOCTOR_BAO_TOKEN", tok.Auth.ClientToken)
+
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "vigil.yaml"), []byte(`db: state/vigil.db
+aws:
+  endpoint: `+endpoint+`
+inventory:
+  hash_values: true
+  vault:
+    - name: main
+      address: `+addr+`
+      mounts: [`+mount+`]
+      token_env: DOCTOR_BAO_TOKEN
+    - name: gone
+      address: http://127.0.0.1:1
+      mounts: [secret]
+      token_env: DOCTOR_BAO_TOKEN
+remediate:
+  settle: 1s
+`), 0o644)
+	os.MkdirAll(filepath.Join(dir, "state"), 0o755)
+	cfg, err := config.Load(filepath.Join(dir, "vigil.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := Run(ctx, wiring.New(cfg, nil, nil, nil, nil))
+	got := map[string]Status{}
+	for _, c := range cs {
+		got[c.Area+" "+c.Target+" "+c.What] = c.Status
+	}
+	want := map[string]Status{
+		"aws default sts:GetCallerIdentity":                             OK,
+		"aws default iam:GetAccountAuthorizationDetails":                OK,
+		"aws default secretsmanager:ListSecrets us-east-1":              Missing,
+		"aws default secretsmanager:GetResourcePolicy us-east-1":        OK,
+		"aws default kms:GetKeyPolicy us-east-1":                        OK,
+		"aws default remediate iam:PutRolePolicy":                       OK,
+		"aws default remediate iam:UpdateAssumeRolePolicy":              Missing,
+		"aws default remediate secretsmanager:PutSecretValue us-east-1": OK,
+		"vault main token lookup-self":                                  OK,
+		"vault main list " + mount + "/metadata/":                       OK,
+		"vault main read " + mount + "/data/" + probe:                   Missing,
+		"vault gone token lookup-self":                                  Unreachable,
+		"config " + cfg.DB + " database directory writable":             OK,
+	}
+	for k, st := range want {
+		if got[k] != st {
+			t.Errorf("%s: %q, want %q", k, got[k], st)
+		}
+	}
+	if Ready(cs) {
+		t.Error("ready with permissions missing")
+	}
+	for _, c := range cs {
+		if strings.Contains(c.Detail, tok.Auth.ClientToken) || strings.Contains(c.Detail, aws.ToString(key.AccessKey.SecretAccessKey)) {
+			t.Errorf("a credential in the detail of %s", c.What)
+		}
+	}
+	if t.Failed() {
+		for _, c := range cs {
+			t.Logf("%+v", c)
+		}
+	}
+	// Nothing was written by the write probes.
+	testenv.MotoPost(t, "/moto-api/reset-auth", "inf")
+	if _, err := c.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(probe)}); err == nil {
+		t.Error("a probe created a role")
+	}
+}
