@@ -159,3 +159,41 @@ func TestTrustDoorsCommand(t *testing.T) {
 		t.Fatalf("misnamed organisation account: %d\n%s", r.code, r.stderr)
 	}
 }
+
+// TestDoctorCommand: ready (exit 0) when everything answers; a missing
+// directory and an unreachable repository make it not ready (exit 1), named
+// in the table, and the database is not created.
+func TestDoctorCommand(t *testing.T) {
+	gh := testenv.NewGitHubReplay(t)
+	r := testenv.NewRepo(t)
+	r.Commit("init", map[string]string{"README": "hi\n"})
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "conf"), 0o755)
+	os.WriteFile(filepath.Join(dir, "conf", "app.env"), []byte("A=b\n"), 0o644)
+	good := "db: state/vigil.db\nsources:\n  git:\n    - name: app\n      path: " + r.Dir + "\n  dirs:\n    - name: conf\n      path: conf\n" +
+		"inventory:\n  files:\n    env: [\"conf/*.env\"]\n  github:\n    - org: octo-org\n      base_url: " + gh.URL + "\n"
+	os.MkdirAll(filepath.Join(dir, "state"), 0o755)
+	os.WriteFile(filepath.Join(dir, "vigil.yaml"), []byte(good), 0o644)
+	res := vigil(t, dir, "doctor", "--config", "vigil.yaml")
+	if res.code != 0 || strings.Count(res.stdout, " ok ") < 5 || !strings.Contains(res.stdout, "github:octo-org") {
+		t.Fatalf("ready config: %d\n%s\n%s", res.code, res.stdout, res.stderr)
+	}
+	bad := strings.Replace(good, "path: conf", "path: nowhere", 1) + "  # the repository moved\n"
+	bad = strings.Replace(bad, "path: "+r.Dir, "url: http://127.0.0.1:1/app.git", 1)
+	os.WriteFile(filepath.Join(dir, "vigil.yaml"), []byte(bad), 0o644)
+	res = vigil(t, dir, "doctor", "--config", "vigil.yaml", "--format", "json")
+	var cs []struct{ Area, Target, Check, Status, Detail string }
+	if err := json.Unmarshal([]byte(res.stdout), &cs); err != nil || res.code != exitFindings {
+		t.Fatalf("not ready: %d %v\n%s\n%s", res.code, err, res.stdout, res.stderr)
+	}
+	got := map[string]string{}
+	for _, c := range cs {
+		got[c.Area+" "+c.Target] = c.Status
+	}
+	if got["git app"] != "unreachable" || got["dirs conf"] != "error" || got["github github:octo-org"] != "ok" {
+		t.Fatalf("%v", got)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "state", "vigil.db")); err == nil {
+		t.Error("doctor created the database")
+	}
+}

@@ -68,7 +68,9 @@ func vaultChecks(ctx context.Context, e *wiring.Env) []Check {
 				want(m+"/data/"+probe, "update", "create")
 			}
 		}
-		if slices.ContainsFunc(ids, func(id rules.Identity) bool { return id.Kind == rules.KindVault && id.Vault == v.Name && id.Probes != nil }) {
+		if slices.ContainsFunc(ids, func(id rules.Identity) bool {
+			return id.Kind == rules.KindVault && id.Vault == v.Name && id.Probes != nil
+		}) {
 			want("auth/token/create", "update", "create")
 		}
 	}
