@@ -27,21 +27,12 @@ func TestDoctorNamesWhatIsMissing(t *testing.T) {
 	endpoint := testenv.Moto(t)
 	admin := testenv.AWSConfig(t, endpoint)
 	c := iam.NewFromConfig(admin)
-	if _, err := c.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("auditor")}); err != nil {
-		t.Fatal(err)
-	}
 	pol := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["iam:GetAccountAuthorizationDetails","iam:ListOpenIDConnectProviders",
 		"iam:ListAccessKeys","secretsmanager:GetResourcePolicy","secretsmanager:GetSecretValue","kms:GetKeyPolicy","iam:PutRolePolicy",
 		"iam:UpdateAccessKey","secretsmanager:PutSecretValue"],"Resource":"*"}]}`
-	if _, err := c.PutUserPolicy(ctx, &iam.PutUserPolicyInput{UserName: aws.String("auditor"), PolicyName: aws.String("p"), PolicyDocument: aws.String(pol)}); err != nil {
-		t.Fatal(err)
-	}
-	key, err := c.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String("auditor")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("AWS_ACCESS_KEY_ID", aws.ToString(key.AccessKey.AccessKeyId))
-	t.Setenv("AWS_SECRET_ACCESS_KEY", aws.ToString(key.AccessKey.SecretAccessKey))
+	keyID, keySecret := testenv.MotoUser(t, c, "auditor", pol)
+	t.Setenv("AWS_ACCESS_KEY_ID", keyID)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", keySecret)
 	testenv.MotoPost(t, "/moto-api/reset-auth", "0")
 
 	addr := testenv.OpenBao(t)
@@ -115,7 +106,7 @@ remediate:
 		t.Error("ready with permissions missing")
 	}
 	for _, c := range cs {
-		if strings.Contains(c.Detail, tok.Auth.ClientToken) || strings.Contains(c.Detail, aws.ToString(key.AccessKey.SecretAccessKey)) {
+		if strings.Contains(c.Detail, tok.Auth.ClientToken) || strings.Contains(c.Detail, keySecret) {
 			t.Errorf("a credential in the detail of %s", c.What)
 		}
 	}

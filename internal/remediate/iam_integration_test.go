@@ -62,21 +62,9 @@ func examplePolicy(t *testing.T, name string) string {
 
 func userConfig(t *testing.T, c *iam.Client, base aws.Config, name, policy string) aws.Config {
 	t.Helper()
-	ctx := context.Background()
-	if _, err := c.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(name)}); err != nil {
-		t.Fatal(err)
-	}
-	if policy != "" {
-		if _, err := c.PutUserPolicy(ctx, &iam.PutUserPolicyInput{UserName: aws.String(name), PolicyName: aws.String("vigil"), PolicyDocument: aws.String(policy)}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	k, err := c.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String(name)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	id, secret := testenv.MotoUser(t, c, name, policy)
 	cfg := base.Copy()
-	cfg.Credentials = credentials.NewStaticCredentialsProvider(aws.ToString(k.AccessKey.AccessKeyId), aws.ToString(k.AccessKey.SecretAccessKey), "")
+	cfg.Credentials = credentials.NewStaticCredentialsProvider(id, secret, "")
 	return cfg
 }
 

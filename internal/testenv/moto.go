@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 )
 
 var (
@@ -113,4 +114,24 @@ func AWSConfig(t testing.TB, endpoint string) aws.Config {
 	}
 	cfg.BaseEndpoint = aws.String(endpoint)
 	return cfg
+}
+
+// MotoUser creates an IAM user with one inline policy (none when policy is
+// "") and an access key, and returns the key.
+func MotoUser(t testing.TB, c *iam.Client, name, policy string) (id, secret string) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := c.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(name)}); err != nil {
+		t.Fatal(err)
+	}
+	if policy != "" {
+		if _, err := c.PutUserPolicy(ctx, &iam.PutUserPolicyInput{UserName: aws.String(name), PolicyName: aws.String("vigil"), PolicyDocument: aws.String(policy)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	k, err := c.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String(name)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return aws.ToString(k.AccessKey.AccessKeyId), aws.ToString(k.AccessKey.SecretAccessKey)
 }
