@@ -7,6 +7,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/organizations"
+	otypes "github.com/aws/aws-sdk-go-v2/service/organizations/types"
 
 	"github.com/vigilsec/vigil/internal/awsconf"
 	"github.com/vigilsec/vigil/internal/finding"
@@ -47,12 +49,16 @@ func TestNarrowTrustEndToEnd(t *testing.T) {
 	must(c.CreateOpenIDConnectProvider(ctx, &iam.CreateOpenIDConnectProviderInput{Url: aws.String("https://" + gh),
 		ClientIDList: []string{"sts.amazonaws.com"}, ThumbprintList: []string{"6938fd4d98bab03faadb97b34396831e3780aea1"}}))
 	must(c.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("deploy"), AssumeRolePolicyDocument: aws.String(broad)}))
+	// An organisation, whose SCPs the scan reads with the same example
+	// audit policy (proving it suffices for that too).
+	must(organizations.NewFromConfig(fx.admin).CreateOrganization(ctx, &organizations.CreateOrganizationInput{FeatureSet: otypes.OrganizationFeatureSetAll}))
 	testenv.MotoPost(t, "/moto-api/reset-auth", "0")
 
 	ids := fx.planner.Identities
 	scan := func() []finding.Finding {
 		t.Helper()
-		s := &iamscan.Scanner{Accounts: []awsconf.Account{{Name: "default", Config: fx.audit}}, SecretRegions: []string{"us-east-1"},
+		acct := awsconf.Account{Name: "default", Config: fx.audit}
+		s := &iamscan.Scanner{Accounts: []awsconf.Account{acct}, Org: &acct, SecretRegions: []string{"us-east-1"},
 			Analyzer: &iamscan.Analyzer{Identities: ids, Controls: rules.DefaultControls(), Ignore: []string{"*"}}}
 		var out []finding.Finding
 		err := s.Scan(ctx, nil, func(r scanners.Result) {
