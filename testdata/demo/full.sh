@@ -119,7 +119,7 @@ plan_json=$("$vigil" remediate plan --config "$cfg" --format json -q)
 read -r plan narrow rotate < <(python3 -c '
 import json, sys
 p = json.load(sys.stdin)
-pick = lambda kind, target: next((a["id"] for a in p["actions"] if a["kind"] == kind and a["target"].endswith(target)), "-")
+pick = lambda kind, target: next((a["id"] for a in (p.get("actions") or []) if a["kind"] == kind and a["target"].endswith(target)), "-")
 print(p["id"], pick("iam.narrow", "role/etl-loader"), pick("rotate.awssm", "prod/billing/stripe-key"))' <<<"$plan_json")
 "$vigil" remediate list --config "$cfg" --plan "$plan" -q
 
