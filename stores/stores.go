@@ -32,6 +32,14 @@ type Secret struct {
 	Versions     int
 	// RotationEnabled is the store's own rotation switch, where it has one.
 	RotationEnabled bool
+	// Expires is when the store stops serving the value (Azure Key Vault's
+	// exp, Secret Manager's expire_time); NotBefore when it starts. Zero:
+	// the store has no such date for it.
+	Expires, NotBefore time.Time
+	// Disabled: the store keeps the secret but will not serve it.
+	Disabled bool
+	// ContentType is the store's own type hint ("password", "text/plain").
+	ContentType string
 
 	// Hashes are keyed hashes of the current and earlier values, for
 	// correlating leaks ("this leaked value is still live").

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -87,6 +88,16 @@ type Inventory struct {
 	AWSSM        *AWSSMStore    `yaml:"awssm"`
 	Files        *FilesStore    `yaml:"files"`
 	GitHub       []GitHubSource `yaml:"github"`
+	// AzureKeyVault lists Azure Key Vaults (credentials: azidentity's
+	// default chain).
+	AzureKeyVault []AzureKeyVault `yaml:"azure_keyvault"`
+}
+
+// AzureKeyVault is one vault: its name in declared paths (azkv:NAME/SECRET)
+// and its URL.
+type AzureKeyVault struct {
+	Name     string `yaml:"name"`
+	VaultURL string `yaml:"vault_url"`
 }
 
 // AppRole names the variables holding an AppRole login's role and secret ids.
@@ -597,6 +608,18 @@ func (c *Config) validate() error {
 			if g.Org == "" {
 				bad(0, "inventory.github[%d]: org is required", i)
 			}
+		}
+		seenVault := map[string]bool{}
+		for i, v := range inv.AzureKeyVault {
+			switch u, err := url.Parse(v.VaultURL); {
+			case v.Name == "":
+				bad(0, "inventory.azure_keyvault[%d]: name is required (declared paths are azkv:NAME/SECRET)", i)
+			case seenVault[v.Name]:
+				bad(0, "inventory.azure_keyvault[%d]: name %q is used twice", i, v.Name)
+			case err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil:
+				bad(0, "inventory.azure_keyvault[%d] (%s): vault_url must be https://NAME.vault.azure.net/", i, v.Name)
+			}
+			seenVault[v.Name] = true
 		}
 	}
 

@@ -70,6 +70,10 @@ func TestLoadErrorsNameFileAndLine(t *testing.T) {
 		{"negative workers", "synthetic:\n  workers: -5\n", "synthetic.workers must not be negative"},
 		{"negative lease", "lease_ttl: -1s\n", "lease_ttl must be at least 1s"},
 		{"empty", "", "file is empty"},
+		{"key vault without name", "inventory:\n  azure_keyvault:\n    - vault_url: https://kv.vault.azure.net\n", "inventory.azure_keyvault[0]: name is required"},
+		{"key vault over http", "inventory:\n  azure_keyvault:\n    - {name: kv, vault_url: \"http://kv.vault.azure.net\"}\n", "vault_url must be https://"},
+		{"key vault url with credentials", "inventory:\n  azure_keyvault:\n    - {name: kv, vault_url: \"https://u:s3cr3t@kv.vault.azure.net\"}\n", "inventory.azure_keyvault[0] (kv): vault_url must be"},
+		{"organization not an account", "aws:\n  organization: mgmt\n  accounts:\n    - name: data\n", `aws.organization: "mgmt" is not one of aws.accounts`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -34,7 +34,7 @@ const (
 
 // Check is one line of the pre-flight table.
 type Check struct {
-	Area   string `json:"area"`   // config, git, dirs, logs, aws, vault, github, files
+	Area   string `json:"area"`   // config, git, dirs, logs, files, aws, vault, github, azure
 	Target string `json:"target"` // the source or store, as vigil.yaml names it
 	What   string `json:"check"`  // what was asked: "sts:GetCallerIdentity", "list secret/metadata"
 	Status Status `json:"status"`
@@ -103,6 +103,7 @@ func Run(ctx context.Context, e *wiring.Env) []Check {
 	}
 	cs = append(cs, vaultChecks(ctx, e)...)
 	cs = append(cs, githubChecks(ctx, e)...)
+	cs = append(cs, azureChecks(ctx, e)...)
 	return cs
 }
 

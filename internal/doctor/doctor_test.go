@@ -7,7 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/openbao/openbao/api/v2"
@@ -15,6 +17,7 @@ import (
 	"github.com/vigilsec/vigil/internal/config"
 	"github.com/vigilsec/vigil/internal/testenv"
 	"github.com/vigilsec/vigil/internal/wiring"
+	"github.com/vigilsec/vigil/stores/azkv"
 )
 
 // TestDoctorNamesWhatIsMissing runs the pre-flight against moto with IAM
@@ -119,5 +122,31 @@ remediate:
 	testenv.MotoPost(t, "/moto-api/reset-auth", "inf")
 	if _, err := c.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(probe)}); err == nil {
 		t.Error("a probe created a role")
+	}
+}
+
+// A Key Vault that lists, one that refuses, one that does not answer.
+func TestDoctorAzureKeyVault(t *testing.T) {
+	ctx := context.Background()
+	ok := testenv.NewAzureKeyVault()
+	ok.Put("a", testenv.FakeAWSKey(), nil, nil)
+	denied := testenv.NewAzureKeyVault()
+	denied.Deny = true
+	for _, tc := range []struct {
+		c    *azsecrets.Client
+		want Status
+	}{{ok.Client(t), OK}, {denied.Client(t), Missing}} {
+		if got := azureList(ctx, "azkv:x", tc.c); got.Status != tc.want {
+			t.Errorf("%+v, want %s", got, tc.want)
+		}
+	}
+	c, err := azkv.NewClient("gone", "https://127.0.0.1:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if got := azureList(ctx, "azkv:gone", c); got.Status == OK {
+		t.Errorf("an unreachable vault: %+v", got)
 	}
 }

@@ -131,6 +131,7 @@ const (
 	KindInvEnvMismatch       Kind = "inventory.env_mismatch"
 	KindInvPlaintextVariable Kind = "inventory.plaintext_variable"
 	KindInvPlaintextConfig   Kind = "inventory.plaintext_config"
+	KindInvExpired           Kind = "inventory.expired"
 
 	KindSynDeniedAllowed Kind = "synthetic.denied_allowed"
 	KindSynAllowedDenied Kind = "synthetic.allowed_denied"

@@ -265,6 +265,13 @@ func (p *Planner) rotation(f finding.Finding) (candidate, string) {
 		if !strings.HasPrefix(st, "awssm:") {
 			return candidate{}, fmt.Sprintf("the finding does not say which Secrets Manager store holds %s", path)
 		}
+	case "azkv":
+		// azkv:VAULT/NAME in the store azkv:VAULT
+		kind = KindRotateAzureKV
+		_, spec.Secret, _ = strings.Cut(rest, "/")
+		if spec.Secret == "" || !strings.HasPrefix(st, "azkv:") {
+			return candidate{}, fmt.Sprintf("%s names no secret of a configured Key Vault", path)
+		}
 	case "vault":
 		kind = KindRotateVault
 		mounts := p.VaultMounts[st]
@@ -279,7 +286,7 @@ func (p *Planner) rotation(f finding.Finding) (candidate, string) {
 			return candidate{}, fmt.Sprintf("%s names no secret under a mount", path)
 		}
 	default:
-		return candidate{}, fmt.Sprintf("vigil rotates Secrets Manager and Vault KV secrets only, not %s", path)
+		return candidate{}, fmt.Sprintf("vigil rotates Secrets Manager, Vault KV and Azure Key Vault secrets only, not %s", path)
 	}
 	return candidate{kind: kind, target: path, title: "rotate " + path, why: why, spec: spec}, ""
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/vigilsec/vigil/internal/awsconf"
 	"github.com/vigilsec/vigil/internal/remediate"
 	"github.com/vigilsec/vigil/stores/awssm"
+	"github.com/vigilsec/vigil/stores/azkv"
 	"github.com/vigilsec/vigil/stores/vault"
 )
 
@@ -42,6 +43,18 @@ func (e *Env) Remediation(ctx context.Context) (*remediate.Engine, *remediate.Pl
 		}
 		vals.VaultAddress = inv.Vault[0].Address
 		eng.Handlers[remediate.KindRotateVault] = kv
+	}
+	if inv := c.Inventory; inv != nil && len(inv.AzureKeyVault) > 0 {
+		az := &remediate.AzureKV{Stores: map[string]*azkv.Writer{}, Hasher: e.Hasher, Values: vals}
+		for _, v := range inv.AzureKeyVault {
+			client, err := azkv.NewClient(v.Name, v.VaultURL)
+			if err != nil {
+				e.Log.Error("key vault unavailable for remediation", "store", "azkv:"+v.Name, "err", err)
+				continue
+			}
+			az.Stores["azkv:"+v.Name] = &azkv.Writer{Client: client}
+		}
+		eng.Handlers[remediate.KindRotateAzureKV] = az
 	}
 	if c.AWS == nil {
 		return eng, pl, nil

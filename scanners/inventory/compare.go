@@ -124,15 +124,35 @@ func (c *Comparer) Compare(live []stores.Secret, complete map[string]bool) []fin
 			out = append(out, c.mk(finding.KindInvNoOwner, finding.Medium, s.Path, "secret "+s.Path+" has no owner",
 				"Neither the declared inventory nor the store's metadata names an owner; an unowned secret is never rotated.", ev()))
 		}
+		overdue := false
 		if set := s.LastSet(); !set.IsZero() {
 			days := int(now.Sub(set).Hours() / 24)
 			if days > rot {
+				overdue = true
 				e := ev()
 				e["last_set"], e["age_days"], e["rotation_days"] = set.UTC().Format(time.RFC3339), days, rot
 				out = append(out, c.mk(finding.KindInvRotationOverdue, finding.High, s.Path,
 					fmt.Sprintf("secret %s was last rotated %d days ago (limit %d)", s.Path, days, rot),
 					fmt.Sprintf("Last set %s; rotate it (vigil remediate can).", set.UTC().Format("2006-01-02")), e))
 			}
+		}
+		switch exp := s.Expires; {
+		case exp.IsZero():
+		case exp.Before(now) && !s.Disabled:
+			// Key Vault and Secret Manager keep serving a value past an
+			// expiry that is only a date on it: the consumers still use a
+			// credential whose life was meant to be over.
+			e := ev()
+			e["expires"] = exp.UTC().Format(time.RFC3339)
+			out = append(out, c.mk(finding.KindInvExpired, finding.High, s.Path,
+				fmt.Sprintf("secret %s expired on %s and is still enabled", s.Path, exp.UTC().Format("2006-01-02")),
+				"Its expiry date has passed, but the store still serves it: rotate it (and set a new expiry), or disable it if nothing uses it.", e))
+		case !overdue && exp.Sub(now) < time.Duration(rot)*24*time.Hour && !s.Disabled:
+			e := ev()
+			e["expires"], e["rotation_days"] = exp.UTC().Format(time.RFC3339), rot
+			out = append(out, c.mk(finding.KindInvRotationOverdue, finding.High, s.Path,
+				fmt.Sprintf("secret %s expires on %s, within its %d-day rotation window", s.Path, exp.UTC().Format("2006-01-02"), rot),
+				"Rotate it before it expires: a rotation now is planned work, one after expiry is an outage.", e))
 		}
 		if !s.LastAccessed.IsZero() {
 			if days := int(now.Sub(s.LastAccessed).Hours() / 24); days > unused {

@@ -7,6 +7,7 @@ package all
 import (
 	"github.com/vigilsec/vigil/stores"
 	"github.com/vigilsec/vigil/stores/awssm"
+	"github.com/vigilsec/vigil/stores/azkv"
 	"github.com/vigilsec/vigil/stores/files"
 	"github.com/vigilsec/vigil/stores/github"
 	"github.com/vigilsec/vigil/stores/vault"
@@ -24,4 +25,5 @@ var Kinds = []Kind{
 	{"awssm", awssm.Open},
 	{"github", github.Open},
 	{"files", files.Open},
+	{"azure_keyvault", azkv.Open},
 }
