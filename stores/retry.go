@@ -8,7 +8,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/openbao/openbao/api/v2"
+	"google.golang.org/grpc/codes"
+	grpcstatus "google.golang.org/grpc/status"
 )
 
 // Retrying wraps s so that a listing that fails with a transient error
@@ -82,13 +85,22 @@ func Transient(err error) bool {
 		return true
 	}
 	status := 0
-	var he interface{ HTTPStatusCode() int } // AWS SDK response errors
-	var ve *api.ResponseError                // OpenBao
+	var he interface{ HTTPStatusCode() int }            // AWS SDK response errors
+	var ve *api.ResponseError                           // OpenBao
+	var ae *azcore.ResponseError                        // Azure SDK
+	var ge interface{ GRPCStatus() *grpcstatus.Status } // Google Cloud (gRPC)
 	switch {
 	case errors.As(err, &he):
 		status = he.HTTPStatusCode()
 	case errors.As(err, &ve):
 		status = ve.StatusCode
+	case errors.As(err, &ae):
+		status = ae.StatusCode
+	case errors.As(err, &ge):
+		switch ge.GRPCStatus().Code() {
+		case codes.Unavailable, codes.ResourceExhausted:
+			return true
+		}
 	}
 	if status == 429 || status >= 500 {
 		return true

@@ -91,6 +91,15 @@ type Inventory struct {
 	// AzureKeyVault lists Azure Key Vaults (credentials: azidentity's
 	// default chain).
 	AzureKeyVault []AzureKeyVault `yaml:"azure_keyvault"`
+	// GCPSecretManager lists Google Cloud projects (credentials:
+	// Application Default Credentials).
+	GCPSecretManager []GCPProject `yaml:"gcp_secret_manager"`
+}
+
+// GCPProject is one project's Secret Manager (declared paths
+// gcpsm:PROJECT/SECRET).
+type GCPProject struct {
+	Project string `yaml:"project"`
 }
 
 // AzureKeyVault is one vault: its name in declared paths (azkv:NAME/SECRET)
@@ -607,6 +616,11 @@ func (c *Config) validate() error {
 		for i, g := range inv.GitHub {
 			if g.Org == "" {
 				bad(0, "inventory.github[%d]: org is required", i)
+			}
+		}
+		for i, p := range inv.GCPSecretManager {
+			if p.Project == "" || strings.ContainsAny(p.Project, "/ ") {
+				bad(0, "inventory.gcp_secret_manager[%d]: project is required (the project id, as in gcpsm:PROJECT/SECRET)", i)
 			}
 		}
 		seenVault := map[string]bool{}

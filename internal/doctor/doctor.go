@@ -104,6 +104,7 @@ func Run(ctx context.Context, e *wiring.Env) []Check {
 	cs = append(cs, vaultChecks(ctx, e)...)
 	cs = append(cs, githubChecks(ctx, e)...)
 	cs = append(cs, azureChecks(ctx, e)...)
+	cs = append(cs, gcpChecks(ctx, e)...)
 	return cs
 }
 

@@ -150,3 +150,18 @@ func TestDoctorAzureKeyVault(t *testing.T) {
 		t.Errorf("an unreachable vault: %+v", got)
 	}
 }
+
+// A Secret Manager project that lists, and one that refuses.
+func TestDoctorSecretManager(t *testing.T) {
+	ctx := context.Background()
+	ok := testenv.NewSecretManager(t)
+	ok.Put("p", "a", testenv.FakeAWSKey(), nil, nil)
+	denied := testenv.NewSecretManager(t)
+	denied.Deny = true
+	if got := gcpList(ctx, "gcpsm:p", "p", ok.Client(t)); got.Status != OK {
+		t.Errorf("%+v", got)
+	}
+	if got := gcpList(ctx, "gcpsm:p", "p", denied.Client(t)); got.Status != Missing || !strings.Contains(got.Detail, "secretmanager.secrets.list") {
+		t.Errorf("%+v", got)
+	}
+}

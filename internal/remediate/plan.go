@@ -272,6 +272,13 @@ func (p *Planner) rotation(f finding.Finding) (candidate, string) {
 		if spec.Secret == "" || !strings.HasPrefix(st, "azkv:") {
 			return candidate{}, fmt.Sprintf("%s names no secret of a configured Key Vault", path)
 		}
+	case "gcpsm":
+		// gcpsm:PROJECT/NAME in the store gcpsm:PROJECT
+		project, name, _ := strings.Cut(rest, "/")
+		if name == "" || !strings.HasPrefix(st, "gcpsm:") {
+			return candidate{}, fmt.Sprintf("%s names no secret of a configured Secret Manager project", path)
+		}
+		kind, spec.Secret = KindRotateGCPSM, "projects/"+project+"/secrets/"+name
 	case "vault":
 		kind = KindRotateVault
 		mounts := p.VaultMounts[st]
@@ -286,7 +293,7 @@ func (p *Planner) rotation(f finding.Finding) (candidate, string) {
 			return candidate{}, fmt.Sprintf("%s names no secret under a mount", path)
 		}
 	default:
-		return candidate{}, fmt.Sprintf("vigil rotates Secrets Manager, Vault KV and Azure Key Vault secrets only, not %s", path)
+		return candidate{}, fmt.Sprintf("vigil rotates Secrets Manager, Vault KV, Azure Key Vault and Google Secret Manager secrets only, not %s", path)
 	}
 	return candidate{kind: kind, target: path, title: "rotate " + path, why: why, spec: spec}, ""
 }

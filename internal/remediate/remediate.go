@@ -34,6 +34,7 @@ const (
 	KindRotateAWSSM   = "rotate.awssm"
 	KindRotateVault   = "rotate.vault"
 	KindRotateAzureKV = "rotate.azkv"
+	KindRotateGCPSM   = "rotate.gcpsm"
 	KindNarrow        = "iam.narrow"
 	KindDeactivateKey = "iam.deactivate_key"
 	KindQuarantine    = "iam.quarantine"
@@ -240,7 +241,7 @@ func (e *Engine) Rollback(ctx context.Context, id string, force bool) (*store.Ac
 	if h == nil {
 		return a, fmt.Errorf("vigil can't undo %s here: the config gives no store or account for %s", a.Kind, a.Target)
 	}
-	if (a.Kind == KindRotateAWSSM || a.Kind == KindRotateVault || a.Kind == KindRotateAzureKV) && !force {
+	if strings.HasPrefix(a.Kind, "rotate.") && !force {
 		fs, err := e.Store.Findings(ctx, store.Filter{IDs: a.Findings, Kind: []finding.Kind{finding.KindLeakLive}})
 		if err != nil {
 			return a, err

@@ -11,6 +11,7 @@ import (
 	"github.com/vigilsec/vigil/internal/remediate"
 	"github.com/vigilsec/vigil/stores/awssm"
 	"github.com/vigilsec/vigil/stores/azkv"
+	"github.com/vigilsec/vigil/stores/gcpsm"
 	"github.com/vigilsec/vigil/stores/vault"
 )
 
@@ -44,17 +45,28 @@ func (e *Env) Remediation(ctx context.Context) (*remediate.Engine, *remediate.Pl
 		vals.VaultAddress = inv.Vault[0].Address
 		eng.Handlers[remediate.KindRotateVault] = kv
 	}
-	if inv := c.Inventory; inv != nil && len(inv.AzureKeyVault) > 0 {
-		az := &remediate.AzureKV{Stores: map[string]*azkv.Writer{}, Hasher: e.Hasher, Values: vals}
+	if inv := c.Inventory; inv != nil && len(inv.AzureKeyVault)+len(inv.GCPSecretManager) > 0 {
+		// Key Vault and Secret Manager rotate the same way: versions with
+		// an enabled flag.
+		vh := &remediate.Versioned{Stores: map[string]remediate.Versions{}, Hasher: e.Hasher, Values: vals}
 		for _, v := range inv.AzureKeyVault {
 			client, err := azkv.NewClient(v.Name, v.VaultURL)
 			if err != nil {
 				e.Log.Error("key vault unavailable for remediation", "store", "azkv:"+v.Name, "err", err)
 				continue
 			}
-			az.Stores["azkv:"+v.Name] = &azkv.Writer{Client: client}
+			vh.Stores["azkv:"+v.Name] = azkv.Writer{Client: client}
 		}
-		eng.Handlers[remediate.KindRotateAzureKV] = az
+		for _, p := range inv.GCPSecretManager {
+			client, err := gcpsm.NewClient(ctx, p.Project)
+			if err != nil {
+				e.Log.Error("secret manager unavailable for remediation", "store", "gcpsm:"+p.Project, "err", err)
+				continue
+			}
+			vh.Stores["gcpsm:"+p.Project] = gcpsm.Writer{Client: client}
+		}
+		eng.Handlers[remediate.KindRotateAzureKV] = vh
+		eng.Handlers[remediate.KindRotateGCPSM] = vh
 	}
 	if c.AWS == nil {
 		return eng, pl, nil

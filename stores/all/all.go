@@ -9,6 +9,7 @@ import (
 	"github.com/vigilsec/vigil/stores/awssm"
 	"github.com/vigilsec/vigil/stores/azkv"
 	"github.com/vigilsec/vigil/stores/files"
+	"github.com/vigilsec/vigil/stores/gcpsm"
 	"github.com/vigilsec/vigil/stores/github"
 	"github.com/vigilsec/vigil/stores/vault"
 )
@@ -26,4 +27,5 @@ var Kinds = []Kind{
 	{"github", github.Open},
 	{"files", files.Open},
 	{"azure_keyvault", azkv.Open},
+	{"gcp_secret_manager", gcpsm.Open},
 }

@@ -54,15 +54,15 @@ func TestConformance(t *testing.T) {
 		Rotate: func(t *testing.T, path, value string) func() {
 			name := strings.TrimPrefix(path, "azkv:vigil-test/")
 			w := Writer{Client: v.Client(t)}
-			old, err := w.Current(context.Background(), name)
+			_, old, err := w.Current(context.Background(), name)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := w.Put(context.Background(), name, value); err != nil {
+			if _, err := w.Add(context.Background(), name, value); err != nil {
 				t.Fatal(err)
 			}
 			return func() {
-				if _, err := w.Put(context.Background(), name, old); err != nil {
+				if _, err := w.Add(context.Background(), name, old); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -8,33 +8,36 @@ import (
 )
 
 // Writer is what a rotation needs of Key Vault: the current version and
-// value (held in memory for a rollback, never stored), a new version, and
-// a version's enabled flag (disabled once the new one is proven, enabled
-// again on rollback).
+// its value (held in memory for a rollback, never stored), a new version,
+// and a version's enabled flag. Secrets are named as in the vault, versions
+// by their ids.
 type Writer struct {
 	Client *azsecrets.Client
 }
 
-// Current returns the current value.
-func (w Writer) Current(ctx context.Context, name string) (string, error) {
-	v, _, err := w.Version(ctx, name, "")
-	return v, err
-}
-
-// Version returns a version's value and id ("": the current version).
-func (w Writer) Version(ctx context.Context, name, version string) (value, id string, err error) {
-	out, err := w.Client.GetSecret(ctx, name, version, nil)
+// Current returns the current version's id and value.
+func (w Writer) Current(ctx context.Context, name string) (version, value string, err error) {
+	out, err := w.Client.GetSecret(ctx, name, "", nil)
 	if err != nil {
-		return "", "", fmt.Errorf("azkv: get %s (version %q): %w", name, version, err)
+		return "", "", fmt.Errorf("azkv: get %s: %w", name, err)
 	}
 	if out.ID != nil {
-		id = out.ID.Version()
+		version = out.ID.Version()
 	}
-	return deref(out.Value), id, nil
+	return version, deref(out.Value), nil
 }
 
-// Put sets value as a new version and returns its version id.
-func (w Writer) Put(ctx context.Context, name, value string) (string, error) {
+// Value returns one version's value.
+func (w Writer) Value(ctx context.Context, name, version string) (string, error) {
+	out, err := w.Client.GetSecret(ctx, name, version, nil)
+	if err != nil {
+		return "", fmt.Errorf("azkv: get %s version %s: %w", name, version, err)
+	}
+	return deref(out.Value), nil
+}
+
+// Add sets value as a new version and returns its id.
+func (w Writer) Add(ctx context.Context, name, value string) (string, error) {
 	out, err := w.Client.SetSecret(ctx, name, azsecrets.SetSecretParameters{Value: &value}, nil)
 	if err != nil {
 		return "", fmt.Errorf("azkv: set %s: %w", name, err)
