@@ -71,6 +71,16 @@ func (s *Store) secret(ctx context.Context, sec *secretmanagerpb.Secret) (stores
 	if t := sec.GetExpireTime(); t != nil {
 		out.Expires = t.AsTime()
 	}
+	// Labels first; annotations (free text, where teams often put an
+	// owner's e-mail) fill what labels leave empty.
+	for k, v := range sec.GetAnnotations() {
+		switch strings.ToLower(k) {
+		case "owner":
+			out.Owner = v
+		case "env", "environment":
+			out.Env = v
+		}
+	}
 	for k, v := range sec.GetLabels() {
 		switch strings.ToLower(k) {
 		case "owner":
