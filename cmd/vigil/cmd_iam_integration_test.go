@@ -179,7 +179,7 @@ func TestDoctorCommand(t *testing.T) {
 		t.Fatalf("ready config: %d\n%s\n%s", res.code, res.stdout, res.stderr)
 	}
 	bad := strings.Replace(good, "path: conf", "path: nowhere", 1) + "  # the repository moved\n"
-	bad = strings.Replace(bad, "path: "+r.Dir, "url: http://127.0.0.1:1/app.git", 1)
+	bad = strings.Replace(bad, "path: "+r.Dir, "url: http://ci:doctor-canary-s3cret@127.0.0.1:1/app.git", 1)
 	os.WriteFile(filepath.Join(dir, "vigil.yaml"), []byte(bad), 0o644)
 	res = vigil(t, dir, "doctor", "--config", "vigil.yaml", "--format", "json")
 	var cs []struct{ Area, Target, Check, Status, Detail string }
@@ -195,5 +195,8 @@ func TestDoctorCommand(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "state", "vigil.db")); err == nil {
 		t.Error("doctor created the database")
+	}
+	if strings.Contains(res.stdout+res.stderr, "doctor-canary-s3cret") {
+		t.Error("the repository URL's password is in doctor's output")
 	}
 }
