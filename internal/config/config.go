@@ -94,6 +94,15 @@ type Inventory struct {
 	// GCPSecretManager lists Google Cloud projects (credentials:
 	// Application Default Credentials).
 	GCPSecretManager []GCPProject `yaml:"gcp_secret_manager"`
+	// SOPS is secrets in SOPS-encrypted files.
+	SOPS *SOPSFiles `yaml:"sops"`
+}
+
+// SOPSFiles are SOPS-encrypted files by glob (relative to the config), and
+// the age key file that decrypts them when values are hashed.
+type SOPSFiles struct {
+	Paths      []string `yaml:"paths"`
+	AgeKeyFile string   `yaml:"age_key_file"`
 }
 
 // GCPProject is one project's Secret Manager (declared paths
@@ -621,6 +630,16 @@ func (c *Config) validate() error {
 		for i, p := range inv.GCPSecretManager {
 			if p.Project == "" || strings.ContainsAny(p.Project, "/ ") {
 				bad(0, "inventory.gcp_secret_manager[%d]: project is required (the project id, as in gcpsm:PROJECT/SECRET)", i)
+			}
+		}
+		if s := inv.SOPS; s != nil {
+			if len(s.Paths) == 0 {
+				bad(0, "inventory.sops: paths is required (globs of SOPS files)")
+			}
+			for i, p := range s.Paths {
+				if _, err := filepath.Match(p, ""); err != nil {
+					bad(0, "inventory.sops.paths[%d]: bad glob %q: %v", i, p, err)
+				}
 			}
 		}
 		seenVault := map[string]bool{}

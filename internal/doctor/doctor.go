@@ -98,6 +98,25 @@ func Run(ctx context.Context, e *wiring.Env) []Check {
 			}
 		}
 	}
+	if inv := cfg.Inventory; inv != nil && inv.SOPS != nil {
+		n, err := globCount(resolveAll(cfg, inv.SOPS.Paths))
+		switch {
+		case err != nil:
+			add("sops", strings.Join(inv.SOPS.Paths, ", "), "files match", Failed, err.Error())
+		case n == 0:
+			add("sops", strings.Join(inv.SOPS.Paths, ", "), "files match", Failed, "no file matches")
+		default:
+			add("sops", strings.Join(inv.SOPS.Paths, ", "), "files match", OK, fmt.Sprintf("%d files", n))
+		}
+		if inv.HashValues && inv.SOPS.AgeKeyFile != "" {
+			k := resolveAll(cfg, []string{inv.SOPS.AgeKeyFile})[0]
+			if _, err := os.Stat(k); err != nil {
+				add("sops", inv.SOPS.AgeKeyFile, "age key file readable", Failed, err.Error())
+			} else {
+				add("sops", inv.SOPS.AgeKeyFile, "age key file readable", OK, "")
+			}
+		}
+	}
 	if cfg.AWS != nil {
 		cs = append(cs, awsChecks(ctx, e)...)
 	}
