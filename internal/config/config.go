@@ -96,6 +96,29 @@ type Inventory struct {
 	GCPSecretManager []GCPProject `yaml:"gcp_secret_manager"`
 	// SOPS is secrets in SOPS-encrypted files.
 	SOPS *SOPSFiles `yaml:"sops"`
+	// SealedSecrets is Bitnami SealedSecret manifests in files.
+	SealedSecrets *SealedFiles `yaml:"sealed_secrets"`
+}
+
+func sopsPaths(s *SOPSFiles) []string {
+	if s == nil {
+		return nil
+	}
+	return append([]string{}, s.Paths...)
+}
+
+func sealedPaths(s *SealedFiles) []string {
+	if s == nil {
+		return nil
+	}
+	return append([]string{}, s.Paths...)
+}
+
+// SealedFiles are SealedSecret manifests by glob (relative to the config),
+// and the controller's private key that unseals them when values are hashed.
+type SealedFiles struct {
+	Paths          []string `yaml:"paths"`
+	PrivateKeyFile string   `yaml:"private_key_file"`
 }
 
 // SOPSFiles are SOPS-encrypted files by glob (relative to the config), and
@@ -632,13 +655,16 @@ func (c *Config) validate() error {
 				bad(0, "inventory.gcp_secret_manager[%d]: project is required (the project id, as in gcpsm:PROJECT/SECRET)", i)
 			}
 		}
-		if s := inv.SOPS; s != nil {
-			if len(s.Paths) == 0 {
-				bad(0, "inventory.sops: paths is required (globs of SOPS files)")
+		for section, paths := range map[string][]string{"sops": sopsPaths(inv.SOPS), "sealed_secrets": sealedPaths(inv.SealedSecrets)} {
+			if paths == nil {
+				continue
 			}
-			for i, p := range s.Paths {
+			if len(paths) == 0 {
+				bad(0, "inventory.%s: paths is required (globs of files)", section)
+			}
+			for i, p := range paths {
 				if _, err := filepath.Match(p, ""); err != nil {
-					bad(0, "inventory.sops.paths[%d]: bad glob %q: %v", i, p, err)
+					bad(0, "inventory.%s.paths[%d]: bad glob %q: %v", section, i, p, err)
 				}
 			}
 		}

@@ -98,22 +98,36 @@ func Run(ctx context.Context, e *wiring.Env) []Check {
 			}
 		}
 	}
-	if inv := cfg.Inventory; inv != nil && inv.SOPS != nil {
-		n, err := globCount(resolveAll(cfg, inv.SOPS.Paths))
-		switch {
-		case err != nil:
-			add("sops", strings.Join(inv.SOPS.Paths, ", "), "files match", Failed, err.Error())
-		case n == 0:
-			add("sops", strings.Join(inv.SOPS.Paths, ", "), "files match", Failed, "no file matches")
-		default:
-			add("sops", strings.Join(inv.SOPS.Paths, ", "), "files match", OK, fmt.Sprintf("%d files", n))
+	// Encrypted files: something to read, and the key when values are hashed.
+	if inv := cfg.Inventory; inv != nil {
+		type encrypted struct {
+			area       string
+			paths      []string
+			key, whatK string
 		}
-		if inv.HashValues && inv.SOPS.AgeKeyFile != "" {
-			k := resolveAll(cfg, []string{inv.SOPS.AgeKeyFile})[0]
-			if _, err := os.Stat(k); err != nil {
-				add("sops", inv.SOPS.AgeKeyFile, "age key file readable", Failed, err.Error())
-			} else {
-				add("sops", inv.SOPS.AgeKeyFile, "age key file readable", OK, "")
+		var sets []encrypted
+		if s := inv.SOPS; s != nil {
+			sets = append(sets, encrypted{"sops", s.Paths, s.AgeKeyFile, "age key file readable"})
+		}
+		if s := inv.SealedSecrets; s != nil {
+			sets = append(sets, encrypted{"sealed", s.Paths, s.PrivateKeyFile, "controller's private key readable"})
+		}
+		for _, set := range sets {
+			n, err := globCount(resolveAll(cfg, set.paths))
+			switch {
+			case err != nil:
+				add(set.area, strings.Join(set.paths, ", "), "files match", Failed, err.Error())
+			case n == 0:
+				add(set.area, strings.Join(set.paths, ", "), "files match", Failed, "no file matches")
+			default:
+				add(set.area, strings.Join(set.paths, ", "), "files match", OK, fmt.Sprintf("%d files", n))
+			}
+			if inv.HashValues && set.key != "" {
+				if _, err := os.Stat(resolveAll(cfg, []string{set.key})[0]); err != nil {
+					add(set.area, set.key, set.whatK, Failed, err.Error())
+				} else {
+					add(set.area, set.key, set.whatK, OK, "")
+				}
 			}
 		}
 	}
