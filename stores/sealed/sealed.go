@@ -22,10 +22,8 @@ import (
 	"path/filepath"
 	"sort"
 
-	ssv1 "github.com/bitnami-labs/sealed-secrets/pkg/apis/sealedsecrets/v1alpha1"
 	sscrypto "github.com/bitnami-labs/sealed-secrets/pkg/crypto"
 	"gopkg.in/yaml.v3"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/vigilsec/vigil/internal/safefile"
 	"github.com/vigilsec/vigil/stores"
@@ -137,7 +135,7 @@ func (s *Store) file(path string, emit func(stores.Secret)) error {
 				annotations[k] = v
 			}
 		}
-		scope := ssv1.SecretScope(&metav1.ObjectMeta{Name: m.Metadata.Name, Namespace: ns, Annotations: annotations})
+		scope := scopeOf(annotations)
 		keys := make([]string, 0, len(m.Spec.EncryptedData))
 		for k := range m.Spec.EncryptedData {
 			keys = append(keys, k)
@@ -145,9 +143,9 @@ func (s *Store) file(path string, emit func(stores.Secret)) error {
 		sort.Strings(keys)
 		for _, k := range keys {
 			sec := stores.Secret{Path: fmt.Sprintf("sealed:%s/%s/%s", ns, m.Metadata.Name, k), Store: s.Name(),
-				Where: fmt.Sprintf("%s:%d (scope %s)", rel, n.Line, scope.String()), Updated: fi.ModTime(), Versions: 1}
+				Where: fmt.Sprintf("%s:%d (scope %s)", rel, n.Line, scope), Updated: fi.ModTime(), Versions: 1}
 			if s.hasher != nil && s.keys != nil {
-				v, err := s.unseal(m.Spec.EncryptedData[k], ssv1.EncryptionLabel(ns, m.Metadata.Name, scope))
+				v, err := s.unseal(m.Spec.EncryptedData[k], label(ns, m.Metadata.Name, scope))
 				if err != nil {
 					errs = append(errs, fmt.Errorf("sealed %s:%d: %s/%s key %s: %v", rel, n.Line, ns, m.Metadata.Name, k, err))
 				} else {
@@ -158,6 +156,35 @@ func (s *Store) file(path string, emit func(stores.Secret)) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// The sealing scope and the label it binds a value to: the sealed-secrets
+// library's rule (v1alpha1.SecretScope and EncryptionLabel), written out
+// here because that package brings a hundred Kubernetes packages into the
+// binary for fifteen lines; TestLabelsMatchTheLibrary holds them equal.
+const (
+	clusterWide   = "sealedsecrets.bitnami.com/cluster-wide"
+	namespaceWide = "sealedsecrets.bitnami.com/namespace-wide"
+)
+
+func scopeOf(annotations map[string]string) string {
+	switch {
+	case annotations[clusterWide] == "true":
+		return "cluster-wide"
+	case annotations[namespaceWide] == "true":
+		return "namespace-wide"
+	}
+	return "strict"
+}
+
+func label(namespace, name, scope string) []byte {
+	switch scope {
+	case "cluster-wide":
+		return []byte("")
+	case "namespace-wide":
+		return []byte(namespace)
+	}
+	return []byte(namespace + "/" + name)
 }
 
 func (s *Store) unseal(b64 string, label []byte) ([]byte, error) {

@@ -14,6 +14,7 @@ import (
 
 	ssv1 "github.com/bitnami-labs/sealed-secrets/pkg/apis/sealedsecrets/v1alpha1"
 	sscrypto "github.com/bitnami-labs/sealed-secrets/pkg/crypto"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/vigilsec/vigil/internal/secrethash"
 	"github.com/vigilsec/vigil/internal/testenv"
@@ -53,6 +54,19 @@ func rsaKey(t *testing.T) *rsa.PrivateKey {
 		t.Fatal(err)
 	}
 	return k
+}
+
+// The scope rule and labels written out in this package are the library's.
+func TestLabelsMatchTheLibrary(t *testing.T) {
+	for _, ann := range []map[string]string{nil, {clusterWide: "true"}, {namespaceWide: "true"}, {clusterWide: "true", namespaceWide: "true"}, {namespaceWide: "false"}} {
+		want := ssv1.SecretScope(&metav1.ObjectMeta{Name: "db", Namespace: "etl", Annotations: ann})
+		if got := scopeOf(ann); got != want.String() {
+			t.Errorf("%v: scope %q, the library's %q", ann, got, want.String())
+		}
+		if got, lib := label("etl", "db", scopeOf(ann)), ssv1.EncryptionLabel("etl", "db", want); string(got) != string(lib) {
+			t.Errorf("%v: label %q, the library's %q", ann, got, lib)
+		}
+	}
 }
 
 func TestConformance(t *testing.T) {
