@@ -19,6 +19,7 @@ import (
 	"github.com/vigilsec/vigil/scanners/synthetic"
 	"github.com/vigilsec/vigil/stores"
 	"github.com/vigilsec/vigil/stores/all"
+	"github.com/vigilsec/vigil/stores/awssm"
 )
 
 // LeakEngine loads the gitleaks rules (and checks the ignore file) once:
@@ -171,9 +172,12 @@ func (e *Env) IAM(ctx context.Context) (*iam.Scanner, error) {
 	for _, d := range declared {
 		an.Consumers[d.Path] = d.Consumers
 	}
-	s := &iam.Scanner{Accounts: accts, Analyzer: an, Log: e.Log, Progress: e.Progress, SecretRegions: []string{a.Region}}
-	if inv := e.Config.Inventory; inv != nil && inv.AWSSM != nil && len(inv.AWSSM.Regions) > 0 {
-		s.SecretRegions = inv.AWSSM.Regions
+	s := &iam.Scanner{Accounts: accts, Analyzer: an, Log: e.Log, Progress: e.Progress}
+	// Secrets' resource policies are read where the inventory lists
+	// Secrets Manager: an installation that does not use it is not made
+	// partial every night for lack of secretsmanager permissions.
+	if inv := e.Config.Inventory; inv != nil && inv.AWSSM != nil {
+		s.SecretRegions = awssm.Regions(inv.AWSSM.Regions, a.Region)
 	}
 	for i := range accts {
 		if accts[i].Name == a.Organization {

@@ -86,6 +86,9 @@ func (s *Scanner) Scan(ctx context.Context, _ scanners.StateReader, emit func(sc
 		orgNote = ""
 	}
 	var notes []string
+	if len(s.SecretRegions) == 0 {
+		notes = append(notes, "secrets' resource policies not read: no inventory.awssm")
+	}
 	if orgNote != "" {
 		notes = append(notes, orgNote)
 	}
