@@ -28,6 +28,7 @@ var htmlTmpl = template.Must(template.New("html.tmpl").Funcs(template.FuncMap{
 	"stamp":    func(t time.Time) string { return dateOr(t, "2006-01-02 15:04 MST") },
 	"text":     Printable,
 	"rank":     func(s finding.Severity) int { return s.Rank() },
+	"dur":      func(d time.Duration) string { return d.Round(time.Millisecond).String() },
 	"evidence": evidenceList,
 	"colour":   func(s finding.Severity) string { return sevColour[s] },
 }).ParseFS(htmlFS, "html.tmpl"))
