@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -79,9 +80,13 @@ func TestLongLineIsScannedInBoundedPieces(t *testing.T) {
 	old := time.Now().Add(-time.Hour)
 	os.Chtimes(p, old, old)
 	s := logScanner(t, filepath.Join(dir, "*.log"))
+	// inspect runs on every detection worker at once.
+	var mu sync.Mutex
 	largest := 0
 	s.Engine.inspect = func(f detect.Fragment) {
+		mu.Lock()
 		largest = max(largest, len(f.Raw))
+		mu.Unlock()
 	}
 	r := only(t, scan(t, s, &memState{}))
 	if len(r.Findings) != 1 || r.Findings[0].Evidence["line"] != 2 {
