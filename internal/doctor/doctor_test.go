@@ -165,3 +165,34 @@ func TestDoctorSecretManager(t *testing.T) {
 		t.Errorf("%+v", got)
 	}
 }
+
+// Encrypted-file stores: something must match, and the key must be there
+// when values are hashed.
+func TestDoctorEncryptedFiles(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "k8s"), 0o755)
+	os.WriteFile(filepath.Join(dir, "k8s", "db.sealed.yaml"), []byte("kind: SealedSecret\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "vigil.yaml"), []byte(`db: vigil.db
+inventory:
+  hash_values: true
+  sops:
+    paths: ["secrets/*.enc.yaml"]
+  sealed_secrets:
+    paths: ["k8s/*.sealed.yaml"]
+    private_key_file: keys/controller.key
+`), 0o644)
+	cfg, err := config.Load(filepath.Join(dir, "vigil.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]Status{}
+	for _, c := range Run(context.Background(), wiring.New(cfg, nil, nil, nil, nil)) {
+		got[c.Area+" "+c.What] = c.Status
+	}
+	want := map[string]Status{"sops files match": Failed, "sealed files match": OK, "sealed controller's private key readable": Failed}
+	for k, st := range want {
+		if got[k] != st {
+			t.Errorf("%s: %q, want %q (%v)", k, got[k], st, got)
+		}
+	}
+}
