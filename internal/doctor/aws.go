@@ -18,6 +18,7 @@ import (
 	"github.com/vigilsec/vigil/internal/awsconf"
 	"github.com/vigilsec/vigil/internal/config"
 	"github.com/vigilsec/vigil/internal/wiring"
+	"github.com/vigilsec/vigil/stores/awssm"
 )
 
 // probe is a name that exists nowhere: a write API called on it is
@@ -78,9 +79,11 @@ func awsChecks(ctx context.Context, e *wiring.Env) []Check {
 	if err != nil {
 		return []Check{{Area: "aws", Target: "aws", What: "configuration", Status: Failed, Detail: err.Error()}}
 	}
-	regions := []string{a.Region}
-	if inv := e.Config.Inventory; inv != nil && inv.AWSSM != nil && len(inv.AWSSM.Regions) > 0 {
-		regions = inv.AWSSM.Regions
+	// Secrets Manager (and its keys) are read only where the inventory
+	// lists it, as the IAM scanner does.
+	var regions []string
+	if inv := e.Config.Inventory; inv != nil && inv.AWSSM != nil {
+		regions = awssm.Regions(inv.AWSSM.Regions, a.Region)
 	}
 	hashValues := e.Config.Inventory != nil && e.Config.Inventory.HashValues
 	for _, acct := range accts {

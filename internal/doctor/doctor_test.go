@@ -63,6 +63,8 @@ aws:
   endpoint: `+endpoint+`
 inventory:
   hash_values: true
+  awssm:
+    regions: [us-east-1]
   vault:
     - name: main
       address: `+addr+`
