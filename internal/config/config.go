@@ -655,6 +655,12 @@ func (c *Config) validate() error {
 				bad(0, "inventory.gcp_secret_manager[%d]: project is required (the project id, as in gcpsm:PROJECT/SECRET)", i)
 			}
 		}
+		if inv.SOPS != nil {
+			inv.SOPS.AgeKeyFile = c.resolve(inv.SOPS.AgeKeyFile)
+		}
+		if inv.SealedSecrets != nil {
+			inv.SealedSecrets.PrivateKeyFile = c.resolve(inv.SealedSecrets.PrivateKeyFile)
+		}
 		for section, paths := range map[string][]string{"sops": sopsPaths(inv.SOPS), "sealed_secrets": sealedPaths(inv.SealedSecrets)} {
 			if paths == nil {
 				continue

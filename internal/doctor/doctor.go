@@ -12,11 +12,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 
-	"github.com/vigilsec/vigil/internal/config"
+	"github.com/vigilsec/vigil/internal/safefile"
 	"github.com/vigilsec/vigil/internal/wiring"
 	"github.com/vigilsec/vigil/scanners/leaks"
 )
@@ -71,35 +72,42 @@ func Run(ctx context.Context, e *wiring.Env) []Check {
 		st, detail := dirStatus(d.Path)
 		add("dirs", d.Name, "readable directory", st, detail)
 	}
-	for _, l := range cfg.Sources.Logs {
-		n, err := globCount(l.Paths)
+	// matched reports a set of globs: an error, nothing to read yet, or how
+	// many files.
+	matched := func(area, target string, files []string, err error) {
 		switch {
 		case err != nil:
-			add("logs", l.Name, "files match", Failed, err.Error())
-		case n == 0:
-			add("logs", l.Name, "files match", Failed, "no file matches "+strings.Join(l.Paths, ", ")+" yet")
+			add(area, target, "files match", Failed, err.Error())
+		case len(files) == 0:
+			add(area, target, "files match", Failed, "no file matches yet")
 		default:
-			add("logs", l.Name, "files match", OK, fmt.Sprintf("%d files", n))
+			add(area, target, "files match", OK, fmt.Sprintf("%d files", len(files)))
 		}
 	}
-	if inv := cfg.Inventory; inv != nil && inv.Files != nil {
+	for _, l := range cfg.Sources.Logs {
+		// Plain globs: a log set may follow symlinks (follow_symlinks),
+		// and its directory may appear later.
+		var files []string
+		var errs []error
+		for _, p := range l.Paths {
+			m, err := filepath.Glob(p)
+			files, errs = append(files, m...), append(errs, err)
+		}
+		matched("logs", l.Name, files, errors.Join(errs...))
+	}
+	// The file-based stores read their globs through safefile.Glob, as the
+	// stores themselves do: a missing directory is an error there too.
+	inv := cfg.Inventory
+	if inv != nil && inv.Files != nil {
 		for _, set := range [][]string{inv.Files.Env, inv.Files.Kubernetes, inv.Files.Pipelines} {
-			if len(set) == 0 {
-				continue
-			}
-			n, err := globCount(resolveAll(cfg, set))
-			switch {
-			case err != nil:
-				add("files", strings.Join(set, ", "), "files match", Failed, err.Error())
-			case n == 0:
-				add("files", strings.Join(set, ", "), "files match", Failed, "no file matches")
-			default:
-				add("files", strings.Join(set, ", "), "files match", OK, fmt.Sprintf("%d files", n))
+			if len(set) > 0 {
+				files, err := safefile.Glob(cfg.Dir, set)
+				matched("files", strings.Join(set, ", "), files, err)
 			}
 		}
 	}
 	// Encrypted files: something to read, and the key when values are hashed.
-	if inv := cfg.Inventory; inv != nil {
+	if inv != nil {
 		type encrypted struct {
 			area       string
 			paths      []string
@@ -113,17 +121,10 @@ func Run(ctx context.Context, e *wiring.Env) []Check {
 			sets = append(sets, encrypted{"sealed", s.Paths, s.PrivateKeyFile, "controller's private key readable"})
 		}
 		for _, set := range sets {
-			n, err := globCount(resolveAll(cfg, set.paths))
-			switch {
-			case err != nil:
-				add(set.area, strings.Join(set.paths, ", "), "files match", Failed, err.Error())
-			case n == 0:
-				add(set.area, strings.Join(set.paths, ", "), "files match", Failed, "no file matches")
-			default:
-				add(set.area, strings.Join(set.paths, ", "), "files match", OK, fmt.Sprintf("%d files", n))
-			}
+			files, err := safefile.Glob(cfg.Dir, set.paths)
+			matched(set.area, strings.Join(set.paths, ", "), files, err)
 			if inv.HashValues && set.key != "" {
-				if _, err := os.Stat(resolveAll(cfg, []string{set.key})[0]); err != nil {
+				if _, err := os.Stat(set.key); err != nil {
 					add(set.area, set.key, set.whatK, Failed, err.Error())
 				} else {
 					add(set.area, set.key, set.whatK, OK, "")
@@ -190,7 +191,7 @@ func dirStatus(path string) (Status, string) {
 		return Failed, err.Error()
 	}
 	defer f.Close()
-	if _, err := f.Readdirnames(1); err != nil && err.Error() != "EOF" {
+	if _, err := f.Readdirnames(1); err != nil && !errors.Is(err, io.EOF) {
 		return Failed, err.Error()
 	}
 	return OK, ""
@@ -203,28 +204,4 @@ func writable(dir string) error {
 	}
 	f.Close()
 	return os.Remove(f.Name())
-}
-
-func globCount(patterns []string) (int, error) {
-	n := 0
-	var errs []error
-	for _, p := range patterns {
-		m, err := filepath.Glob(p)
-		errs = append(errs, err)
-		n += len(m)
-	}
-	return n, errors.Join(errs...)
-}
-
-// resolveAll makes inventory.files globs absolute as the files store does
-// (relative to the config).
-func resolveAll(cfg *config.Config, ps []string) []string {
-	out := make([]string, len(ps))
-	for i, p := range ps {
-		if !filepath.IsAbs(p) {
-			p = filepath.Join(cfg.Dir, p)
-		}
-		out[i] = p
-	}
-	return out
 }

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"syscall"
 )
@@ -87,4 +88,47 @@ func Base(g string) string {
 func within(base, p string) bool {
 	rel, err := filepath.Rel(base, p)
 	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
+}
+
+// Glob expands a configuration's globs (relative ones against root) into
+// the files that may be read, sorted and each once: regular files, and no
+// symlink out of its glob's directory (Check). A glob whose directory is
+// missing is an error, not an empty match: it is a typo or a missing mount,
+// and a listing without it is not complete. Errors name paths relative to
+// root.
+func Glob(root string, patterns []string) ([]string, error) {
+	rel := func(p string) string {
+		if r, err := filepath.Rel(root, p); err == nil && root != "" && !strings.HasPrefix(r, "..") {
+			return filepath.ToSlash(r)
+		}
+		return filepath.ToSlash(p)
+	}
+	var out []string
+	seen := map[string]bool{}
+	for _, g := range patterns {
+		if !filepath.IsAbs(g) {
+			g = filepath.Join(root, g)
+		}
+		if _, err := os.Stat(Base(g)); err != nil {
+			return nil, fmt.Errorf("%s: %w", rel(g), err)
+		}
+		m, err := filepath.Glob(g)
+		if err != nil {
+			return nil, fmt.Errorf("bad glob %q: %w", g, err)
+		}
+		for _, p := range m {
+			if seen[p] {
+				continue
+			}
+			seen[p] = true
+			// A FIFO would block the run, a link could make vigil read
+			// (and report on) any file on the host.
+			if why, _, err := Check(g, p, false); err != nil || why != "" {
+				continue
+			}
+			out = append(out, p)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
 }

@@ -15,7 +15,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -54,40 +53,6 @@ var sensitive = regexp.MustCompile(`(?i)(pass(word|wd)?|pwd|secret|token|api[_-]
 // reference is a value that points at a secret instead of holding one.
 var reference = regexp.MustCompile(`^(secret://|vault:|awssm:|arn:aws:secretsmanager:|\$\{.*\}$|\$\(.*\)$|\{\{.*\}\}$|\$[A-Za-z_][A-Za-z0-9_]*$|%[A-Za-z_]+%$)`)
 
-func (s *Store) glob(patterns []string) ([]string, error) {
-	var out []string
-	seen := map[string]bool{}
-	for _, g := range patterns {
-		if !filepath.IsAbs(g) {
-			g = filepath.Join(s.Root, g)
-		}
-		// A glob whose directory is missing is a typo or a missing mount,
-		// not a directory with nothing in it: the listing is not complete.
-		if _, err := os.Stat(safefile.Base(g)); err != nil {
-			return nil, fmt.Errorf("%s: %w", s.rel(g), err)
-		}
-		m, err := filepath.Glob(g)
-		if err != nil {
-			return nil, fmt.Errorf("bad glob %q: %w", g, err)
-		}
-		for _, p := range m {
-			if seen[p] {
-				continue
-			}
-			seen[p] = true
-			// Regular files only, and no symlink out of the glob's
-			// directory: a FIFO would block the run, a link could make
-			// the inventory read (and report on) any file on the host.
-			if why, _, err := safefile.Check(g, p, false); err != nil || why != "" {
-				continue
-			}
-			out = append(out, p)
-		}
-	}
-	sort.Strings(out)
-	return out, nil
-}
-
 func (s *Store) rel(p string) string {
 	if r, err := filepath.Rel(s.Root, p); err == nil && !strings.HasPrefix(r, "..") {
 		return filepath.ToSlash(r)
@@ -100,17 +65,17 @@ func (s *Store) rel(p string) string {
 func (s *Store) List(ctx context.Context, emit func(stores.Secret)) error {
 	s.reported = nil
 	var errs []error
-	envs, err := s.glob(s.Env)
+	envs, err := safefile.Glob(s.Root, s.Env)
 	errs = append(errs, err)
 	for _, p := range envs {
 		errs = append(errs, s.dotenv(p, emit))
 	}
-	kube, err := s.glob(s.Kubernetes)
+	kube, err := safefile.Glob(s.Root, s.Kubernetes)
 	errs = append(errs, err)
 	for _, p := range kube {
 		errs = append(errs, s.kubernetes(p, emit))
 	}
-	pipes, err := s.glob(s.Pipelines)
+	pipes, err := safefile.Glob(s.Root, s.Pipelines)
 	errs = append(errs, err)
 	for _, p := range pipes {
 		errs = append(errs, s.pipeline(p))

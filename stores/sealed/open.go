@@ -3,7 +3,6 @@ package sealed
 import (
 	"context"
 	"crypto/rsa"
-	"path/filepath"
 
 	"github.com/vigilsec/vigil/stores"
 )
@@ -16,22 +15,12 @@ func Open(_ context.Context, d stores.Deps) ([]stores.Store, error) {
 	if inv == nil || inv.SealedSecrets == nil {
 		return nil, nil
 	}
-	abs := func(p string) string {
-		if filepath.IsAbs(p) {
-			return p
-		}
-		return filepath.Join(cfg.Dir, p)
-	}
-	var globs []string
-	for _, g := range inv.SealedSecrets.Paths {
-		globs = append(globs, abs(g))
-	}
 	var keys []*rsa.PrivateKey
 	if d.Hasher() != nil && inv.SealedSecrets.PrivateKeyFile != "" {
 		var err error
-		if keys, err = readKeys(abs(inv.SealedSecrets.PrivateKeyFile)); err != nil {
+		if keys, err = readKeys(inv.SealedSecrets.PrivateKeyFile); err != nil {
 			return nil, err
 		}
 	}
-	return []stores.Store{New(cfg.Dir, globs, keys, d.Hasher())}, nil
+	return []stores.Store{New(cfg.Dir, inv.SealedSecrets.Paths, keys, d.Hasher())}, nil
 }

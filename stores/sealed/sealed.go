@@ -31,7 +31,7 @@ import (
 
 // Store is the SealedSecret manifests globs match.
 type Store struct {
-	dir    string
+	dir    string // relative globs and the paths shown are relative to it (the config's directory)
 	globs  []string
 	keys   map[string]*rsa.PrivateKey // by fingerprint; nil: nothing is unsealed
 	hasher stores.Hasher
@@ -79,15 +79,10 @@ type meta struct {
 // value that can't be unsealed, is an error naming it; the other files are
 // still listed.
 func (s *Store) List(ctx context.Context, emit func(stores.Secret)) error {
-	var files []string
-	for _, g := range s.globs {
-		m, err := filepath.Glob(g)
-		if err != nil {
-			return fmt.Errorf("sealed: bad glob %s: %w", g, err)
-		}
-		files = append(files, m...)
+	files, err := safefile.Glob(s.dir, s.globs)
+	if err != nil {
+		return fmt.Errorf("sealed: %w", err)
 	}
-	sort.Strings(files)
 	var errs []error
 	for _, f := range files {
 		if ctx.Err() != nil {

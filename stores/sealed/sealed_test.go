@@ -149,3 +149,19 @@ func TestScopesKeysAndErrors(t *testing.T) {
 		t.Fatal("a file without a PEM key was read as keys")
 	}
 }
+
+// A glob whose directory is missing is an error, never an empty listing;
+// a symlink out of the glob's directory is not read.
+func TestMissingDirectoryAndEscapingLinks(t *testing.T) {
+	dir := t.TempDir()
+	if err := New(dir, []string{"k8s/*.yaml"}, nil, nil).List(t.Context(), func(stores.Secret) {}); err == nil || !strings.Contains(err.Error(), "k8s") {
+		t.Fatalf("missing directory: %v", err)
+	}
+	outside := t.TempDir()
+	os.WriteFile(filepath.Join(outside, "s.yaml"), []byte(sealedYAML("etl", "db", "", map[string]string{"password": "AgB="})), 0o600)
+	os.MkdirAll(filepath.Join(dir, "k8s"), 0o755)
+	os.Symlink(filepath.Join(outside, "s.yaml"), filepath.Join(dir, "k8s", "s.yaml"))
+	if got := storetest.List(t, New(dir, []string{"k8s/*.yaml"}, nil, nil)); len(got) != 0 {
+		t.Fatalf("a symlink out of the directory was read: %+v", got)
+	}
+}

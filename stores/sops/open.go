@@ -2,7 +2,6 @@ package sops
 
 import (
 	"context"
-	"path/filepath"
 
 	"filippo.io/age"
 
@@ -17,23 +16,12 @@ func Open(_ context.Context, d stores.Deps) ([]stores.Store, error) {
 	if inv == nil || inv.SOPS == nil {
 		return nil, nil
 	}
-	var globs []string
-	for _, g := range inv.SOPS.Paths {
-		if !filepath.IsAbs(g) {
-			g = filepath.Join(cfg.Dir, g)
-		}
-		globs = append(globs, g)
-	}
 	var ids []age.Identity
 	if d.Hasher() != nil && inv.SOPS.AgeKeyFile != "" {
-		p := inv.SOPS.AgeKeyFile
-		if !filepath.IsAbs(p) {
-			p = filepath.Join(cfg.Dir, p)
-		}
 		var err error
-		if ids, err = readIdentities(p); err != nil {
+		if ids, err = readIdentities(inv.SOPS.AgeKeyFile); err != nil {
 			return nil, err
 		}
 	}
-	return []stores.Store{New(cfg.Dir, globs, ids, d.Hasher(), d.Controls())}, nil
+	return []stores.Store{New(cfg.Dir, inv.SOPS.Paths, ids, d.Hasher(), d.Controls())}, nil
 }

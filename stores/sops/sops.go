@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strings"
 	"time"
 
@@ -38,8 +37,8 @@ import (
 
 // Store is the SOPS files matched by a set of globs.
 type Store struct {
-	dir      string   // paths are shown relative to it (the config's directory)
-	globs    []string // absolute
+	dir      string // relative globs and the paths shown are relative to it (the config's directory)
+	globs    []string
 	ids      []age.Identity
 	hasher   stores.Hasher
 	controls rules.Controls
@@ -65,15 +64,10 @@ func (s *Store) Reported() []finding.Finding { return s.reported }
 // error naming it; the other files are still listed.
 func (s *Store) List(ctx context.Context, emit func(stores.Secret)) error {
 	s.reported = nil
-	var files []string
-	for _, g := range s.globs {
-		m, err := filepath.Glob(g)
-		if err != nil {
-			return fmt.Errorf("sops: bad glob %s: %w", g, err)
-		}
-		files = append(files, m...)
+	files, err := safefile.Glob(s.dir, s.globs)
+	if err != nil {
+		return fmt.Errorf("sops: %w", err)
 	}
-	sort.Strings(files)
 	var errs []error
 	for _, f := range files {
 		if ctx.Err() != nil {

@@ -180,3 +180,13 @@ func TestFormatsKeysAndPlaintext(t *testing.T) {
 		t.Fatalf("unreadable file: %v", err)
 	}
 }
+
+// A glob whose directory is missing is an error, never an empty listing
+// (its declared secrets would be called missing), as for the files store.
+func TestMissingDirectoryIsAnError(t *testing.T) {
+	dir := t.TempDir()
+	err := New(dir, []string{"secrets/*.enc.yaml"}, nil, nil, rules.DefaultControls()).List(t.Context(), func(stores.Secret) {})
+	if err == nil || !strings.Contains(err.Error(), "secrets") {
+		t.Fatalf("%v", err)
+	}
+}
