@@ -211,8 +211,9 @@ func (is *issuer) judge(sub string, glob bool, c Context) (Reason, string) {
 	}
 	if len(is.owner) > 0 {
 		o, ok := claimOf(claims, is.owner)
+		_, byID := claims["repository_id"] // repository ids are global: no owner needed
 		switch {
-		case !ok && !has(keys(claims), "repository_id"):
+		case !ok && !byID:
 			return OIDCOwnerWildcard, "it names no owner, so a repository of any owner whose subject has this shape matches (a customised subject template can produce it)"
 		case ok && wild(ownerName(o)):
 			return OIDCOwnerWildcard, "the owner is a wildcard, so repositories of other owners match"
@@ -338,14 +339,6 @@ func claimOf(claims map[string]string, keys []string) (string, bool) {
 		}
 	}
 	return "", false
-}
-
-func keys(m map[string]string) []string {
-	var out []string
-	for k := range m {
-		out = append(out, k)
-	}
-	return out
 }
 
 // ownerName is the owner part of "owner/repo" (or of a GitLab

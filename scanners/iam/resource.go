@@ -179,7 +179,7 @@ func (a *Analyzer) reader(account string, st policy.Statement, who string, allow
 			return "", ""
 		}
 		return "anyone", finding.Critical
-	case has(allowed, who):
+	case policy.Has(allowed, who):
 		return "", ""
 	case acct != "" && acct != account:
 		return "other_account", finding.High
@@ -220,15 +220,6 @@ func readerWhy(reason string, allowed []string) string {
 		return "the declared inventory names no consumer of this secret"
 	}
 	return "the declared consumers are " + strings.Join(allowed, ", ")
-}
-
-func has(l []string, s string) bool {
-	for _, x := range l {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func (a *Analyzer) secretFinding(kind finding.Kind, sev finding.Severity, sp SecretPolicy, title, detail string, ev finding.Evidence, idParts ...string) finding.Finding {
