@@ -3,7 +3,6 @@ package azkv
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -16,8 +15,6 @@ import (
 	"github.com/vigilsec/vigil/internal/finding"
 	"github.com/vigilsec/vigil/internal/secrethash"
 	"github.com/vigilsec/vigil/internal/testenv"
-	"github.com/vigilsec/vigil/rules"
-	"github.com/vigilsec/vigil/scanners/inventory"
 	"github.com/vigilsec/vigil/stores"
 	"github.com/vigilsec/vigil/stores/storetest"
 )
@@ -52,20 +49,7 @@ func TestConformance(t *testing.T) {
 			return New(d.Client(t), "denied", nil)
 		},
 		Rotate: func(t *testing.T, path, value string) func() {
-			name := strings.TrimPrefix(path, "azkv:vigil-test/")
-			w := Writer{Client: v.Client(t)}
-			_, old, err := w.Current(context.Background(), name)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := w.Add(context.Background(), name, value); err != nil {
-				t.Fatal(err)
-			}
-			return func() {
-				if _, err := w.Add(context.Background(), name, old); err != nil {
-					t.Fatal(err)
-				}
-			}
+			return storetest.AddVersion(t, Writer{Client: v.Client(t)}, strings.TrimPrefix(path, "azkv:vigil-test/"), value)
 		},
 	})
 }
@@ -107,13 +91,7 @@ func TestMetadataAndExpiry(t *testing.T) {
 		t.Fatalf("hashes %+v", w.Hashes)
 	}
 
-	c := &inventory.Comparer{Controls: rules.DefaultControls(), DefaultRotationDays: 90, DefaultUnusedDays: 90,
-		Declared: []rules.Declared{{Path: "azkv:prod-kv/warehouse-password"}, {Path: "azkv:prod-kv/legacy-api-key"}, {Path: "azkv:prod-kv/reporting-token"}}}
-	var kinds []string
-	for _, f := range c.Compare(got, map[string]bool{"azkv:prod-kv/": true}) {
-		kinds = append(kinds, string(f.Kind)+" "+f.Resource)
-	}
-	sort.Strings(kinds)
+	kinds := storetest.Compared(got, "azkv:prod-kv/")
 	want := []string{"inventory.expired azkv:prod-kv/legacy-api-key", string(finding.KindInvRotationOverdue) + " azkv:prod-kv/reporting-token"}
 	if strings.Join(kinds, "; ") != strings.Join(want, "; ") {
 		t.Fatalf("findings: %v", kinds)

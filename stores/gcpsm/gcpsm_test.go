@@ -11,8 +11,6 @@ import (
 	"github.com/vigilsec/vigil/internal/finding"
 	"github.com/vigilsec/vigil/internal/secrethash"
 	"github.com/vigilsec/vigil/internal/testenv"
-	"github.com/vigilsec/vigil/rules"
-	"github.com/vigilsec/vigil/scanners/inventory"
 	"github.com/vigilsec/vigil/stores"
 	"github.com/vigilsec/vigil/stores/storetest"
 )
@@ -41,20 +39,7 @@ func TestConformance(t *testing.T) {
 			return New(d.Client(t), "denied", nil)
 		},
 		Rotate: func(t *testing.T, path, value string) func() {
-			secret := "projects/vigil-test/secrets/" + strings.TrimPrefix(path, "gcpsm:vigil-test/")
-			w := Writer{Client: s.Client(t)}
-			_, old, err := w.Current(context.Background(), secret)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := w.Add(context.Background(), secret, value); err != nil {
-				t.Fatal(err)
-			}
-			return func() {
-				if _, err := w.Add(context.Background(), secret, old); err != nil {
-					t.Fatal(err)
-				}
-			}
+			return storetest.AddVersion(t, Writer{Client: s.Client(t)}, "projects/vigil-test/secrets/"+strings.TrimPrefix(path, "gcpsm:vigil-test/"), value)
 		},
 	})
 }
@@ -103,13 +88,7 @@ func TestMetadataAndExpiry(t *testing.T) {
 	if fmt.Sprint(current) != fmt.Sprint([]string{h.Hash(cur)}) || fmt.Sprint(previous) != fmt.Sprint(want) {
 		t.Fatalf("hashes: current %v previous %v", current, previous)
 	}
-	c := &inventory.Comparer{Controls: rules.DefaultControls(), DefaultRotationDays: 90, DefaultUnusedDays: 90,
-		Declared: []rules.Declared{{Path: "gcpsm:data-prod/warehouse-password"}, {Path: "gcpsm:data-prod/legacy-token"}, {Path: "gcpsm:data-prod/reporting-token"}}}
-	var kinds []string
-	for _, f := range c.Compare(got, map[string]bool{"gcpsm:data-prod/": true}) {
-		kinds = append(kinds, string(f.Kind)+" "+f.Resource)
-	}
-	sort.Strings(kinds)
+	kinds := storetest.Compared(got, "gcpsm:data-prod/")
 	if strings.Join(kinds, "; ") != "inventory.expired gcpsm:data-prod/legacy-token; "+string(finding.KindInvRotationOverdue)+" gcpsm:data-prod/reporting-token" {
 		t.Fatalf("findings: %v", kinds)
 	}

@@ -15,6 +15,8 @@ import (
 
 	"github.com/vigilsec/vigil/internal/secrethash"
 	"github.com/vigilsec/vigil/internal/testenv"
+	"github.com/vigilsec/vigil/rules"
+	"github.com/vigilsec/vigil/scanners/inventory"
 	"github.com/vigilsec/vigil/stores"
 )
 
@@ -212,4 +214,47 @@ func noValues(t *testing.T, got []stores.Secret, values []string) {
 			t.Fatalf("a listed secret carries a value (%s...)", v[:6])
 		}
 	}
+}
+
+// Versioned is a store writer that adds versions (Key Vault, Secret
+// Manager: their Writers).
+type Versioned interface {
+	Current(ctx context.Context, secret string) (version, value string, err error)
+	Add(ctx context.Context, secret, value string) (version string, err error)
+}
+
+// AddVersion is a Harness.Rotate for such a store: value is added as a new
+// version, and the rollback adds the old value again as the newest.
+func AddVersion(t *testing.T, w Versioned, secret, value string) (rollback func()) {
+	t.Helper()
+	ctx := context.Background()
+	_, old, err := w.Current(ctx, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Add(ctx, secret, value); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		if _, err := w.Add(ctx, secret, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// Compared returns what the inventory makes of a complete listing of the
+// prefix covers when every listed secret is declared (so only what the
+// store itself says counts: dates, expiry, owners), as sorted
+// "kind resource" lines.
+func Compared(got []stores.Secret, covers string) []string {
+	c := &inventory.Comparer{Controls: rules.DefaultControls(), DefaultRotationDays: 90, DefaultUnusedDays: 90}
+	for _, s := range got {
+		c.Declared = append(c.Declared, rules.Declared{Path: s.Path})
+	}
+	var out []string
+	for _, f := range c.Compare(got, map[string]bool{covers: true}) {
+		out = append(out, string(f.Kind)+" "+f.Resource)
+	}
+	sort.Strings(out)
+	return out
 }
