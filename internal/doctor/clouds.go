@@ -65,13 +65,12 @@ func gcpChecks(ctx context.Context, e *wiring.Env) []Check {
 	}
 	var out []Check
 	for _, p := range inv.GCPSecretManager {
-		c, err := gcpsm.NewClient(ctx, p.Project)
+		c, err := gcpsm.NewClient(p.Project)
 		if err != nil {
 			out = append(out, Check{Area: "gcp", Target: "gcpsm:" + p.Project, What: "client", Status: Failed, Detail: err.Error()})
 			continue
 		}
 		out = append(out, gcpList(ctx, "gcpsm:"+p.Project, p.Project, c))
-		c.Close()
 	}
 	return out
 }

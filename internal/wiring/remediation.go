@@ -58,7 +58,7 @@ func (e *Env) Remediation(ctx context.Context) (*remediate.Engine, *remediate.Pl
 			vh.Stores["azkv:"+v.Name] = azkv.Writer{Client: client}
 		}
 		for _, p := range inv.GCPSecretManager {
-			client, err := gcpsm.NewClient(ctx, p.Project)
+			client, err := gcpsm.NewClient(p.Project)
 			if err != nil {
 				e.Log.Error("secret manager unavailable for remediation", "store", "gcpsm:"+p.Project, "err", err)
 				continue

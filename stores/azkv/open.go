@@ -3,7 +3,9 @@ package azkv
 import (
 	"context"
 	"fmt"
+	"sync"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 
@@ -29,11 +31,17 @@ func Open(_ context.Context, d stores.Deps) ([]stores.Store, error) {
 	return out, nil
 }
 
+// credential is the default chain, built once: every vault is the same
+// token audience, so one credential's token cache serves them all.
+var credential = sync.OnceValues(func() (azcore.TokenCredential, error) {
+	return azidentity.NewDefaultAzureCredential(nil)
+})
+
 // NewClient returns the client of one vault, with azidentity's default
 // credential chain (the inventory reads with it; remediation writes with
 // it).
 func NewClient(name, vaultURL string) (*azsecrets.Client, error) {
-	cred, err := azidentity.NewDefaultAzureCredential(nil)
+	cred, err := credential()
 	if err != nil {
 		return nil, fmt.Errorf("azkv:%s: azure credentials: %w", name, err)
 	}

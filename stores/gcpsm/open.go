@@ -3,6 +3,7 @@ package gcpsm
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	secretmanager "cloud.google.com/go/secretmanager/apiv1"
 
@@ -12,14 +13,14 @@ import (
 // Open opens a store per inventory.gcp_secret_manager project, with
 // Application Default Credentials (workload identity, a service account
 // key file named by GOOGLE_APPLICATION_CREDENTIALS, gcloud's login).
-func Open(ctx context.Context, d stores.Deps) ([]stores.Store, error) {
+func Open(_ context.Context, d stores.Deps) ([]stores.Store, error) {
 	inv := d.Config().Inventory
 	if inv == nil || len(inv.GCPSecretManager) == 0 {
 		return nil, nil
 	}
 	var out []stores.Store
 	for _, p := range inv.GCPSecretManager {
-		c, err := NewClient(ctx, p.Project)
+		c, err := NewClient(p.Project)
 		if err != nil {
 			return nil, err
 		}
@@ -28,12 +29,18 @@ func Open(ctx context.Context, d stores.Deps) ([]stores.Store, error) {
 	return out, nil
 }
 
-// NewClient returns a Secret Manager client with Application Default
+// NewClient returns the Secret Manager client, with Application Default
 // Credentials; the inventory reads with it, remediation writes with it.
-func NewClient(ctx context.Context, project string) (*secretmanager.Client, error) {
-	c, err := secretmanager.NewClient(ctx)
+// Every request names its project, so one client (one connection) serves
+// them all and is made once.
+func NewClient(project string) (*secretmanager.Client, error) {
+	c, err := sharedClient()
 	if err != nil {
 		return nil, fmt.Errorf("gcpsm:%s: %w", project, err)
 	}
 	return c, nil
 }
+
+var sharedClient = sync.OnceValues(func() (*secretmanager.Client, error) {
+	return secretmanager.NewClient(context.Background())
+})
