@@ -148,9 +148,13 @@ func (s *Scanner) Scan(ctx context.Context, _ scanners.StateReader, emit func(sc
 		res.Findings = a.Analyze(g)
 		if ciErr != nil {
 			partial = append(partial, fmt.Errorf("CI credentials: %w", ciErr))
-		} else if fs := a.CIKeys(g, ci, nameOnce); fs != nil || hasGitHubOIDC(g) {
-			res.Findings = append(res.Findings, fs...)
-			nameOnce = nameOnce && !hasGitHubOIDC(g)
+		} else {
+			res.Findings = append(res.Findings, a.CIKeys(g, ci, nameOnce)...)
+			// Name-only findings say nothing of the account: reported with
+			// the first account that trusts GitHub's issuer.
+			if hasGitHubOIDC(g) {
+				nameOnce = false
+			}
 		}
 		if len(partial) > 0 {
 			res.Mode, res.Err = scanners.Partial, fmt.Errorf("iam %s (account %s): %w", acct.Name, g.Account, errors.Join(partial...))
