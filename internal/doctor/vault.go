@@ -40,19 +40,19 @@ func vaultChecks(ctx context.Context, e *wiring.Env) []Check {
 			continue
 		}
 		add("token lookup-self", OK, "")
-		want := func(path string, any ...string) {
+		want := func(path string, oneOf ...string) {
 			caps, err := c.Sys().CapabilitiesSelfWithContext(ctx, path)
 			if err != nil {
 				add(path, Failed, err.Error())
 				return
 			}
-			for _, cap := range any {
-				if slices.Contains(caps, cap) || slices.Contains(caps, "root") {
-					add(strings.Join(any, "|")+" "+path, OK, "")
+			for _, w := range oneOf {
+				if slices.Contains(caps, w) || slices.Contains(caps, "root") {
+					add(strings.Join(oneOf, "|")+" "+path, OK, "")
 					return
 				}
 			}
-			add(strings.Join(any, "|")+" "+path, Missing, fmt.Sprintf("the token has %v there", caps))
+			add(strings.Join(oneOf, "|")+" "+path, Missing, fmt.Sprintf("the token has %v there", caps))
 		}
 		for _, m := range v.Mounts {
 			m = strings.Trim(m, "/")
