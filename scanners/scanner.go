@@ -86,6 +86,9 @@ type Result struct {
 // Stats counts what a source read, for progress and for benchmarks.
 type Stats struct {
 	Commits, Files, Bytes int64
+	// Fetches counts clones and fetches from a remote (a URL target's
+	// mirror update): a night with no change has none.
+	Fetches int64
 }
 
 // Progress receives counts while scanning. Implementations must be safe for

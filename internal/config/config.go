@@ -245,6 +245,57 @@ type Sources struct {
 	Git  []GitSource `yaml:"git"`
 	Dirs []DirSource `yaml:"dirs"`
 	Logs []LogSource `yaml:"logs"`
+	// GitHub lists organisations whose every repository is scanned.
+	GitHub []GitHubOrg `yaml:"github"`
+}
+
+// GitHubOrg is every repository of a GitHub organisation, discovered each
+// run: new ones are picked up, deleted and renamed ones noticed.
+type GitHubOrg struct {
+	Org string `yaml:"org"`
+	// APIURL is GitHub Enterprise Server's root (default api.github.com).
+	APIURL string `yaml:"api_url"`
+	// TokenEnv names the variable holding a token (default GITHUB_TOKEN),
+	// unless App is given.
+	TokenEnv string `yaml:"token_env"`
+	// App authenticates as a GitHub App installation; its tokens are
+	// re-minted before they expire.
+	App *GitHubApp `yaml:"app"`
+	// Include and Exclude are globs over repository names (not the owner).
+	Include []string `yaml:"include"`
+	Exclude []string `yaml:"exclude"`
+	// Forks scans forks too (default false); Archived scans archived
+	// repositories (default true: an archived repository's leak is still a
+	// leak); Visibility is all (default), public or private.
+	Forks      *bool  `yaml:"forks"`
+	Archived   *bool  `yaml:"archived"`
+	Visibility string `yaml:"visibility"`
+	// Alerts imports the organisation's secret-scanning alerts (default
+	// true; needs the "secret scanning alerts: read" permission).
+	Alerts *bool `yaml:"alerts"`
+	// Workers is how many repositories are checked and scanned at once
+	// (default 4); MaxRequests caps concurrent API requests (default 4).
+	Workers     int `yaml:"workers"`
+	MaxRequests int `yaml:"max_requests"`
+	// RateLimitWait is the longest wait for a primary rate limit's reset
+	// (default 15m); beyond it the repositories left are partial.
+	RateLimitWait time.Duration `yaml:"rate_limit_wait"`
+	Line          int           `yaml:"-"`
+}
+
+// GitHubApp is a GitHub App installation.
+type GitHubApp struct {
+	AppID          int64  `yaml:"app_id"`
+	InstallationID int64  `yaml:"installation_id"`
+	PrivateKeyFile string `yaml:"private_key_file"`
+}
+
+// Flag returns *b, or def when b is unset.
+func Flag(b *bool, def bool) bool {
+	if b == nil {
+		return def
+	}
+	return *b
 }
 
 // GitSource is a repository given by a local path or a clone URL.
@@ -294,6 +345,16 @@ func (g *GitSource) UnmarshalYAML(n *yaml.Node) error {
 		return err
 	}
 	g.Line = n.Line
+	return nil
+}
+
+// UnmarshalYAML records the line of the entry.
+func (o *GitHubOrg) UnmarshalYAML(n *yaml.Node) error {
+	type plain GitHubOrg
+	if err := DecodeStrict(n, (*plain)(o)); err != nil {
+		return err
+	}
+	o.Line = n.Line
 	return nil
 }
 
@@ -736,6 +797,54 @@ func (c *Config) validate() error {
 			l.Name = defaultName(filepath.Dir(l.Paths[0]), "")
 		}
 		name("logs", l.Name, l.Line)
+	}
+	for i := range c.Sources.GitHub {
+		o := &c.Sources.GitHub[i]
+		where := fmt.Sprintf("sources.github[%d]", i)
+		if o.Org == "" || strings.ContainsAny(o.Org, "/ ") {
+			bad(o.Line, "%s: org is required (the organisation's login)", where)
+		}
+		name("github", o.Org, o.Line)
+		for _, g := range append(append([]string{}, o.Include...), o.Exclude...) {
+			if _, err := filepath.Match(g, ""); err != nil {
+				bad(o.Line, "%s: bad glob %q: %v", where, g, err)
+			}
+		}
+		switch o.Visibility {
+		case "":
+			o.Visibility = "all"
+		case "all", "public", "private":
+		default:
+			bad(o.Line, "%s: visibility %q (want all, public or private)", where, o.Visibility)
+		}
+		if o.App != nil {
+			if o.TokenEnv != "" {
+				bad(o.Line, "%s: give token_env or app, not both", where)
+			}
+			if o.App.AppID <= 0 || o.App.InstallationID <= 0 || o.App.PrivateKeyFile == "" {
+				bad(o.Line, "%s.app: app_id, installation_id and private_key_file are required", where)
+			}
+			o.App.PrivateKeyFile = c.resolve(o.App.PrivateKeyFile)
+		} else if o.TokenEnv == "" {
+			o.TokenEnv = "GITHUB_TOKEN"
+		}
+		if o.APIURL != "" {
+			if u, err := url.Parse(o.APIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.User != nil {
+				bad(o.Line, "%s: api_url must be an http(s) URL without credentials", where)
+			}
+		}
+		if o.Workers < 0 || o.MaxRequests < 0 || o.RateLimitWait < 0 {
+			bad(o.Line, "%s: workers, max_requests and rate_limit_wait must not be negative", where)
+		}
+		if o.Workers == 0 {
+			o.Workers = 4
+		}
+		if o.MaxRequests == 0 {
+			o.MaxRequests = 4
+		}
+		if o.RateLimitWait == 0 {
+			o.RateLimitWait = 15 * time.Minute
+		}
 	}
 	if c.AWS != nil {
 		if c.AWS.Region == "" {

@@ -109,6 +109,12 @@ const (
 	KindLeakFile Kind = "leak.file"
 	KindLeakLog  Kind = "leak.log"
 	KindLeakLive Kind = "leak.live"
+	// KindLeakGitHubAlert is a GitHub secret-scanning alert that no vigil
+	// finding stands at the location of (one that does is carried by it).
+	KindLeakGitHubAlert Kind = "leak.github_alert"
+	// KindLeakRepoDeleted marks a scanned repository that left its
+	// organisation: its findings are kept, not resolved by the absence.
+	KindLeakRepoDeleted Kind = "leak.repo_deleted"
 
 	KindIAMExcessGrant         Kind = "iam.excess_grant"
 	KindIAMMissingGrant        Kind = "iam.missing_grant"
@@ -140,7 +146,7 @@ const (
 
 // LeakKinds are the kinds of a secret found where it leaked: their evidence
 // carries the keyed hash that leak.live and remediation match on.
-var LeakKinds = []Kind{KindLeakGit, KindLeakFile, KindLeakLog}
+var LeakKinds = []Kind{KindLeakGit, KindLeakFile, KindLeakLog, KindLeakGitHubAlert}
 
 // Strings returns kinds as strings, for store filters.
 func Strings(kinds ...Kind) []string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/openbao/openbao/api/v2"
@@ -13,6 +14,7 @@ import (
 	"github.com/vigilsec/vigil/internal/ledger"
 	"github.com/vigilsec/vigil/internal/store"
 	"github.com/vigilsec/vigil/rules"
+	"github.com/vigilsec/vigil/scanners/githuborg"
 	"github.com/vigilsec/vigil/scanners/iam"
 	"github.com/vigilsec/vigil/scanners/inventory"
 	"github.com/vigilsec/vigil/scanners/leaks"
@@ -47,6 +49,50 @@ func (e *Env) Leaks() (*leaks.Scanner, error) {
 		s.Logs = append(s.Logs, leaks.LogTarget{Name: l.Name, Paths: l.Paths, FollowSymlinks: l.FollowSymlinks})
 	}
 	return s, nil
+}
+
+// GitHubOrgs builds the organisation scanner over sources.github, or nil
+// without one. Each organisation's credential is read from the variable
+// its token_env names (or minted from its App key) and reaches git only
+// through a credential helper, never a URL or an argument.
+func (e *Env) GitHubOrgs() (*githuborg.Scanner, error) {
+	c := e.Config
+	if len(c.Sources.GitHub) == 0 {
+		return nil, nil
+	}
+	ls, err := e.Leaks()
+	if err != nil {
+		return nil, err
+	}
+	s := &githuborg.Scanner{Leaks: ls, Controls: e.Controls, Log: e.Log}
+	for _, o := range c.Sources.GitHub {
+		org, err := GitHubOrg(o)
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d: sources.github %s: %w", c.File, o.Line, o.Org, err)
+		}
+		s.Orgs = append(s.Orgs, org)
+	}
+	return s, nil
+}
+
+// GitHubOrg is one sources.github entry as the scanner takes it.
+func GitHubOrg(o config.GitHubOrg) (githuborg.Org, error) {
+	auth := githuborg.Auth{Token: os.Getenv(o.TokenEnv)}
+	if o.App != nil {
+		auth = githuborg.Auth{App: &githuborg.App{AppID: o.App.AppID, InstallationID: o.App.InstallationID, PrivateKeyFile: o.App.PrivateKeyFile}}
+	}
+	client, err := githuborg.NewClient(o.APIURL, auth, o.MaxRequests, o.RateLimitWait, nil)
+	if err != nil {
+		return githuborg.Org{}, err
+	}
+	return githuborg.Org{
+		Name:   o.Org,
+		Client: client,
+		Filter: githuborg.Filter{Include: o.Include, Exclude: o.Exclude, Forks: config.Flag(o.Forks, false),
+			Archived: config.Flag(o.Archived, true), Visibility: o.Visibility},
+		Alerts:  config.Flag(o.Alerts, true),
+		Workers: o.Workers,
+	}, nil
 }
 
 // Inventory builds the inventory scanner and its stores, or nil without an

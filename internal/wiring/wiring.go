@@ -24,10 +24,11 @@ import (
 )
 
 // Order is every scanner this build has, in the order a run runs them:
-// inventory after leaks (it matches this run's leaks with store values),
+// github (every repository of an organisation) beside leaks, both before
+// inventory (it matches this run's leaks with store values),
 // synthetic last (it mints and revokes credentials, and the drift found
 // before it explains what its probes find).
-var Order = []string{"leaks", "inventory", "iam", "synthetic"}
+var Order = []string{"leaks", "github", "inventory", "iam", "synthetic"}
 
 // Env is a loaded configuration with what it opens, for one command.
 type Env struct {
@@ -169,6 +170,9 @@ func (e *Env) Scanners(ctx context.Context, want map[string]bool) ([]scanners.Sc
 		switch name {
 		case "leaks":
 			sc, err = scanner(e.Leaks())
+		case "github":
+			sc, err = scanner(e.GitHubOrgs())
+			missing = "the github scanner needs a sources.github: section"
 		case "inventory":
 			sc, err = scanner(e.Inventory(ctx))
 			missing = "the inventory scanner needs an inventory: section"

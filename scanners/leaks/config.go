@@ -22,7 +22,14 @@ type Options struct {
 // New returns a leaks scanner on eng with no targets: the caller adds its
 // repositories, directories and log globs.
 func New(eng *Engine, o Options) *Scanner {
-	return &Scanner{Engine: eng, ExplicitRules: o.ExplicitRules, CacheDir: o.CacheDir, Progress: o.Progress, Log: o.Log}
+	s := &Scanner{Engine: eng, ExplicitRules: o.ExplicitRules, CacheDir: o.CacheDir, Progress: o.Progress, Log: o.Log}
+	if s.Progress == nil {
+		s.Progress = scanners.Nop{}
+	}
+	if s.Log == nil {
+		s.Log = slog.New(slog.DiscardHandler)
+	}
+	return s
 }
 
 // NewEngine loads the gitleaks rules (default rules when rulesPath is empty)

@@ -128,8 +128,12 @@ func severity(ruleID string) finding.Severity {
 type target struct {
 	kind   finding.Kind // finding.KindLeakGit, ...
 	source string       // Result.Source
-	name   string       // the configured source name
-	root   string       // directory paths are made relative to (dirs)
+	name   string       // the configured source name: ids are made of it
+	// display names the repository in what people read, when that is not
+	// name (an organisation's repository is known by its id, shown by its
+	// current name).
+	display string
+	root    string // directory paths are made relative to (dirs)
 }
 
 // convert turns a gitleaks finding into a vigil finding. The secret is hashed
@@ -158,12 +162,16 @@ func (e *Engine) convert(t target, rf report.Finding) finding.Finding {
 	var resource, where string
 	switch t.kind {
 	case finding.KindLeakGit:
+		repo := t.name
+		if t.display != "" {
+			repo = t.display
+		}
 		ev["commit"] = rf.Commit
 		ev["author"] = rf.Author
 		ev["date"] = rf.Date
-		loc.Repo, loc.Commit = t.name, rf.Commit
-		resource = fmt.Sprintf("repo:%s@%s:%s:%d", t.name, short(rf.Commit), path, rf.StartLine)
-		where = fmt.Sprintf("commit %s of %s", short(rf.Commit), t.name)
+		loc.Repo, loc.Commit = repo, rf.Commit
+		resource = fmt.Sprintf("repo:%s@%s:%s:%d", repo, short(rf.Commit), path, rf.StartLine)
+		where = fmt.Sprintf("commit %s of %s", short(rf.Commit), repo)
 	case finding.KindLeakLog:
 		resource = fmt.Sprintf("log:%s:%s:%d", t.name, path, rf.StartLine)
 		where = "log " + path

@@ -33,9 +33,25 @@ import (
 // GitTarget is a repository to scan: a local path, or a URL that is mirrored
 // into CacheDir first.
 type GitTarget struct {
+	// Name is the source's identity: its scan state and its findings' ids
+	// are keyed by it, so it must not change when the repository is renamed.
 	Name string
+	// Repo is the repository's name as findings show it (default Name).
+	Repo string
 	Path string
 	URL  string
+	// Password, when set, gives the credential for URL (which then carries
+	// none) at the moment git needs it: an App installation token is
+	// re-minted before it expires. Username defaults to x-access-token.
+	Username string
+	Password func(context.Context) (string, error)
+	// Mirror is where a URL target's bare mirror is kept (default: under
+	// the scanner's CacheDir, by Name).
+	Mirror string
+	// CheckRemote asks the remote for its ref tips (one ls-remote) before
+	// fetching: when they equal the stored ones under the same rules, the
+	// night costs no fetch and no scan.
+	CheckRemote bool
 	// Since, when set, limits the scan to commits after this revision. Such
 	// a scan is a one-off: it proves nothing about older commits and leaves
 	// the stored state alone.
@@ -125,11 +141,42 @@ func authFor(rawURL string) remoteAuth {
 		user, pass = "x-access-token", user
 	}
 	u.User = nil
+	return withCredential(u.String(), user, pass)
+}
+
+// withCredential is the remoteAuth for a credential-free URL and a
+// credential given apart from it.
+func withCredential(cleanURL, user, pass string) remoteAuth {
 	return remoteAuth{
-		url:  u.String(),
+		url:  cleanURL,
 		args: []string{"-c", "credential.helper=", "-c", "credential.helper=" + credentialHelper},
 		env:  []string{"VIGIL_GIT_USERNAME=" + user, "VIGIL_GIT_PASSWORD=" + pass},
 	}
+}
+
+// targetAuth is the remoteAuth for a target: the credential its Password
+// gives now, or the one in its URL.
+func targetAuth(ctx context.Context, t GitTarget) (remoteAuth, error) {
+	if t.Password == nil {
+		return authFor(t.URL), nil
+	}
+	pass, err := t.Password(ctx)
+	if err != nil {
+		return remoteAuth{}, fmt.Errorf("credential for %s: %w", secrethash.RedactURL(t.URL), err)
+	}
+	user := t.Username
+	if user == "" {
+		user = "x-access-token"
+	}
+	return withCredential(secrethash.RedactURL(t.URL), user, pass), nil
+}
+
+// mirrorDir is where a URL target's mirror lives.
+func (s *Scanner) mirrorDir(t GitTarget) string {
+	if t.Mirror != "" {
+		return t.Mirror
+	}
+	return filepath.Join(s.CacheDir, "git", t.Name+".git")
 }
 
 // git runs git with the credentials (if any) available to it, and returns
@@ -146,8 +193,11 @@ func (s *Scanner) openRepo(ctx context.Context, t GitTarget) (string, error) {
 	dir := t.Path
 	if t.URL != "" {
 		shown := secrethash.RedactURL(t.URL)
-		auth := authFor(t.URL)
-		dir = filepath.Join(s.CacheDir, "git", t.Name+".git")
+		auth, err := targetAuth(ctx, t)
+		if err != nil {
+			return "", err
+		}
+		dir = s.mirrorDir(t)
 		if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
 			if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
 				return "", err
@@ -178,11 +228,43 @@ func Reachable(ctx context.Context, t GitTarget) error {
 	if t.URL == "" {
 		return checkRepoDir(ctx, t.Path)
 	}
-	auth := authFor(t.URL)
+	auth, err := targetAuth(ctx, t)
+	if err != nil {
+		return err
+	}
 	if out, err := auth.git(ctx, "ls-remote", "--heads", "--", auth.url); err != nil {
 		return fmt.Errorf("ls-remote %s: %s", secrethash.RedactURL(t.URL), scrub(string(out), t.URL, auth))
 	}
 	return nil
+}
+
+// remoteTips asks the remote for its refs (one ls-remote, nothing fetched)
+// and returns them as refTips would read them from a fresh mirror: each
+// annotated tag by the commit it points at, HEAD by its commit.
+func remoteTips(ctx context.Context, t GitTarget) (map[string]string, error) {
+	auth, err := targetAuth(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	out, err := auth.git(ctx, "ls-remote", "--", auth.url)
+	if err != nil {
+		return nil, fmt.Errorf("ls-remote %s: %s", secrethash.RedactURL(t.URL), scrub(string(out), t.URL, auth))
+	}
+	tips := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		sha, ref, ok := strings.Cut(line, "\t")
+		if !ok {
+			continue
+		}
+		if base, peeled := strings.CutSuffix(ref, "^{}"); peeled {
+			tips[base] = sha
+			continue
+		}
+		if _, seen := tips[ref]; !seen {
+			tips[ref] = sha
+		}
+	}
+	return tips, nil
 }
 
 // checkRepoDir checks that dir is a git repository's own directory.
@@ -323,9 +405,11 @@ func sameTips(a, b map[string]string) bool {
 	return true
 }
 
-// scanGit scans one repository: all history the first time, afterwards only
-// commits that are new since the stored tips, under the same rule set.
-func (s *Scanner) scanGit(ctx context.Context, st scanners.StateReader, t GitTarget) scanners.Result {
+// ScanGit scans one repository: all history the first time, afterwards only
+// commits that are new since the stored tips, under the same rule set. It
+// is safe to call for several targets at once (the organisation scanner
+// does).
+func (s *Scanner) ScanGit(ctx context.Context, st scanners.StateReader, t GitTarget) scanners.Result {
 	res := scanners.Result{Source: scanners.Source{Scanner: "git", Name: t.Name}, Mode: scanners.Full}
 	fail := func(err error) scanners.Result {
 		res.Err, res.Mode, res.State = fmt.Errorf("git %s: %w", t.Name, err), scanners.Partial, ""
@@ -350,7 +434,18 @@ func (s *Scanner) scanGit(ctx context.Context, st scanners.StateReader, t GitTar
 		}
 		s.Log.Info("the repository's path or URL changed since the last scan", "source", res.Source, "was", prev.Origin, "now", origin)
 	}
+	if t.CheckRemote && t.URL != "" && t.Since == "" && !t.HeadOnly && len(prev.Tips) > 0 && prev.Origin == origin {
+		if unchanged, rules, err := s.unchangedRemote(ctx, t, prev); err != nil {
+			return fail(err)
+		} else if unchanged {
+			res.Mode, res.Rules = scanners.Incremental, rules
+			return res // one ls-remote: no fetch, no scan
+		}
+	}
 	dir, err := s.openRepo(ctx, t)
+	if t.URL != "" {
+		res.Stats.Fetches = 1
+	}
 	if err != nil {
 		return fail(err)
 	}
@@ -425,10 +520,11 @@ func (s *Scanner) scanGit(ctx context.Context, st scanners.StateReader, t GitTar
 	}
 	start := time.Now()
 	stats, err := s.Engine.fanoutGitLog(ctx, d, cache, dir, uniq(tips), exclude, s.Progress)
+	stats.Fetches = res.Stats.Fetches
 	res.Stats = stats
 	s.Log.Debug("git history read", "source", res.Source, "commits", stats.Commits, "bytes", stats.Bytes,
 		"findings", len(d.Findings()), "took", time.Since(start))
-	res.Findings = s.Engine.convertAll(target{kind: finding.KindLeakGit, source: res.Source.String(), name: t.Name}, d.Findings())
+	res.Findings = s.Engine.convertAll(target{kind: finding.KindLeakGit, source: res.Source.String(), name: t.Name, display: t.Repo}, d.Findings())
 	if err != nil {
 		return fail(err)
 	}
@@ -437,6 +533,33 @@ func (s *Scanner) scanGit(ctx context.Context, st scanners.StateReader, t GitTar
 			"run `git fetch --unshallow` (or clone without --depth) for a complete scan", stats.Commits))
 	}
 	return res
+}
+
+// unchangedRemote reports whether a URL target's remote still has the tips
+// the stored state was scanned at, under the rules its mirror gives now.
+// Without a mirror there is nothing to compare the rules with: the caller
+// fetches.
+func (s *Scanner) unchangedRemote(ctx context.Context, t GitTarget, prev gitState) (bool, []string, error) {
+	dir := s.mirrorDir(t)
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return false, nil, nil
+	}
+	cfg, extraIgnore, err := s.repoRules(dir)
+	if err != nil {
+		return false, nil, err
+	}
+	rs, err := s.Engine.ruleSet(cfg, extraIgnore)
+	if err != nil {
+		return false, nil, err
+	}
+	if ruleChange(prev.Rules, rs) != "" {
+		return false, nil, nil
+	}
+	remote, err := remoteTips(ctx, t)
+	if err != nil {
+		return false, nil, err
+	}
+	return sameTips(prev.Tips, remote), rs.ids, nil
 }
 
 // repoRules returns the rules for a repository: the configured ones, or, as

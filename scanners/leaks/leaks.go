@@ -42,7 +42,7 @@ func (s *Scanner) Scan(ctx context.Context, st scanners.StateReader, emit func(s
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		emit(s.scanGit(ctx, st, t))
+		emit(s.ScanGit(ctx, st, t))
 	}
 	for _, t := range s.Dirs {
 		if ctx.Err() != nil {

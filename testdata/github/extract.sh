@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Extracts GitHub's own published example responses, for the endpoints the
-# GitHub inventory adapter (and the IAM scanner, for OIDC subject templates) calls, from the @octokit/openapi npm package (the
+# GitHub inventory adapter, the organisation scanner (repositories, secret-scanning
+# alerts, App installation tokens) and the IAM scanner (OIDC subject templates) call, from the @octokit/openapi npm package (the
 # OpenAPI description GitHub publishes) into examples.json. The replay server
 # in internal/testenv serves them; nothing here is hand-written JSON.
 #   bash testdata/github/extract.sh    (needs npm and python3)
@@ -26,6 +27,11 @@ endpoints = [
     "/repos/{owner}/{repo}/environments/{environment_name}/secrets",
     "/repos/{owner}/{repo}/environments/{environment_name}/variables",
     "/orgs/{org}/actions/oidc/customization/sub",
+    "/orgs/{org}/secret-scanning/alerts",
+]
+# Responses to other methods, by status: a GitHub App's installation token.
+others = [
+    ("post", "/app/installations/{installation_id}/access_tokens", "201"),
 ]
 def resolve(ref):
     node = spec
@@ -45,6 +51,11 @@ for path in endpoints:
         if not isinstance(v.get("value"), str):
             v["value"] = json.dumps(v["value"])
     out["examples"]["GET " + path] = value
+for method, path, status in others:
+    ex = spec["paths"][path][method]["responses"][status]["content"]["application/json"]["examples"]["default"]
+    if "$ref" in ex:
+        ex = resolve(ex["$ref"])
+    out["examples"][method.upper() + " " + path] = ex["value"]
 with open(sys.argv[2], "w") as f:
     json.dump(out, f, indent=1, sort_keys=True)
     f.write("\n")

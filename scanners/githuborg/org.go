@@ -1,0 +1,282 @@
+// Package githuborg scans every repository of a GitHub organisation for
+// leaked secrets, night after night, at a cost that follows what changed:
+// the listing is read with conditional requests (a page answered 304 costs
+// no rate limit), each repository's ref tips are compared with the stored
+// ones by one ls-remote before anything is fetched, and only new commits of
+// changed repositories are fetched into a persistent bare mirror and scanned
+// by the leaks engine (with its incremental and rewrite logic). Repositories
+// are known by their GitHub id, so a rename keeps its findings; a deleted one
+// keeps them too, and is reported as deleted rather than silently resolved.
+// The organisation's secret-scanning alerts are imported beside vigil's own
+// findings.
+package githuborg
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/vigilsec/vigil/internal/finding"
+	"github.com/vigilsec/vigil/rules"
+	"github.com/vigilsec/vigil/scanners"
+	"github.com/vigilsec/vigil/scanners/leaks"
+)
+
+// Org is one organisation to scan.
+type Org struct {
+	Name   string
+	Client *Client
+	Filter Filter
+	// Alerts imports the organisation's secret-scanning alerts.
+	Alerts bool
+	// Workers is how many repositories are checked and scanned at once.
+	Workers int
+}
+
+// Scanner scans organisations with the leaks scanner's engine.
+type Scanner struct {
+	Leaks    *leaks.Scanner
+	Orgs     []Org
+	Controls rules.Controls
+	Log      *slog.Logger
+	// Now is the clock (tests).
+	Now func() time.Time
+}
+
+// Name implements scanners.Scanner.
+func (s *Scanner) Name() string { return "github" }
+
+// orgState is what the organisation's discovery source remembers.
+type orgState struct {
+	Version int              `json:"v"`
+	Listing listing          `json:"listing"`
+	Known   map[string]known `json:"known"` // repository id -> what was last seen
+}
+
+// SourceName is the source (and finding-id) name of a repository: its
+// organisation and id, never its name, which a rename changes.
+func SourceName(org string, id int64) string {
+	return "github:" + org + "/" + strconv.FormatInt(id, 10)
+}
+
+// Scan implements scanners.Scanner: per organisation, one discovery result,
+// one result per repository, and one for its secret-scanning alerts.
+func (s *Scanner) Scan(ctx context.Context, st scanners.StateReader, emit func(scanners.Result)) error {
+	if s.Log == nil {
+		s.Log = slog.New(slog.DiscardHandler)
+	}
+	if s.Now == nil {
+		s.Now = time.Now
+	}
+	for _, o := range s.Orgs {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		s.scanOrg(ctx, st, o, emit)
+	}
+	return nil
+}
+
+func (s *Scanner) scanOrg(ctx context.Context, st scanners.StateReader, o Org, emit func(scanners.Result)) {
+	src := scanners.Source{Scanner: "github", Name: o.Name}
+	res := scanners.Result{Source: src, Mode: scanners.Full}
+	var prev orgState
+	if raw, err := st.ScanState(ctx, src.String()); err != nil {
+		res.Mode, res.Err = scanners.Partial, fmt.Errorf("github %s: read scan state: %w", o.Name, err)
+		emit(res)
+		return
+	} else if raw != "" {
+		if err := json.Unmarshal([]byte(raw), &prev); err != nil {
+			s.Log.Warn("unreadable organisation state; listing from scratch", "org", o.Name, "err", err)
+			prev = orgState{}
+		}
+	}
+	if prev.Known == nil {
+		prev.Known = map[string]known{}
+	}
+
+	// The alerts are read before the repositories are scanned, so that a
+	// finding vigil makes tonight at an alert's location carries it.
+	var al *alertSet
+	if o.Alerts {
+		al = s.readAlerts(ctx, o, st)
+	}
+
+	cur, notModified, err := o.Client.list(ctx, o.Name, prev.Listing)
+	complete := err == nil
+	if !complete {
+		// The repositories known from the last complete listing are still
+		// scanned: one failing call must not cost the night's findings.
+		res.Mode, res.Err = scanners.Partial, fmt.Errorf("github %s: %w", o.Name, err)
+		cur = prev.Listing
+	}
+	next := orgState{Version: 1, Listing: cur, Known: map[string]known{}}
+	listed := map[string]bool{}
+	var todo []Repo
+	skipped := map[string]int{}
+	for _, p := range cur.Pages {
+		for _, r := range p.Repos {
+			id := strconv.FormatInt(r.ID, 10)
+			if listed[id] {
+				continue // a repository created while paging can shift one into two pages
+			}
+			listed[id] = true
+			if ok, why := o.Filter.Wants(r); !ok {
+				skipped[why]++
+				continue
+			}
+			if k, ok := prev.Known[id]; ok && k.Name != r.FullName {
+				s.Log.Info("repository renamed; its findings follow it", "org", o.Name, "id", id, "was", k.Name, "now", r.FullName)
+			}
+			next.Known[id] = known{Name: r.FullName}
+			todo = append(todo, r)
+		}
+	}
+	now := s.Now().UTC()
+	for id, k := range prev.Known {
+		if _, ok := next.Known[id]; ok {
+			continue
+		}
+		if !complete || listed[id] {
+			// Not listed because the listing failed, or now filtered out:
+			// not deleted. A filtered-out repository is simply no longer
+			// scanned; its findings stay as they are.
+			if !complete {
+				next.Known[id] = k
+			}
+			continue
+		}
+		if k.Gone.IsZero() {
+			k.Gone = now
+			s.Log.Warn("repository no longer in the organisation; its findings are kept", "org", o.Name, "repo", k.Name)
+		}
+		next.Known[id] = k
+		res.Findings = append(res.Findings, s.deletedFinding(o.Name, id, k))
+	}
+	res.Note = fmt.Sprintf("%d repositories listed (%d pages, %d unchanged since the last listing), %d to scan", len(listed), len(cur.Pages), notModified, len(todo))
+	if len(skipped) > 0 {
+		res.Note += fmt.Sprintf("; not scanned: %v", skipped)
+	}
+	b, _ := json.Marshal(next)
+	res.State = string(b)
+	emit(res)
+
+	var locs []location
+	var mu sync.Mutex
+	s.scanRepos(ctx, st, o, todo, func(r Repo, rr scanners.Result) {
+		if al != nil {
+			al.annotate(r.ID, rr.Findings)
+		}
+		mu.Lock()
+		locs = append(locs, locations(r.ID, rr)...)
+		mu.Unlock()
+		emit(rr)
+	})
+	if al != nil && ctx.Err() == nil {
+		emit(al.result(locs))
+	}
+}
+
+// scanRepos checks and scans repositories, o.Workers at a time. Each one is
+// emitted as soon as it is done, so a run killed half way keeps what it
+// finished and the next run starts at the repositories not yet stored.
+func (s *Scanner) scanRepos(ctx context.Context, st scanners.StateReader, o Org, todo []Repo, done func(Repo, scanners.Result)) {
+	workers := o.Workers
+	if workers < 1 {
+		workers = 1
+	}
+	jobs := make(chan Repo)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := range jobs {
+				done(r, s.Leaks.ScanGit(ctx, st, s.target(o, r)))
+			}
+		}()
+	}
+	for _, r := range todo {
+		select {
+		case jobs <- r:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	close(jobs)
+	wg.Wait()
+}
+
+// target is the leaks scanner's view of a repository: known by id, shown
+// by name, cloned with the organisation's credential (never in the URL),
+// checked with ls-remote before any fetch.
+func (s *Scanner) target(o Org, r Repo) leaks.GitTarget {
+	clone := r.CloneURL
+	if u, err := url.Parse(clone); err == nil {
+		u.User = nil
+		clone = u.String()
+	}
+	return leaks.GitTarget{
+		Name:        SourceName(o.Name, r.ID),
+		Repo:        r.FullName,
+		URL:         clone,
+		Password:    o.Client.Password,
+		Mirror:      filepath.Join(s.Leaks.CacheDir, "github", o.Name, strconv.FormatInt(r.ID, 10)+".git"),
+		CheckRemote: true,
+	}
+}
+
+// deletedFinding marks a repository that left the organisation (deleted,
+// or transferred away): its leak findings stay open, since a deleted
+// repository's secrets live on in clones and forks and must be rotated.
+func (s *Scanner) deletedFinding(org, id string, k known) finding.Finding {
+	return finding.Finding{
+		ID:       finding.Fingerprint(finding.KindLeakRepoDeleted, org, id),
+		Kind:     finding.KindLeakRepoDeleted,
+		Severity: finding.Low,
+		Scanner:  "leaks",
+		Resource: "repo:" + k.Name,
+		Title:    fmt.Sprintf("Repository %s is no longer in %s; its leak findings are kept open", k.Name, org),
+		Detail: fmt.Sprintf("%s was missing from the organisation's complete listing on %s (deleted, or transferred away). "+
+			"Its findings are not resolved by its absence: the leaked values live on in clones and forks. Rotate them, then suppress the findings.",
+			k.Name, k.Gone.Format(time.DateOnly)),
+		Status:   finding.StatusOpen,
+		Evidence: finding.Evidence{"repository_id": id, "repository": k.Name, "gone_since": k.Gone.Format(time.RFC3339)},
+		Controls: s.Controls.For(finding.KindLeakRepoDeleted),
+	}
+}
+
+// location is where a vigil leak finding is, as an alert names it.
+type location struct {
+	Repo    int64  `json:"r"`
+	Commit  string `json:"c"`
+	Path    string `json:"p"`
+	Line    int    `json:"l"`
+	Finding string `json:"f"`
+	// Full: the repository was read whole, so its older locations go.
+	Full bool `json:"-"`
+}
+
+func (l location) key() string {
+	return fmt.Sprintf("%d\x00%s\x00%s\x00%d", l.Repo, l.Commit, l.Path, l.Line)
+}
+
+// locations lists the places of a repository result's leak findings.
+func locations(repo int64, rr scanners.Result) []location {
+	out := []location{{Repo: repo, Full: rr.Mode == scanners.Full}}
+	for _, f := range rr.Findings {
+		if f.Location == nil {
+			continue
+		}
+		out = append(out, location{Repo: repo, Commit: f.Location.Commit, Path: f.Location.Path, Line: f.Location.Line, Finding: f.ID})
+	}
+	return out
+}

@@ -1,0 +1,383 @@
+package githuborg
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vigilsec/vigil/internal/finding"
+	"github.com/vigilsec/vigil/internal/secrethash"
+	"github.com/vigilsec/vigil/internal/testenv"
+	"github.com/vigilsec/vigil/rules"
+	"github.com/vigilsec/vigil/scanners"
+	"github.com/vigilsec/vigil/scanners/leaks"
+)
+
+// org is a test organisation: bare repositories under root served by the
+// real git smart-HTTP server, listed by the GitHub replay server from
+// GitHub's own example repository object.
+type org struct {
+	t      *testing.T
+	root   string
+	git    *testenv.GitServer
+	gh     *testenv.GitHubReplay
+	repos  []map[string]any
+	work   map[string]*testenv.Repo
+	nextID int64
+}
+
+func newOrg(t *testing.T, check func(user, pass string) bool) *org {
+	o := &org{t: t, root: t.TempDir(), work: map[string]*testenv.Repo{}, nextID: 1000}
+	o.git = testenv.NewGitServer(t, o.root, check)
+	o.gh = testenv.NewGitHubReplay(t)
+	o.gh.Paged("/orgs/{org}/repos")
+	o.gh.Paged("/orgs/{org}/secret-scanning/alerts")
+	o.gh.Replace("/orgs/{org}/secret-scanning/alerts", []any{})
+	o.publish()
+	return o
+}
+
+// add creates a repository with commits made by fill, pushed to the server.
+func (o *org) add(name string, fork bool, fill func(r *testenv.Repo)) *testenv.Repo {
+	o.t.Helper()
+	r := testenv.NewRepo(o.t)
+	fill(r)
+	o.work[name] = r
+	o.push(name)
+	var ex []map[string]any
+	if err := json.Unmarshal(testenv.Examples(o.t)["GET /orgs/{org}/repos"], &ex); err != nil || len(ex) == 0 {
+		o.t.Fatalf("official repository example: %v", err)
+	}
+	repo := ex[0] // GitHub's own object; only the identity and place change
+	o.nextID++
+	repo["id"], repo["name"], repo["full_name"] = o.nextID, name, "acme/"+name
+	repo["clone_url"] = o.git.URL + "acme/" + name + ".git"
+	repo["fork"], repo["archived"], repo["size"] = fork, false, 100
+	o.repos = append(o.repos, repo)
+	o.publish()
+	return r
+}
+
+func (o *org) push(name string) {
+	o.t.Helper()
+	dst := filepath.Join(o.root, "acme", name+".git")
+	if _, err := os.Stat(dst); err != nil {
+		if out, err := exec.Command("git", "init", "-q", "--bare", dst).CombinedOutput(); err != nil {
+			o.t.Fatalf("%v %s", err, out)
+		}
+	}
+	o.work[name].Git("push", "-q", "--mirror", "--force", dst)
+}
+
+func (o *org) publish() { o.gh.Replace("/orgs/{org}/repos", o.repos) }
+
+func (o *org) find(name string) map[string]any {
+	for _, r := range o.repos {
+		if r["name"] == name {
+			return r
+		}
+	}
+	o.t.Fatalf("no repository %s", name)
+	return nil
+}
+
+// memState keeps what results say, as the store does.
+type memState struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+func (m *memState) ScanState(_ context.Context, src string) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.m[src], nil
+}
+
+type night struct {
+	bySource map[string]scanners.Result
+	all      []scanners.Result
+}
+
+func (n night) repo(t *testing.T, o *org, name string) scanners.Result {
+	t.Helper()
+	id := int64(o.find(name)["id"].(int64))
+	r, ok := n.bySource["git:"+SourceName("acme", id)]
+	if !ok {
+		t.Fatalf("no result for %s", name)
+	}
+	return r
+}
+
+func newScanner(t *testing.T, o *org, client *Client) *Scanner {
+	h, err := secrethash.New([]byte(strings.Repeat("k", 32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := leaks.NewEngine("", "", h, rules.DefaultControls())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls := leaks.New(eng, leaks.Options{CacheDir: t.TempDir(), Log: slog.New(slog.DiscardHandler)})
+	return &Scanner{Leaks: ls, Controls: rules.DefaultControls(),
+		Orgs: []Org{{Name: "acme", Client: client, Filter: Filter{Forks: true, Archived: true, Visibility: "all"}, Alerts: true, Workers: 3}}}
+}
+
+func run(t *testing.T, s *Scanner, st *memState) night {
+	t.Helper()
+	if st.m == nil {
+		st.m = map[string]string{}
+	}
+	n := night{bySource: map[string]scanners.Result{}}
+	var mu sync.Mutex
+	if err := s.Scan(context.Background(), st, func(r scanners.Result) {
+		mu.Lock()
+		defer mu.Unlock()
+		n.all = append(n.all, r)
+		n.bySource[r.Source.String()] = r
+		if r.State != "" && r.Mode != scanners.Partial {
+			st.mu.Lock()
+			st.m[r.Source.String()] = r.State
+			st.mu.Unlock()
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func awsLine(k string) string { return fmt.Sprintf("aws_access_key_id = %q\n", k) }
+
+// TestOrganisationNights runs the nights of an organisation's life against
+// the real git server and GitHub's examples: the first scan, a night with
+// no change (no fetch), a push, a new repository, a force-push, a rename, a
+// deletion, a repository that fails to clone, and rate limits, with the
+// token never in a result or a process's argument list.
+func TestOrganisationNights(t *testing.T) {
+	token := "ghp_" + strings.Repeat("Q", 36)
+	o := newOrg(t, func(u, p string) bool { return u == "x-access-token" && p == token })
+	apiLeak, forkLeak := testenv.FakeAWSKey(), testenv.FakeAWSKey()
+	var apiCommit string
+	o.add("api", false, func(r *testenv.Repo) {
+		r.Commit("init", map[string]string{"README.md": "api\n"})
+		apiCommit = r.Commit("config", map[string]string{"conf/app.ini": awsLine(apiLeak)})
+		r.Git("tag", "-a", "v1", "-m", "release")
+	})
+	o.add("etl", false, func(r *testenv.Repo) { r.Commit("init", map[string]string{"etl.py": "print(1)\n"}) })
+	o.add("api-fork", true, func(r *testenv.Repo) {
+		r.Git("pull", "-q", o.work["api"].Dir, "main")
+		r.Commit("fork work", map[string]string{"fork.ini": awsLine(forkLeak)})
+	})
+	broken := o.add("broken", false, func(r *testenv.Repo) { r.Commit("init", nil) })
+	_ = broken
+	o.find("broken")["clone_url"] = o.git.URL + "acme/missing.git"
+	o.publish()
+
+	// Two open alerts from GitHub's example: one where vigil finds the api
+	// leak, one vigil's rules don't see.
+	var alertEx []map[string]any
+	_ = json.Unmarshal(testenv.Examples(t)["GET /orgs/{org}/secret-scanning/alerts"], &alertEx)
+	other := "aio_" + strings.Repeat("Z", 28)
+	mk := func(n int, repo map[string]any, secret, commit, path string) map[string]any {
+		b, _ := json.Marshal(alertEx[0])
+		var a map[string]any
+		_ = json.Unmarshal(b, &a)
+		a["number"], a["state"], a["secret"], a["validity"] = n, "open", secret, "active"
+		a["repository"].(map[string]any)["id"] = repo["id"]
+		a["repository"].(map[string]any)["full_name"] = repo["full_name"]
+		a["first_location_detected"].(map[string]any)["commit_sha"] = commit
+		a["first_location_detected"].(map[string]any)["path"] = path
+		a["first_location_detected"].(map[string]any)["start_line"] = 1
+		return a
+	}
+	o.gh.Replace("/orgs/{org}/secret-scanning/alerts", []any{
+		mk(1, o.find("api"), apiLeak, apiCommit, "conf/app.ini"),
+		mk(2, o.find("etl"), other, apiCommit, "notes.txt"),
+	})
+
+	client, err := NewClient(o.gh.URL, Auth{Token: token}, 2, time.Minute, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newScanner(t, o, client)
+	st := &memState{}
+
+	// Every process vigil starts is watched for the token on its command line.
+	stopWatch := watchCmdlines(t, token)
+
+	// Night 1: everything is new.
+	n := run(t, s, st)
+	disc := n.bySource["github:acme"]
+	if disc.Err != nil || disc.Mode != scanners.Full {
+		t.Fatalf("discovery: %v %v", disc.Mode, disc.Err)
+	}
+	api := n.repo(t, o, "api")
+	if api.Err != nil || api.Mode != scanners.Full || len(api.Findings) != 1 {
+		t.Fatalf("api: mode %v err %v findings %d", api.Mode, api.Err, len(api.Findings))
+	}
+	f := api.Findings[0]
+	if f.Location.Repo != "acme/api" || f.Evidence["github_alert"] != 1 || f.Evidence["github_alert_validity"] != "active" {
+		t.Errorf("api finding: repo %q, evidence %v", f.Location.Repo, f.Evidence)
+	}
+	if fork := n.repo(t, o, "api-fork"); fork.Err != nil || len(fork.Findings) != 2 {
+		t.Errorf("fork: err %v, %d findings (want its own and the shared one)", fork.Err, len(fork.Findings))
+	}
+	if b := n.repo(t, o, "broken"); b.Mode != scanners.Partial || b.Err == nil || !strings.Contains(b.Err.Error(), "missing.git") {
+		t.Errorf("broken: mode %v err %v", b.Mode, b.Err)
+	}
+	al := n.bySource["github:acme:alerts"]
+	if al.Err != nil || len(al.Findings) != 1 || al.Findings[0].Kind != finding.KindLeakGitHubAlert {
+		t.Fatalf("alerts: err %v findings %+v", al.Err, al.Findings)
+	}
+	if al.Findings[0].Evidence[finding.EvSecretHash] != s.Leaks.Engine.Hasher.Hash(other) || al.Findings[0].Severity != finding.Critical {
+		t.Errorf("alert finding evidence %v severity %v", al.Findings[0].Evidence, al.Findings[0].Severity)
+	}
+
+	// Night 2: nothing changed. One ls-remote per repository, no fetch,
+	// and the listing's pages answered 304.
+	o.git.Reset()
+	n = run(t, s, st)
+	for _, name := range []string{"api", "etl", "api-fork"} {
+		r := n.repo(t, o, name)
+		if r.Mode != scanners.Incremental || r.Err != nil || len(r.Findings) != 0 || r.Stats.Commits != 0 || r.Stats.Fetches != 0 {
+			t.Errorf("%s on a quiet night: mode %v err %v findings %d commits %d fetches %d", name, r.Mode, r.Err, len(r.Findings), r.Stats.Commits, r.Stats.Fetches)
+		}
+		if got := o.git.Fetches("acme/" + name); got != 0 {
+			t.Errorf("%s: %d fetches on a night with no change", name, got)
+		}
+	}
+	if o.gh.NotModified("/orgs/{org}/repos") == 0 {
+		t.Errorf("the unchanged listing was not answered 304")
+	}
+	if al := n.bySource["github:acme:alerts"]; len(al.Findings) != 1 {
+		t.Errorf("alerts on a quiet night: %d findings, want the unmatched one only (the matched one is carried by vigil's finding)", len(al.Findings))
+	}
+
+	// Night 3: a push to etl, a new repository, and the listing throttled
+	// (secondary limit, Retry-After) then at its primary limit (reset).
+	etlLeak := testenv.FakeGitHubToken()
+	o.work["etl"].Commit("oops", map[string]string{"run.sh": "GH_TOKEN=" + etlLeak + "\n"})
+	o.push("etl")
+	o.add("new", false, func(r *testenv.Repo) { r.Commit("init", map[string]string{"k.ini": awsLine(testenv.FakeAWSKey())}) })
+	o.gh.Throttle("/orgs/{org}/repos", 1)
+	o.gh.PrimaryLimit("/orgs/{org}/secret-scanning/alerts", 1, time.Now().Add(2*time.Second))
+	o.git.Reset()
+	n = run(t, s, st)
+	if d := n.bySource["github:acme"]; d.Err != nil || d.Mode != scanners.Full {
+		t.Fatalf("discovery after throttling: %v %v", d.Mode, d.Err)
+	}
+	if al := n.bySource["github:acme:alerts"]; al.Err != nil {
+		t.Errorf("alerts after the primary limit's reset: %v", al.Err)
+	}
+	if etl := n.repo(t, o, "etl"); etl.Mode != scanners.Incremental || len(etl.Findings) != 1 || etl.Stats.Commits != 1 {
+		t.Errorf("etl after a push: mode %v, %d findings, %d commits", etl.Mode, len(etl.Findings), etl.Stats.Commits)
+	}
+	if nw := n.repo(t, o, "new"); nw.Mode != scanners.Full || len(nw.Findings) != 1 {
+		t.Errorf("new repository: mode %v, %d findings", nw.Mode, len(nw.Findings))
+	}
+	if got := o.git.Fetches("acme/api"); got != 0 {
+		t.Errorf("api fetched %d times though only etl changed", got)
+	}
+	if got := o.git.Fetches("acme/etl"); got != 1 {
+		t.Errorf("etl fetched %d times after a push, want 1", got)
+	}
+
+	// Night 4: etl force-pushed (its leak rewritten away), api renamed.
+	o.work["etl"].Git("reset", "-q", "--hard", "HEAD~1")
+	o.work["etl"].Commit("clean", map[string]string{"run.sh": "GH_TOKEN=from-vault\n"})
+	o.push("etl")
+	if err := os.Rename(filepath.Join(o.root, "acme", "api.git"), filepath.Join(o.root, "acme", "platform-api.git")); err != nil {
+		t.Fatal(err)
+	}
+	apiRepo := o.find("api")
+	apiRepo["name"], apiRepo["full_name"], apiRepo["clone_url"] = "platform-api", "acme/platform-api", o.git.URL+"acme/platform-api.git"
+	o.publish()
+	n = run(t, s, st)
+	if etl := n.repo(t, o, "etl"); etl.Mode != scanners.Full || len(etl.Findings) != 0 {
+		t.Errorf("etl after a force-push: mode %v (want full, so the rewritten-away leak resolves), %d findings", etl.Mode, len(etl.Findings))
+	}
+	if r := n.repo(t, o, "platform-api"); r.Err != nil || r.Source.Name != SourceName("acme", apiRepo["id"].(int64)) {
+		t.Errorf("renamed repository: %v, source %v", r.Err, r.Source)
+	}
+
+	// Night 5: api-fork deleted from the organisation. Its findings are not
+	// resolved (no result for its source) and the deletion is reported.
+	forkID := o.find("api-fork")["id"].(int64)
+	var keep []map[string]any
+	for _, r := range o.repos {
+		if r["name"] != "api-fork" {
+			keep = append(keep, r)
+		}
+	}
+	o.repos = keep
+	o.publish()
+	n = run(t, s, st)
+	if _, ok := n.bySource["git:"+SourceName("acme", forkID)]; ok {
+		t.Errorf("the deleted repository's source got a result (it would resolve its findings)")
+	}
+	d := n.bySource["github:acme"]
+	if len(d.Findings) != 1 || d.Findings[0].Kind != finding.KindLeakRepoDeleted || d.Findings[0].Evidence["repository"] != "acme/api-fork" {
+		t.Errorf("deletion findings: %+v", d.Findings)
+	}
+
+	stopWatch()
+	// Nothing vigil produced holds the token or a planted value.
+	b, _ := json.Marshal(n.all)
+	all := string(b)
+	for _, st := range st.m {
+		all += st
+	}
+	for _, secret := range []string{token, apiLeak, forkLeak, other, etlLeak} {
+		if strings.Contains(all, secret) {
+			t.Errorf("a result or state holds a secret (%s...)", secret[:6])
+		}
+	}
+	for _, r := range n.all {
+		if r.Err != nil && strings.Contains(r.Err.Error(), token) {
+			t.Errorf("an error holds the token")
+		}
+	}
+}
+
+// watchCmdlines samples every process's argument list until stopped and
+// fails the test if secret appears in one.
+func watchCmdlines(t *testing.T, secret string) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	var seen, samples int
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+			samples++
+			ms, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+			for _, m := range ms {
+				if b, err := os.ReadFile(m); err == nil && strings.Contains(string(b), secret) {
+					seen++
+				}
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		wg.Wait()
+		if seen > 0 {
+			t.Errorf("the token was on a command line %d times", seen)
+		}
+		if samples < 10 {
+			t.Errorf("only %d samples of the process table", samples)
+		}
+	}
+}
