@@ -4,27 +4,63 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/vigilsec/vigil/internal/config"
 	"github.com/vigilsec/vigil/internal/finding"
 	"github.com/vigilsec/vigil/internal/runner"
 	"github.com/vigilsec/vigil/internal/secrethash"
+	"github.com/vigilsec/vigil/internal/store"
+	"github.com/vigilsec/vigil/internal/wiring"
 	"github.com/vigilsec/vigil/rules"
 	"github.com/vigilsec/vigil/scanners"
+	"github.com/vigilsec/vigil/scanners/githuborg"
 	"github.com/vigilsec/vigil/scanners/leaks"
 )
+
+// scanGitHub scans organisations ad hoc, with sources.github's defaults
+// (forks left out, archived repositories in, alerts imported).
+func scanGitHub(cmd *cobra.Command, g *globals, st *store.Store, ls *leaks.Scanner, orgs []string, o config.GitHubOrg, out outputs, sev finding.Severity, prog *progress) error {
+	sc := &githuborg.Scanner{Leaks: ls, Controls: rules.DefaultControls(), Log: g.log}
+	for _, name := range orgs {
+		if name == "" || strings.ContainsAny(name, "/ ") {
+			prog.stop()
+			return usageErr(fmt.Errorf("scan github: %q is not an organisation's login", name))
+		}
+		c := o
+		c.Org, c.Visibility, c.MaxRequests, c.RateLimitWait = name, "all", 4, 15*time.Minute
+		org, err := wiring.GitHubOrg(c)
+		if err != nil {
+			prog.stop()
+			return usageErr(err)
+		}
+		sc.Orgs = append(sc.Orgs, org)
+	}
+	ctx, stop := interruptible(cmd.Context())
+	defer stop()
+	sum, err := runner.Run(ctx, st, g.log, "scan github", []scanners.Scanner{sc}, runner.Options{})
+	prog.stop()
+	if err != nil {
+		return runFailed("scan", sum, err)
+	}
+	return finishRun(cmd, g, st, sum, out, sev)
+}
 
 func newScanCmd(g *globals) *cobra.Command {
 	var (
 		since, rulesPath, ignore, name, failOn string
 		out                                    outputs
+		org                                    config.GitHubOrg
 	)
 	cmd := &cobra.Command{
-		Use:   "scan git|dir|logs PATH-OR-GLOB...",
-		Short: "Scan for leaked secrets without a config: a repository (incrementally), a directory, or log files",
+		Use:   "scan git|dir|logs|github PATH-OR-GLOB-OR-ORG...",
+		Short: "Scan for leaked secrets without a config: a repository (incrementally), a directory, log files, or a GitHub organisation",
 		Long: `Scan one source ad hoc. Results are stored in --db like a run's, so a second
-'vigil scan git' of the same repository reads only the commits that are new.`,
+'vigil scan git' of the same repository reads only the commits that are new, and
+a second 'vigil scan github ORG' fetches only the repositories that changed.
+The GitHub token is read from the variable --token-env names (GITHUB_TOKEN).`,
 		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			kind, paths := args[0], args[1:]
@@ -63,6 +99,12 @@ func newScanCmd(g *globals) *cobra.Command {
 				named[n] = p
 			}
 			switch kind {
+			case "github":
+				if since != "" || name != "" {
+					prog.stop()
+					return usageErr(fmt.Errorf("--since and --name do not apply to github scans"))
+				}
+				return scanGitHub(cmd, g, st, sc, paths, org, out, sev, prog)
 			case "git":
 				for _, p := range paths {
 					t := leaks.GitTarget{Name: nameOf(p), Since: since, StrictIdentity: true}
@@ -87,7 +129,7 @@ func newScanCmd(g *globals) *cobra.Command {
 				sc.Logs = append(sc.Logs, leaks.LogTarget{Name: nameOf(filepath.Dir(paths[0])), Paths: globs})
 			default:
 				prog.stop()
-				return usageErr(fmt.Errorf("scan: unknown source kind %q (want git, dir or logs)", kind))
+				return usageErr(fmt.Errorf("scan: unknown source kind %q (want git, dir, logs or github)", kind))
 			}
 			if since != "" && kind != "git" {
 				prog.stop()
@@ -108,6 +150,11 @@ func newScanCmd(g *globals) *cobra.Command {
 	f.StringVar(&rulesPath, "rules", "", "gitleaks TOML config (default: gitleaks' rules, or the repository's own .gitleaks.toml)")
 	f.StringVar(&ignore, "gitleaksignore", "", ".gitleaksignore file")
 	f.StringVar(&name, "name", "", "name of the source in findings (default: the path's base name)")
+	f.StringVar(&org.APIURL, "api-url", "", "github: GitHub Enterprise Server's address (default api.github.com)")
+	f.StringVar(&org.TokenEnv, "token-env", "GITHUB_TOKEN", "github: the variable holding the token")
+	f.StringSliceVar(&org.Include, "include", nil, "github: only repositories whose name matches one of these globs")
+	f.StringSliceVar(&org.Exclude, "exclude", nil, "github: not the repositories whose name matches one of these globs")
+	f.IntVar(&org.Workers, "workers", 4, "github: repositories checked and scanned at once")
 	out.flags(cmd)
 	f.StringVar(&failOn, "fail-on", "high", "lowest severity of an open finding that makes the exit code 1")
 	return cmd

@@ -2,11 +2,14 @@ package githuborg
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -20,74 +23,6 @@ import (
 	"github.com/vigilsec/vigil/scanners"
 	"github.com/vigilsec/vigil/scanners/leaks"
 )
-
-// org is a test organisation: bare repositories under root served by the
-// real git smart-HTTP server, listed by the GitHub replay server from
-// GitHub's own example repository object.
-type org struct {
-	t      *testing.T
-	root   string
-	git    *testenv.GitServer
-	gh     *testenv.GitHubReplay
-	repos  []map[string]any
-	work   map[string]*testenv.Repo
-	nextID int64
-}
-
-func newOrg(t *testing.T, check func(user, pass string) bool) *org {
-	o := &org{t: t, root: t.TempDir(), work: map[string]*testenv.Repo{}, nextID: 1000}
-	o.git = testenv.NewGitServer(t, o.root, check)
-	o.gh = testenv.NewGitHubReplay(t)
-	o.gh.Paged("/orgs/{org}/repos")
-	o.gh.Paged("/orgs/{org}/secret-scanning/alerts")
-	o.gh.Replace("/orgs/{org}/secret-scanning/alerts", []any{})
-	o.publish()
-	return o
-}
-
-// add creates a repository with commits made by fill, pushed to the server.
-func (o *org) add(name string, fork bool, fill func(r *testenv.Repo)) *testenv.Repo {
-	o.t.Helper()
-	r := testenv.NewRepo(o.t)
-	fill(r)
-	o.work[name] = r
-	o.push(name)
-	var ex []map[string]any
-	if err := json.Unmarshal(testenv.Examples(o.t)["GET /orgs/{org}/repos"], &ex); err != nil || len(ex) == 0 {
-		o.t.Fatalf("official repository example: %v", err)
-	}
-	repo := ex[0] // GitHub's own object; only the identity and place change
-	o.nextID++
-	repo["id"], repo["name"], repo["full_name"] = o.nextID, name, "acme/"+name
-	repo["clone_url"] = o.git.URL + "acme/" + name + ".git"
-	repo["fork"], repo["archived"], repo["size"] = fork, false, 100
-	o.repos = append(o.repos, repo)
-	o.publish()
-	return r
-}
-
-func (o *org) push(name string) {
-	o.t.Helper()
-	dst := filepath.Join(o.root, "acme", name+".git")
-	if _, err := os.Stat(dst); err != nil {
-		if out, err := exec.Command("git", "init", "-q", "--bare", dst).CombinedOutput(); err != nil {
-			o.t.Fatalf("%v %s", err, out)
-		}
-	}
-	o.work[name].Git("push", "-q", "--mirror", "--force", dst)
-}
-
-func (o *org) publish() { o.gh.Replace("/orgs/{org}/repos", o.repos) }
-
-func (o *org) find(name string) map[string]any {
-	for _, r := range o.repos {
-		if r["name"] == name {
-			return r
-		}
-	}
-	o.t.Fatalf("no repository %s", name)
-	return nil
-}
 
 // memState keeps what results say, as the store does.
 type memState struct {
@@ -106,17 +41,16 @@ type night struct {
 	all      []scanners.Result
 }
 
-func (n night) repo(t *testing.T, o *org, name string) scanners.Result {
+func (n night) repo(t *testing.T, o *testenv.Org, name string) scanners.Result {
 	t.Helper()
-	id := int64(o.find(name)["id"].(int64))
-	r, ok := n.bySource["git:"+SourceName("acme", id)]
+	r, ok := n.bySource["git:"+SourceName("acme", o.ID(name))]
 	if !ok {
 		t.Fatalf("no result for %s", name)
 	}
 	return r
 }
 
-func newScanner(t *testing.T, o *org, client *Client) *Scanner {
+func newScanner(t *testing.T, client *Client) *Scanner {
 	h, err := secrethash.New([]byte(strings.Repeat("k", 32)))
 	if err != nil {
 		t.Fatal(err)
@@ -162,23 +96,22 @@ func awsLine(k string) string { return fmt.Sprintf("aws_access_key_id = %q\n", k
 // token never in a result or a process's argument list.
 func TestOrganisationNights(t *testing.T) {
 	token := "ghp_" + strings.Repeat("Q", 36)
-	o := newOrg(t, func(u, p string) bool { return u == "x-access-token" && p == token })
+	o := testenv.NewOrg(t, "acme", func(u, p string) bool { return u == "x-access-token" && p == token })
 	apiLeak, forkLeak := testenv.FakeAWSKey(), testenv.FakeAWSKey()
 	var apiCommit string
-	o.add("api", false, func(r *testenv.Repo) {
+	o.Add("api", false, func(r *testenv.Repo) {
 		r.Commit("init", map[string]string{"README.md": "api\n"})
 		apiCommit = r.Commit("config", map[string]string{"conf/app.ini": awsLine(apiLeak)})
 		r.Git("tag", "-a", "v1", "-m", "release")
 	})
-	o.add("etl", false, func(r *testenv.Repo) { r.Commit("init", map[string]string{"etl.py": "print(1)\n"}) })
-	o.add("api-fork", true, func(r *testenv.Repo) {
-		r.Git("pull", "-q", o.work["api"].Dir, "main")
+	o.Add("etl", false, func(r *testenv.Repo) { r.Commit("init", map[string]string{"etl.py": "print(1)\n"}) })
+	o.Add("api-fork", true, func(r *testenv.Repo) {
+		r.Git("pull", "-q", o.Work["api"].Dir, "main")
 		r.Commit("fork work", map[string]string{"fork.ini": awsLine(forkLeak)})
 	})
-	broken := o.add("broken", false, func(r *testenv.Repo) { r.Commit("init", nil) })
-	_ = broken
-	o.find("broken")["clone_url"] = o.git.URL + "acme/missing.git"
-	o.publish()
+	o.Add("broken", false, func(r *testenv.Repo) { r.Commit("init", nil) })
+	o.Find("broken")["clone_url"] = o.Git.URL + "acme/missing.git"
+	o.Publish()
 
 	// Two open alerts from GitHub's example: one where vigil finds the api
 	// leak, one vigil's rules don't see.
@@ -197,16 +130,16 @@ func TestOrganisationNights(t *testing.T) {
 		a["first_location_detected"].(map[string]any)["start_line"] = 1
 		return a
 	}
-	o.gh.Replace("/orgs/{org}/secret-scanning/alerts", []any{
-		mk(1, o.find("api"), apiLeak, apiCommit, "conf/app.ini"),
-		mk(2, o.find("etl"), other, apiCommit, "notes.txt"),
+	o.API.Replace("/orgs/{org}/secret-scanning/alerts", []any{
+		mk(1, o.Find("api"), apiLeak, apiCommit, "conf/app.ini"),
+		mk(2, o.Find("etl"), other, apiCommit, "notes.txt"),
 	})
 
-	client, err := NewClient(o.gh.URL, Auth{Token: token}, 2, time.Minute, nil)
+	client, err := NewClient(o.API.URL, Auth{Token: token}, 2, time.Minute, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := newScanner(t, o, client)
+	s := newScanner(t, client)
 	st := &memState{}
 
 	// Every process vigil starts is watched for the token on its command line.
@@ -242,18 +175,18 @@ func TestOrganisationNights(t *testing.T) {
 
 	// Night 2: nothing changed. One ls-remote per repository, no fetch,
 	// and the listing's pages answered 304.
-	o.git.Reset()
+	o.Git.Reset()
 	n = run(t, s, st)
 	for _, name := range []string{"api", "etl", "api-fork"} {
 		r := n.repo(t, o, name)
 		if r.Mode != scanners.Incremental || r.Err != nil || len(r.Findings) != 0 || r.Stats.Commits != 0 || r.Stats.Fetches != 0 {
 			t.Errorf("%s on a quiet night: mode %v err %v findings %d commits %d fetches %d", name, r.Mode, r.Err, len(r.Findings), r.Stats.Commits, r.Stats.Fetches)
 		}
-		if got := o.git.Fetches("acme/" + name); got != 0 {
+		if got := o.Git.Fetches("acme/" + name); got != 0 {
 			t.Errorf("%s: %d fetches on a night with no change", name, got)
 		}
 	}
-	if o.gh.NotModified("/orgs/{org}/repos") == 0 {
+	if o.API.NotModified("/orgs/{org}/repos") == 0 {
 		t.Errorf("the unchanged listing was not answered 304")
 	}
 	if al := n.bySource["github:acme:alerts"]; len(al.Findings) != 1 {
@@ -263,12 +196,12 @@ func TestOrganisationNights(t *testing.T) {
 	// Night 3: a push to etl, a new repository, and the listing throttled
 	// (secondary limit, Retry-After) then at its primary limit (reset).
 	etlLeak := testenv.FakeGitHubToken()
-	o.work["etl"].Commit("oops", map[string]string{"run.sh": "GH_TOKEN=" + etlLeak + "\n"})
-	o.push("etl")
-	o.add("new", false, func(r *testenv.Repo) { r.Commit("init", map[string]string{"k.ini": awsLine(testenv.FakeAWSKey())}) })
-	o.gh.Throttle("/orgs/{org}/repos", 1)
-	o.gh.PrimaryLimit("/orgs/{org}/secret-scanning/alerts", 1, time.Now().Add(2*time.Second))
-	o.git.Reset()
+	o.Work["etl"].Commit("oops", map[string]string{"run.sh": "GH_TOKEN=" + etlLeak + "\n"})
+	o.Push("etl")
+	o.Add("new", false, func(r *testenv.Repo) { r.Commit("init", map[string]string{"k.ini": awsLine(testenv.FakeAWSKey())}) })
+	o.API.Throttle("/orgs/{org}/repos", 1)
+	o.API.PrimaryLimit("/orgs/{org}/secret-scanning/alerts", 1, time.Now().Add(2*time.Second))
+	o.Git.Reset()
 	n = run(t, s, st)
 	if d := n.bySource["github:acme"]; d.Err != nil || d.Mode != scanners.Full {
 		t.Fatalf("discovery after throttling: %v %v", d.Mode, d.Err)
@@ -282,23 +215,23 @@ func TestOrganisationNights(t *testing.T) {
 	if nw := n.repo(t, o, "new"); nw.Mode != scanners.Full || len(nw.Findings) != 1 {
 		t.Errorf("new repository: mode %v, %d findings", nw.Mode, len(nw.Findings))
 	}
-	if got := o.git.Fetches("acme/api"); got != 0 {
+	if got := o.Git.Fetches("acme/api"); got != 0 {
 		t.Errorf("api fetched %d times though only etl changed", got)
 	}
-	if got := o.git.Fetches("acme/etl"); got != 1 {
+	if got := o.Git.Fetches("acme/etl"); got != 1 {
 		t.Errorf("etl fetched %d times after a push, want 1", got)
 	}
 
 	// Night 4: etl force-pushed (its leak rewritten away), api renamed.
-	o.work["etl"].Git("reset", "-q", "--hard", "HEAD~1")
-	o.work["etl"].Commit("clean", map[string]string{"run.sh": "GH_TOKEN=from-vault\n"})
-	o.push("etl")
-	if err := os.Rename(filepath.Join(o.root, "acme", "api.git"), filepath.Join(o.root, "acme", "platform-api.git")); err != nil {
+	o.Work["etl"].Git("reset", "-q", "--hard", "HEAD~1")
+	o.Work["etl"].Commit("clean", map[string]string{"run.sh": "GH_TOKEN=from-vault\n"})
+	o.Push("etl")
+	if err := os.Rename(filepath.Join(o.Root, "acme", "api.git"), filepath.Join(o.Root, "acme", "platform-api.git")); err != nil {
 		t.Fatal(err)
 	}
-	apiRepo := o.find("api")
-	apiRepo["name"], apiRepo["full_name"], apiRepo["clone_url"] = "platform-api", "acme/platform-api", o.git.URL+"acme/platform-api.git"
-	o.publish()
+	apiRepo := o.Find("api")
+	apiRepo["name"], apiRepo["full_name"], apiRepo["clone_url"] = "platform-api", "acme/platform-api", o.Git.URL+"acme/platform-api.git"
+	o.Publish()
 	n = run(t, s, st)
 	if etl := n.repo(t, o, "etl"); etl.Mode != scanners.Full || len(etl.Findings) != 0 {
 		t.Errorf("etl after a force-push: mode %v (want full, so the rewritten-away leak resolves), %d findings", etl.Mode, len(etl.Findings))
@@ -309,15 +242,8 @@ func TestOrganisationNights(t *testing.T) {
 
 	// Night 5: api-fork deleted from the organisation. Its findings are not
 	// resolved (no result for its source) and the deletion is reported.
-	forkID := o.find("api-fork")["id"].(int64)
-	var keep []map[string]any
-	for _, r := range o.repos {
-		if r["name"] != "api-fork" {
-			keep = append(keep, r)
-		}
-	}
-	o.repos = keep
-	o.publish()
+	forkID := o.ID("api-fork")
+	o.Remove("api-fork")
 	n = run(t, s, st)
 	if _, ok := n.bySource["git:"+SourceName("acme", forkID)]; ok {
 		t.Errorf("the deleted repository's source got a result (it would resolve its findings)")
@@ -379,5 +305,70 @@ func watchCmdlines(t *testing.T, secret string) (stop func()) {
 		if samples < 10 {
 			t.Errorf("only %d samples of the process table", samples)
 		}
+	}
+}
+
+// TestAppInstallationTokenReminted authenticates as a GitHub App: the
+// installation token (minted through GitHub's example response) lives a
+// short while on the git server, and the next night's clone gets a fresh
+// one from the App key, never the expired one.
+func TestAppInstallationTokenReminted(t *testing.T) {
+	var mu sync.Mutex
+	valid := map[string]time.Time{}
+	mints := 0
+	o := testenv.NewOrg(t, "acme", func(u, p string) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		exp, ok := valid[p]
+		return u == "x-access-token" && ok && time.Now().Before(exp)
+	})
+	// The server honours a token for 1.5 s; GitHub's answer says it expires
+	// in 61 s, so ghinstallation (which re-mints a minute before expiry)
+	// takes it for valid only during its first second.
+	o.API.Mint = func() (string, time.Time) {
+		mu.Lock()
+		defer mu.Unlock()
+		mints++
+		tok := fmt.Sprintf("ghs_%036d", mints)
+		valid[tok] = time.Now().Add(1500 * time.Millisecond)
+		return tok, time.Now().Add(61 * time.Second)
+	}
+	o.Add("etl", false, func(r *testenv.Repo) { r.Commit("init", map[string]string{"etl.py": "print(1)\n"}) })
+
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(t.TempDir(), "app.pem")
+	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
+	if err := os.WriteFile(keyFile, pemBytes, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	client, err := NewClient(o.API.URL, Auth{App: &App{AppID: 1, InstallationID: 42, PrivateKeyFile: keyFile}}, 2, time.Minute, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newScanner(t, client)
+	s.Orgs[0].Alerts = false
+	st := &memState{}
+	n := run(t, s, st)
+	if r := n.repo(t, o, "etl"); r.Err != nil || r.Mode != scanners.Full {
+		t.Fatalf("first night: %v %v", r.Mode, r.Err)
+	}
+	time.Sleep(1600 * time.Millisecond) // the first token is now refused
+	leak := testenv.FakeGitHubToken()
+	o.Work["etl"].Commit("oops", map[string]string{"run.sh": "GH_TOKEN=" + leak + "\n"})
+	o.Push("etl")
+	n = run(t, s, st)
+	if r := n.repo(t, o, "etl"); r.Err != nil || len(r.Findings) != 1 {
+		t.Fatalf("second night with an expired token: err %v, %d findings", r.Err, len(r.Findings))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if mints < 2 {
+		t.Errorf("%d installation tokens minted, want a fresh one for the second night", mints)
+	}
+	if o.API.Requests("/app/installations/{installation_id}/access_tokens") != mints {
+		t.Errorf("mints and access_tokens requests differ")
 	}
 }
