@@ -143,7 +143,7 @@ func TestOrganisationNights(t *testing.T) {
 	st := &memState{}
 
 	// Every process vigil starts is watched for the token on its command line.
-	stopWatch := watchCmdlines(t, token)
+	stopWatch := testenv.WatchCmdlines(t, token)
 
 	// Night 1: everything is new.
 	n := run(t, s, st)
@@ -268,42 +268,6 @@ func TestOrganisationNights(t *testing.T) {
 	for _, r := range n.all {
 		if r.Err != nil && strings.Contains(r.Err.Error(), token) {
 			t.Errorf("an error holds the token")
-		}
-	}
-}
-
-// watchCmdlines samples every process's argument list until stopped and
-// fails the test if secret appears in one.
-func watchCmdlines(t *testing.T, secret string) (stop func()) {
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	var seen, samples int
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			select {
-			case <-done:
-				return
-			case <-time.After(2 * time.Millisecond):
-			}
-			samples++
-			ms, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-			for _, m := range ms {
-				if b, err := os.ReadFile(m); err == nil && strings.Contains(string(b), secret) {
-					seen++
-				}
-			}
-		}
-	}()
-	return func() {
-		close(done)
-		wg.Wait()
-		if seen > 0 {
-			t.Errorf("the token was on a command line %d times", seen)
-		}
-		if samples < 10 {
-			t.Errorf("only %d samples of the process table", samples)
 		}
 	}
 }
