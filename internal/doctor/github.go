@@ -16,20 +16,39 @@ func githubChecks(ctx context.Context, e *wiring.Env) []Check {
 		out = append(out, Check{Area: "github", Target: "inventory.github", What: "client", Status: Failed, Detail: err.Error()})
 	}
 	for _, g := range gs {
-		c := Check{Area: "github", Target: g.Name(), What: "list organisation secrets", Status: OK}
-		if err := g.Check(ctx); err != nil {
-			c.Status, c.Detail = Failed, err.Error()
-			switch msg := err.Error(); {
-			case strings.Contains(msg, " 401 "):
-				c.Detail = "authentication: " + msg
-			case strings.Contains(msg, " 403 ") || strings.Contains(msg, " 404 "):
-				// GitHub answers 404 to a token that may not see the org.
-				c.Status = Missing
-			case strings.Contains(msg, "connection refused") || strings.Contains(msg, "no such host"):
-				c.Status = Unreachable
-			}
+		out = append(out, githubCheck(g.Name(), "list organisation secrets", g.Check(ctx)))
+	}
+	for _, o := range e.Config.Sources.GitHub {
+		org, err := wiring.GitHubOrg(o)
+		if err != nil {
+			out = append(out, Check{Area: "github", Target: "sources.github " + o.Org, What: "client", Status: Failed, Detail: err.Error()})
+			continue
 		}
-		out = append(out, c)
+		repos, alerts := org.Client.Check(ctx, o.Org, org.Alerts)
+		out = append(out, githubCheck("sources.github "+o.Org, "list repositories", repos))
+		if org.Alerts {
+			out = append(out, githubCheck("sources.github "+o.Org, "list secret-scanning alerts", alerts))
+		}
 	}
 	return out
+}
+
+// githubCheck is a check of one GitHub call: 401 is authentication, 403
+// and 404 a permission (GitHub answers 404 to a token that may not see the
+// organisation), a refused connection unreachable.
+func githubCheck(target, what string, err error) Check {
+	c := Check{Area: "github", Target: target, What: what, Status: OK}
+	if err == nil {
+		return c
+	}
+	c.Status, c.Detail = Failed, err.Error()
+	switch msg := err.Error(); {
+	case strings.Contains(msg, " 401 "):
+		c.Detail = "authentication: " + msg
+	case strings.Contains(msg, " 403 ") || strings.Contains(msg, " 404 "):
+		c.Status = Missing
+	case strings.Contains(msg, "connection refused") || strings.Contains(msg, "no such host"):
+		c.Status = Unreachable
+	}
+	return c
 }

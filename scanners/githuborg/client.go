@@ -2,6 +2,7 @@ package githuborg
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -137,4 +138,24 @@ func (c *Client) call(ctx context.Context, f func() (*gh.Response, error)) (*gh.
 		case <-t.C:
 		}
 	}
+}
+
+// Check reads one repository of the organisation's listing and, when
+// alerts are wanted, one secret-scanning alert: the permissions a night
+// needs, for `vigil doctor`. Nothing is fetched or changed.
+func (c *Client) Check(ctx context.Context, org string, alerts bool) (repos, alertsErr error) {
+	get := func(path string) error {
+		req, err := c.API.NewRequest(http.MethodGet, path, nil)
+		if err != nil {
+			return err
+		}
+		var v []json.RawMessage
+		_, err = c.API.Do(ctx, req, &v)
+		return err
+	}
+	repos = get(fmt.Sprintf("orgs/%s/repos?per_page=1", org))
+	if alerts {
+		alertsErr = get(fmt.Sprintf("orgs/%s/secret-scanning/alerts?state=open&per_page=1", org))
+	}
+	return repos, alertsErr
 }

@@ -336,3 +336,23 @@ func TestAppInstallationTokenReminted(t *testing.T) {
 		t.Errorf("mints and access_tokens requests differ")
 	}
 }
+
+// TestCheck is the doctor's view: the listing and the alerts answer on the
+// replay server; a server that is gone is an error, not a pass.
+func TestCheck(t *testing.T) {
+	o := testenv.NewOrg(t, "acme", func(string, string) bool { return true })
+	c, err := NewClient(o.API.URL, Auth{Token: "t"}, 1, time.Second, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if repos, alerts := c.Check(context.Background(), "acme", true); repos != nil || alerts != nil {
+		t.Fatalf("check against the replay server: %v, %v", repos, alerts)
+	}
+	gone, err := NewClient("http://127.0.0.1:1", Auth{Token: "t"}, 1, time.Second, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if repos, _ := gone.Check(context.Background(), "acme", false); repos == nil || !strings.Contains(repos.Error(), "connection refused") {
+		t.Fatalf("check against nothing: %v", repos)
+	}
+}
