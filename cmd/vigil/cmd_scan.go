@@ -53,6 +53,7 @@ func newScanCmd(g *globals) *cobra.Command {
 		since, rulesPath, ignore, name, failOn string
 		out                                    outputs
 		org                                    config.GitHubOrg
+		forks                                  bool
 	)
 	cmd := &cobra.Command{
 		Use:   "scan git|dir|logs|github PATH-OR-GLOB-OR-ORG...",
@@ -104,6 +105,7 @@ The GitHub token is read from the variable --token-env names (GITHUB_TOKEN).`,
 					prog.stop()
 					return usageErr(fmt.Errorf("--since and --name do not apply to github scans"))
 				}
+				org.Forks = &forks
 				return scanGitHub(cmd, g, st, sc, paths, org, out, sev, prog)
 			case "git":
 				for _, p := range paths {
@@ -155,6 +157,7 @@ The GitHub token is read from the variable --token-env names (GITHUB_TOKEN).`,
 	f.StringSliceVar(&org.Include, "include", nil, "github: only repositories whose name matches one of these globs")
 	f.StringSliceVar(&org.Exclude, "exclude", nil, "github: not the repositories whose name matches one of these globs")
 	f.IntVar(&org.Workers, "workers", 4, "github: repositories checked and scanned at once")
+	f.BoolVar(&forks, "forks", false, "github: scan forks too")
 	out.flags(cmd)
 	f.StringVar(&failOn, "fail-on", "high", "lowest severity of an open finding that makes the exit code 1")
 	return cmd

@@ -30,6 +30,14 @@ type GitServer struct {
 func NewGitServer(t testing.TB, root string, check func(user, password string) bool) *GitServer {
 	t.Helper()
 	Required(t, "git")
+	g, stop := ServeGit(root, check)
+	t.Cleanup(stop)
+	return g
+}
+
+// ServeGit starts a git server over root on loopback (benchmarks use it
+// outside a test); stop closes it.
+func ServeGit(root string, check func(user, password string) bool) (g *GitServer, stop func()) {
 	gitBin, _ := exec.LookPath("git")
 	backend := &cgi.Handler{
 		Path:   gitBin,
@@ -37,7 +45,7 @@ func NewGitServer(t testing.TB, root string, check func(user, password string) b
 		Env:    []string{"GIT_PROJECT_ROOT=" + root, "GIT_HTTP_EXPORT_ALL=1"},
 		Stderr: io.Discard, // "Not a git repository" for the tests' missing ones
 	}
-	g := &GitServer{check: check}
+	g = &GitServer{check: check}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u, p, ok := r.BasicAuth()
 		g.mu.Lock()
@@ -62,9 +70,8 @@ func NewGitServer(t testing.TB, root string, check func(user, password string) b
 		}
 		backend.ServeHTTP(w, r)
 	}))
-	t.Cleanup(srv.Close)
 	g.URL = srv.URL + "/"
-	return g
+	return g, srv.Close
 }
 
 // Users returns the user of every request that gave one.

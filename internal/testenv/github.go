@@ -47,29 +47,46 @@ type GitHubReplay struct {
 // Examples returns the extracted official examples, keyed "GET <template>".
 func Examples(t testing.TB) map[string]json.RawMessage {
 	t.Helper()
+	ex, err := LoadExamples()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ex
+}
+
+// LoadExamples reads testdata/github/examples.json (benchmarks use it
+// outside a test).
+func LoadExamples() (map[string]json.RawMessage, error) {
 	_, file, _, _ := runtime.Caller(0)
 	b, err := os.ReadFile(filepath.Join(filepath.Dir(file), "..", "..", "testdata", "github", "examples.json"))
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	var f struct {
 		Examples map[string]json.RawMessage `json:"examples"`
 	}
 	if err := json.Unmarshal(b, &f); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	return f.Examples
+	return f.Examples, nil
 }
 
 // NewGitHubReplay starts a replay server for the test.
 func NewGitHubReplay(t testing.TB) *GitHubReplay {
 	t.Helper()
-	g := &GitHubReplay{Pages: 3, examples: Examples(t), requests: map[string]int{}, throttle: map[string]int{},
+	g, stop := ServeGitHubReplay(Examples(t))
+	t.Cleanup(stop)
+	return g
+}
+
+// ServeGitHubReplay starts a replay server of examples on loopback; stop
+// closes it.
+func ServeGitHubReplay(examples map[string]json.RawMessage) (g *GitHubReplay, stop func()) {
+	g = &GitHubReplay{Pages: 3, examples: examples, requests: map[string]int{}, throttle: map[string]int{},
 		primary: map[string]int{}, paged: map[string]bool{}, notModified: map[string]int{}}
 	srv := httptest.NewServer(http.HandlerFunc(g.serve))
-	t.Cleanup(srv.Close)
 	g.URL = srv.URL
-	return g
+	return g, srv.Close
 }
 
 // Replace swaps one example for the test (e.g. to plant a fake secret in an

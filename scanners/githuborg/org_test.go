@@ -286,7 +286,7 @@ func TestAppInstallationTokenReminted(t *testing.T) {
 		exp, ok := valid[p]
 		return u == "x-access-token" && ok && time.Now().Before(exp)
 	})
-	// The server honours a token for 1.5 s; GitHub's answer says it expires
+	// The server honours a token for 3 s; GitHub's answer says it expires
 	// in 61 s, so ghinstallation (which re-mints a minute before expiry)
 	// takes it for valid only during its first second.
 	o.API.Mint = func() (string, time.Time) {
@@ -294,7 +294,7 @@ func TestAppInstallationTokenReminted(t *testing.T) {
 		defer mu.Unlock()
 		mints++
 		tok := fmt.Sprintf("ghs_%036d", mints)
-		valid[tok] = time.Now().Add(1500 * time.Millisecond)
+		valid[tok] = time.Now().Add(3 * time.Second)
 		return tok, time.Now().Add(61 * time.Second)
 	}
 	o.Add("etl", false, func(r *testenv.Repo) { r.Commit("init", map[string]string{"etl.py": "print(1)\n"}) })
@@ -319,7 +319,7 @@ func TestAppInstallationTokenReminted(t *testing.T) {
 	if r := n.repo(t, o, "etl"); r.Err != nil || r.Mode != scanners.Full {
 		t.Fatalf("first night: %v %v", r.Mode, r.Err)
 	}
-	time.Sleep(1600 * time.Millisecond) // the first token is now refused
+	time.Sleep(3100 * time.Millisecond) // the first token is now refused
 	leak := testenv.FakeGitHubToken()
 	o.Work["etl"].Commit("oops", map[string]string{"run.sh": "GH_TOKEN=" + leak + "\n"})
 	o.Push("etl")
