@@ -60,6 +60,7 @@ lint:
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	bash bench/compare.sh
+	bash bench/org.sh
 	bash bench/monthly.sh
 	bash bench/longline.sh
 

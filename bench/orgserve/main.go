@@ -1,8 +1,8 @@
 // Command orgserve serves a generated GitHub organisation for bench/org.sh:
 // the bare repositories under ROOT/ORG over the real git smart-HTTP server,
 // and the GitHub replay server listing them (GitHub's example repository
-// object with each one's id, name and clone URL). It writes the API's URL to
-// -url-file and serves until it is stopped.
+// object with each one's id, name and clone URL). It writes the API's URL and
+// the git server's to -url-file and serves until it is stopped.
 package main
 
 import (
@@ -68,7 +68,8 @@ func serve(root, org string, n int, token, urlFile string) error {
 	api.Replace("/orgs/{org}/repos", repos)
 	api.Paged("/orgs/{org}/secret-scanning/alerts")
 	api.Replace("/orgs/{org}/secret-scanning/alerts", []any{})
-	if err := os.WriteFile(urlFile, []byte(api.URL), 0o644); err != nil {
+	// The API's URL, then the git server's.
+	if err := os.WriteFile(urlFile, []byte(api.URL+"\n"+git.URL+"\n"), 0o644); err != nil {
 		return err
 	}
 	stop := make(chan os.Signal, 1)
