@@ -24,18 +24,6 @@ import (
 	"github.com/vigilsec/vigil/scanners/leaks"
 )
 
-// memState keeps what results say, as the store does.
-type memState struct {
-	mu sync.Mutex
-	m  map[string]string
-}
-
-func (m *memState) ScanState(_ context.Context, src string) (string, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.m[src], nil
-}
-
 type night struct {
 	bySource map[string]scanners.Result
 	all      []scanners.Result
@@ -64,25 +52,12 @@ func newScanner(t *testing.T, client *Client) *Scanner {
 		Orgs: []Org{{Name: "acme", Client: client, Filter: Filter{Forks: true, Archived: true, Visibility: "all"}, Alerts: true, Workers: 3}}}
 }
 
-func run(t *testing.T, s *Scanner, st *memState) night {
+func run(t *testing.T, s *Scanner, st *testenv.States) night {
 	t.Helper()
-	if st.m == nil {
-		st.m = map[string]string{}
-	}
 	n := night{bySource: map[string]scanners.Result{}}
-	var mu sync.Mutex
-	if err := s.Scan(context.Background(), st, func(r scanners.Result) {
-		mu.Lock()
-		defer mu.Unlock()
-		n.all = append(n.all, r)
+	n.all = st.Scan(t, s)
+	for _, r := range n.all {
 		n.bySource[r.Source.String()] = r
-		if r.State != "" && r.Mode != scanners.Partial {
-			st.mu.Lock()
-			st.m[r.Source.String()] = r.State
-			st.mu.Unlock()
-		}
-	}); err != nil {
-		t.Fatal(err)
 	}
 	return n
 }
@@ -140,7 +115,7 @@ func TestOrganisationNights(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := newScanner(t, client)
-	st := &memState{}
+	st := &testenv.States{}
 
 	// Every process vigil starts is watched for the token on its command line.
 	stopWatch := testenv.WatchCmdlines(t, token)
@@ -257,8 +232,8 @@ func TestOrganisationNights(t *testing.T) {
 	// Nothing vigil produced holds the token or a planted value.
 	b, _ := json.Marshal(n.all)
 	all := string(b)
-	for _, st := range st.m {
-		all += st
+	for _, state := range st.All() {
+		all += state
 	}
 	for _, secret := range []string{token, apiLeak, forkLeak, other, etlLeak} {
 		if strings.Contains(all, secret) {
@@ -314,7 +289,7 @@ func TestAppInstallationTokenReminted(t *testing.T) {
 	}
 	s := newScanner(t, client)
 	s.Orgs[0].Alerts = false
-	st := &memState{}
+	st := &testenv.States{}
 	n := run(t, s, st)
 	if r := n.repo(t, o, "etl"); r.Err != nil || r.Mode != scanners.Full {
 		t.Fatalf("first night: %v %v", r.Mode, r.Err)

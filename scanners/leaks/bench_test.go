@@ -39,7 +39,7 @@ func BenchmarkGitFullHistory(b *testing.B) {
 	var bytes int64
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		s.Scan(context.Background(), &memState{m: map[string]string{}}, func(r scanners.Result) {
+		s.Scan(context.Background(), &memState{}, func(r scanners.Result) {
 			if r.Err != nil {
 				b.Fatal(r.Err)
 			}
@@ -54,8 +54,8 @@ func BenchmarkGitNoChangeRescan(b *testing.B) {
 	repo := benchRepo(b)
 	s := newScanner(&testing.T{})
 	s.Git = []GitTarget{{Name: "bench", Path: repo}}
-	st := &memState{m: map[string]string{}}
-	s.Scan(context.Background(), st, func(r scanners.Result) { st.m[r.Source.String()] = r.State })
+	st := &memState{}
+	st.Scan(b, s)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		s.Scan(context.Background(), st, func(r scanners.Result) {
@@ -81,7 +81,7 @@ func BenchmarkLogs(b *testing.B) {
 	var read int64
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		s.Scan(context.Background(), &memState{m: map[string]string{}}, func(r scanners.Result) { read = r.Stats.Bytes })
+		s.Scan(context.Background(), &memState{}, func(r scanners.Result) { read = r.Stats.Bytes })
 	}
 	b.SetBytes(read)
 }

@@ -1,30 +1,20 @@
 package leaks
 
 import (
-	"context"
 	"log/slog"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/vigilsec/vigil/internal/finding"
 	"github.com/vigilsec/vigil/internal/secrethash"
+	"github.com/vigilsec/vigil/internal/testenv"
 	"github.com/vigilsec/vigil/rules"
 	"github.com/vigilsec/vigil/scanners"
 )
 
-// memState is a StateReader that keeps what results say, like the store does.
-type memState struct {
-	mu sync.Mutex
-	m  map[string]string
-}
-
-func (m *memState) ScanState(_ context.Context, src string) (string, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.m[src], nil
-}
+// memState keeps what results say, like the store does.
+type memState = testenv.States
 
 func newHasher(t *testing.T) *secrethash.Hasher {
 	t.Helper()
@@ -47,25 +37,7 @@ func newScanner(t *testing.T) *Scanner {
 // scan runs the scanner once and saves the states its results carry.
 func scan(t *testing.T, s *Scanner, st *memState) []scanners.Result {
 	t.Helper()
-	if st.m == nil {
-		st.m = map[string]string{}
-	}
-	var mu sync.Mutex
-	var out []scanners.Result
-	err := s.Scan(context.Background(), st, func(r scanners.Result) {
-		mu.Lock()
-		defer mu.Unlock()
-		out = append(out, r)
-		if r.State != "" && r.Mode != scanners.Partial {
-			st.mu.Lock()
-			st.m[r.Source.String()] = r.State
-			st.mu.Unlock()
-		}
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return st.Scan(t, s)
 }
 
 // hashes returns the secret hashes of findings, sorted.
