@@ -47,6 +47,8 @@ type Scanner struct {
 	Log      *slog.Logger
 	// Now is the clock (tests).
 	Now func() time.Time
+
+	shared *leaks.SharedHistory
 }
 
 // Name implements scanners.Scanner.
@@ -73,6 +75,9 @@ func (s *Scanner) Scan(ctx context.Context, st scanners.StateReader, emit func(s
 	}
 	if s.Now == nil {
 		s.Now = time.Now
+	}
+	if s.shared == nil {
+		s.shared = leaks.NewSharedHistory(filepath.Join(s.Leaks.CacheDir, "github", "shared-history.jsonl"))
 	}
 	for _, o := range s.Orgs {
 		if ctx.Err() != nil {
@@ -169,7 +174,7 @@ func (s *Scanner) scanOrg(ctx context.Context, st scanners.StateReader, o Org, e
 
 	var locs []location
 	var mu sync.Mutex
-	s.scanRepos(ctx, st, o, todo, func(r Repo, rr scanners.Result) {
+	done := func(r Repo, rr scanners.Result) {
 		if al != nil {
 			al.annotate(r.ID, rr.Findings)
 		}
@@ -177,7 +182,20 @@ func (s *Scanner) scanOrg(ctx context.Context, st scanners.StateReader, o Org, e
 		locs = append(locs, locations(r.ID, rr)...)
 		mu.Unlock()
 		emit(rr)
-	})
+	}
+	// Forks go after the others: the history a fork shares with its
+	// parent has then been read once, in the parent, and the fork reads
+	// only its own commits.
+	var parents, forks []Repo
+	for _, r := range todo {
+		if r.Fork {
+			forks = append(forks, r)
+		} else {
+			parents = append(parents, r)
+		}
+	}
+	s.scanRepos(ctx, st, o, parents, done)
+	s.scanRepos(ctx, st, o, forks, done)
 	if al != nil && ctx.Err() == nil {
 		emit(al.result(locs))
 	}
@@ -231,6 +249,7 @@ func (s *Scanner) target(o Org, r Repo) leaks.GitTarget {
 		Password:    o.Client.Password,
 		Mirror:      filepath.Join(s.Leaks.CacheDir, "github", o.Name, strconv.FormatInt(r.ID, 10)+".git"),
 		CheckRemote: true,
+		Shared:      s.shared,
 	}
 }
 

@@ -134,8 +134,16 @@ func TestOrganisationNights(t *testing.T) {
 	if f.Location.Repo != "acme/api" || f.Evidence["github_alert"] != 1 || f.Evidence["github_alert_validity"] != "active" {
 		t.Errorf("api finding: repo %q, evidence %v", f.Location.Repo, f.Evidence)
 	}
-	if fork := n.repo(t, o, "api-fork"); fork.Err != nil || len(fork.Findings) != 2 {
-		t.Errorf("fork: err %v, %d findings (want its own and the shared one)", fork.Err, len(fork.Findings))
+	// The fork shares api's history: it reads only its own commit, and the
+	// shared leak is still its finding (its id, its name).
+	fork := n.repo(t, o, "api-fork")
+	if fork.Err != nil || fork.Mode != scanners.Full || len(fork.Findings) != 2 || fork.Stats.Commits != 1 {
+		t.Errorf("fork: err %v mode %v, %d findings (want its own and the shared one), %d commits read (want 1)", fork.Err, fork.Mode, len(fork.Findings), fork.Stats.Commits)
+	}
+	for _, ff := range fork.Findings {
+		if ff.Location.Repo != "acme/api-fork" || ff.Source != fork.Source.String() || ff.ID == f.ID {
+			t.Errorf("fork finding not the fork's own: repo %q source %q", ff.Location.Repo, ff.Source)
+		}
 	}
 	if b := n.repo(t, o, "broken"); b.Mode != scanners.Partial || b.Err == nil || !strings.Contains(b.Err.Error(), "missing.git") {
 		t.Errorf("broken: mode %v err %v", b.Mode, b.Err)
@@ -235,6 +243,11 @@ func TestOrganisationNights(t *testing.T) {
 	for _, state := range st.All() {
 		all += state
 	}
+	cache, err := os.ReadFile(filepath.Join(s.Leaks.CacheDir, "github", "shared-history.jsonl"))
+	if err != nil || len(cache) == 0 {
+		t.Fatalf("shared-history cache: %v", err)
+	}
+	all += string(cache)
 	for _, secret := range []string{token, apiLeak, forkLeak, other, etlLeak} {
 		if strings.Contains(all, secret) {
 			t.Errorf("a result or state holds a secret (%s...)", secret[:6])

@@ -107,7 +107,7 @@ func (s *Scanner) scanDir(ctx context.Context, t DirTarget) scanners.Result {
 	}
 	res.Stats = scanners.Stats{Files: counter.Files.Load(), Bytes: counter.Bytes.Load()}
 	tgt := target{kind: finding.KindLeakFile, source: res.Source.String(), name: t.Name, root: filepath.ToSlash(t.Path)}
-	res.Findings = s.Engine.convertAll(tgt, d.Findings())
+	res.Findings = s.Engine.convertAll(tgt, s.Engine.hashAll(d.Findings()))
 	if len(errs) > 0 {
 		res.Mode = scanners.Partial
 		res.Err = fmt.Errorf("dir %s: %d file(s) could not be read: %w", t.Name, len(errs), errors.Join(errs...))

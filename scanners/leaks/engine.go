@@ -138,15 +138,15 @@ type target struct {
 
 // convert turns a gitleaks finding into a vigil finding. The secret is hashed
 // and redacted here and dropped: Match, Line and Secret go no further.
-func (e *Engine) convert(t target, rf report.Finding) finding.Finding {
-	hash := e.Hasher.Hash(rf.Secret)
+func (e *Engine) convert(t target, hf hashed) finding.Finding {
+	rf, hash := hf.rf, hf.hash
 	path := rf.File
 	if t.root != "" {
 		path = strings.TrimPrefix(strings.TrimPrefix(path, t.root), "/")
 	}
 	ev := finding.Evidence{
 		"rule":        rf.RuleID,
-		"redacted":    secrethash.Redact(rf.Secret),
+		"redacted":    hf.redacted,
 		"secret_hash": hash,
 		"file":        path,
 		"line":        rf.StartLine,
@@ -195,7 +195,7 @@ func (e *Engine) convert(t target, rf report.Finding) finding.Finding {
 		Resource: resource,
 		Title:    fmt.Sprintf("%s (%s) in %s", ruleTitle(desc), rf.RuleID, where),
 		Detail: fmt.Sprintf("gitleaks rule %s matched %s at %s:%d. Treat the secret as compromised: rotate it, then remove it%s.",
-			rf.RuleID, secrethash.Redact(rf.Secret), path, rf.StartLine, removal(t.kind)),
+			rf.RuleID, hf.redacted, path, rf.StartLine, removal(t.kind)),
 		Status:   finding.StatusOpen,
 		Evidence: ev,
 		Controls: e.Controls.For(t.kind),
@@ -205,13 +205,35 @@ func (e *Engine) convert(t target, rf report.Finding) finding.Finding {
 	return f
 }
 
+// hashed is a gitleaks finding with its value replaced by the value's keyed
+// hash and redaction: Secret, Match and Line are emptied the moment a
+// detector's findings are read, so that nothing after (the conversion, the
+// shared-history cache) ever holds the value.
+type hashed struct {
+	rf       report.Finding
+	hash     string
+	redacted string
+	n        int // the value's length: orders two findings at one place
+}
+
+// hashAll turns a detector's findings into hashed ones.
+func (e *Engine) hashAll(rfs []report.Finding) []hashed {
+	out := make([]hashed, len(rfs))
+	for i, rf := range rfs {
+		out[i] = hashed{hash: e.Hasher.Hash(rf.Secret), redacted: secrethash.Redact(rf.Secret), n: len(rf.Secret)}
+		rf.Secret, rf.Match, rf.Line = "", "", ""
+		out[i].rf = rf
+	}
+	return out
+}
+
 // convertAll converts what one detector found for a target. Two different
 // secrets can share every place-based part of an id: two values decoded
 // from one encoded blob start at the same line and column. They are told
 // apart by an ordinal, in an order that does not use the value (length,
 // then end position; the keyed hash only breaks exact ties), while the same
 // value reported twice stays one finding.
-func (e *Engine) convertAll(t target, rfs []report.Finding) []finding.Finding {
+func (e *Engine) convertAll(t target, rfs []hashed) []finding.Finding {
 	out := make([]finding.Finding, len(rfs))
 	byID := map[string][]int{}
 	for i, rf := range rfs {
@@ -224,9 +246,9 @@ func (e *Engine) convertAll(t target, rfs []report.Finding) []finding.Finding {
 		}
 		hashOf := func(i int) string { return out[i].Evidence.String(finding.EvSecretHash) }
 		sort.SliceStable(idx, func(a, b int) bool {
-			x, y := rfs[idx[a]], rfs[idx[b]]
-			if len(x.Secret) != len(y.Secret) {
-				return len(x.Secret) < len(y.Secret)
+			x, y := rfs[idx[a]].rf, rfs[idx[b]].rf
+			if rfs[idx[a]].n != rfs[idx[b]].n {
+				return rfs[idx[a]].n < rfs[idx[b]].n
 			}
 			if x.EndLine != y.EndLine {
 				return x.EndLine < y.EndLine

@@ -52,6 +52,9 @@ type GitTarget struct {
 	// fetching: when they equal the stored ones under the same rules, the
 	// night costs no fetch and no scan.
 	CheckRemote bool
+	// Shared, when set, lets this repository skip the commits another
+	// repository sharing its history already read under the same rules.
+	Shared *SharedHistory
 	// Since, when set, limits the scan to commits after this revision. Such
 	// a scan is a one-off: it proves nothing about older commits and leaves
 	// the stored state alone.
@@ -510,6 +513,15 @@ func (s *Scanner) ScanGit(ctx context.Context, st scanners.StateReader, t GitTar
 	}
 
 	s.Log.Debug("git refs checked", "source", res.Source, "mode", res.Mode)
+	useShared := t.Shared != nil && t.Since == "" && !t.HeadOnly && !shallow
+	var shared []string
+	if useShared {
+		var err error
+		exclude, shared, err = sharedCommits(ctx, dir, uniq(tips), exclude, t.Shared.others(rs.fingerprint, t.Name))
+		if err != nil {
+			return fail(err)
+		}
+	}
 	d, err := s.Engine.detector(ctx, cfg, extraIgnore...)
 	if err != nil {
 		return fail(err)
@@ -524,9 +536,22 @@ func (s *Scanner) ScanGit(ctx context.Context, st scanners.StateReader, t GitTar
 	res.Stats = stats
 	s.Log.Debug("git history read", "source", res.Source, "commits", stats.Commits, "bytes", stats.Bytes,
 		"findings", len(d.Findings()), "took", time.Since(start))
-	res.Findings = s.Engine.convertAll(target{kind: finding.KindLeakGit, source: res.Source.String(), name: t.Name, display: t.Repo}, d.Findings())
+	found := s.Engine.hashAll(d.Findings())
+	reused := []hashed(nil)
+	if len(shared) > 0 {
+		reused = t.Shared.findings(rs.fingerprint, shared)
+		res.Note = strings.TrimPrefix(res.Note+fmt.Sprintf("; %d commits shared with other repositories were read there (%d findings taken from them)", len(shared), len(reused)), "; ")
+	}
+	res.Findings = s.Engine.convertAll(target{kind: finding.KindLeakGit, source: res.Source.String(), name: t.Name, display: t.Repo}, append(found, reused...))
 	if err != nil {
 		return fail(err)
+	}
+	// Recorded only when every commit behind the tips is known to the
+	// cache: a full read, or one that continued recorded tips.
+	if useShared && (res.Mode == scanners.Full || t.Shared.recorded(rs.fingerprint, t.Name, uniq(prev.Tips))) {
+		if err := t.Shared.record(rs.fingerprint, t.Name, uniq(tips), found); err != nil {
+			s.Log.Warn("shared-history cache not written; other repositories will read these commits again", "source", res.Source, "err", err)
+		}
 	}
 	if shallow {
 		return fail(fmt.Errorf("shallow clone: only the %d commit(s) it holds were scanned, not the history before them; "+

@@ -145,7 +145,7 @@ func (s *Scanner) scanLog(ctx context.Context, st scanners.StateReader, t LogTar
 		return fail(err)
 	}
 	tgt := target{kind: finding.KindLeakLog, source: res.Source.String(), name: t.Name}
-	collect := func() { res.Findings = s.Engine.convertAll(tgt, d.Findings()) }
+	collect := func() { res.Findings = s.Engine.convertAll(tgt, s.Engine.hashAll(d.Findings())) }
 	continued := prev.Version == logStateVersion && prev.Ino == ino && prev.Dev == dev
 	if prev.Version != 0 {
 		if why := ruleChange(prev.Rules, rs); why != "" {

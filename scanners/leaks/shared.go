@@ -1,0 +1,280 @@
+package leaks
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/zricethezav/gitleaks/v8/report"
+)
+
+// SharedHistory lets repositories that share history (a fork and its
+// parent, a repository split from another, two mirrors of one) read each
+// commit once under one rule set. A commit's id fixes its diff, so what
+// gitleaks finds in a commit is the same in every repository holding it:
+// a repository's scan leaves out the commits reachable from another
+// repository's completely scanned tips, and takes their findings from what
+// that scan recorded, made this repository's findings (its ids, its name).
+//
+// It is a cache, never the record: it lives beside the mirrors (an
+// append-only JSON-lines file, values only as keyed hashes and
+// redactions), and when it is lost, repositories are simply read whole
+// again. A source's tips are recorded only when every commit behind them
+// is known to the cache: after a full scan, or an incremental one that
+// continued recorded tips.
+type SharedHistory struct {
+	path string
+
+	mu     sync.Mutex
+	loaded bool
+	lines  int
+	rules  map[string]*sharedRules // rule-set fingerprint ->
+}
+
+type sharedRules struct {
+	tips  map[string][]string        // source -> tips scanned with all history behind them
+	found map[string][]cachedFinding // commit -> its findings (commits with findings only)
+}
+
+// cachedFinding is a finding of one commit, without the value.
+type cachedFinding struct {
+	RF       report.Finding `json:"f"`
+	Hash     string         `json:"h"`
+	Redacted string         `json:"r"`
+	N        int            `json:"n"`
+}
+
+// sharedRecord is one line of the file: a source's scan.
+type sharedRecord struct {
+	Rules  string                     `json:"rules"`
+	Source string                     `json:"source,omitempty"`
+	Tips   []string                   `json:"tips,omitempty"`
+	Found  map[string][]cachedFinding `json:"found,omitempty"`
+}
+
+// NewSharedHistory keeps the cache in the file at path (created on the
+// first record, mode 0600).
+func NewSharedHistory(path string) *SharedHistory { return &SharedHistory{path: path} }
+
+// load reads the file once; a torn last line (a killed run) ends it.
+func (h *SharedHistory) load() {
+	if h.loaded {
+		return
+	}
+	h.loaded, h.rules = true, map[string]*sharedRules{}
+	f, err := os.Open(h.path)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<30)
+	for sc.Scan() {
+		var r sharedRecord
+		if json.Unmarshal(sc.Bytes(), &r) != nil {
+			break
+		}
+		h.apply(r)
+		h.lines++
+	}
+	if h.lines > 2*h.live()+100 {
+		h.compact()
+	}
+}
+
+func (h *SharedHistory) live() int {
+	n := 0
+	for _, r := range h.rules {
+		n += len(r.tips) + 1
+	}
+	return n
+}
+
+func (h *SharedHistory) apply(r sharedRecord) {
+	rs := h.rules[r.Rules]
+	if rs == nil {
+		rs = &sharedRules{tips: map[string][]string{}, found: map[string][]cachedFinding{}}
+		h.rules[r.Rules] = rs
+	}
+	if r.Source != "" {
+		rs.tips[r.Source] = r.Tips
+	}
+	for c, fs := range r.Found {
+		rs.found[c] = fs
+	}
+}
+
+// compact rewrites the file with one line per rule set and source.
+func (h *SharedHistory) compact() {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	lines := 0
+	for fp, rs := range h.rules {
+		_ = enc.Encode(sharedRecord{Rules: fp, Found: rs.found})
+		lines++
+		for src, tips := range rs.tips {
+			_ = enc.Encode(sharedRecord{Rules: fp, Source: src, Tips: tips})
+			lines++
+		}
+	}
+	tmp := h.path + ".tmp"
+	if os.WriteFile(tmp, buf.Bytes(), 0o600) == nil && os.Rename(tmp, h.path) == nil {
+		h.lines = lines
+	}
+}
+
+// others returns the tips other sources were completely scanned at, under
+// the rule set fp.
+func (h *SharedHistory) others(fp, source string) []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.load()
+	rs := h.rules[fp]
+	if rs == nil {
+		return nil
+	}
+	seen := map[string]bool{}
+	var out []string
+	for src, tips := range rs.tips {
+		if src == source {
+			continue
+		}
+		for _, t := range tips {
+			if !seen[t] {
+				seen[t] = true
+				out = append(out, t)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// recorded reports whether source's tips under fp are tips.
+func (h *SharedHistory) recorded(fp, source string, tips []string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.load()
+	rs := h.rules[fp]
+	return rs != nil && slices.Equal(rs.tips[source], tips)
+}
+
+// findings returns the recorded findings of commits.
+func (h *SharedHistory) findings(fp string, commits []string) []hashed {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.load()
+	rs := h.rules[fp]
+	if rs == nil {
+		return nil
+	}
+	var out []hashed
+	for _, c := range commits {
+		for _, cf := range rs.found[c] {
+			out = append(out, hashed{rf: cf.RF, hash: cf.Hash, redacted: cf.Redacted, n: cf.N})
+		}
+	}
+	return out
+}
+
+// record appends a source's completed scan: its tips and the findings of
+// the commits it read.
+func (h *SharedHistory) record(fp, source string, tips []string, found []hashed) error {
+	r := sharedRecord{Rules: fp, Source: source, Tips: tips, Found: map[string][]cachedFinding{}}
+	for _, f := range found {
+		r.Found[f.rf.Commit] = append(r.Found[f.rf.Commit], cachedFinding{RF: f.rf, Hash: f.hash, Redacted: f.redacted, N: f.n})
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.load()
+	if err := os.MkdirAll(filepath.Dir(h.path), 0o700); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(h.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	_, werr := f.Write(append(b, '\n'))
+	if err := errors.Join(werr, f.Close()); err != nil {
+		return err
+	}
+	h.apply(r)
+	h.lines++
+	return nil
+}
+
+// sharedCommits splits the commits a scan would read (reachable from tips,
+// not from exclude) into those to read and those another repository
+// already read: the recorded tips of others present in this repository
+// are added to exclude. It returns the new exclude list and the shared
+// commits.
+func sharedCommits(ctx context.Context, dir string, tips, exclude, others []string) ([]string, []string, error) {
+	if len(others) == 0 || len(tips) == 0 {
+		return exclude, nil, nil
+	}
+	var in bytes.Buffer
+	for _, o := range others {
+		in.WriteString(o + "\n")
+	}
+	out, err := gitRun(ctx, dir, &in, "cat-file", "--batch-check=%(objectname) %(objecttype)")
+	if err != nil {
+		return exclude, nil, err
+	}
+	var present []string
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if sha, typ, ok := strings.Cut(line, " "); ok && typ == "commit" {
+			present = append(present, sha)
+		}
+	}
+	if len(present) == 0 {
+		return exclude, nil, nil
+	}
+	revs := func(extra []string) (map[string]bool, error) {
+		var in bytes.Buffer
+		for _, t := range tips {
+			in.WriteString(t + "\n")
+		}
+		for _, x := range append(append([]string{}, exclude...), extra...) {
+			in.WriteString("^" + x + "\n")
+		}
+		out, err := gitRun(ctx, dir, &in, "rev-list", "--stdin")
+		if err != nil {
+			return nil, err
+		}
+		set := map[string]bool{}
+		for _, c := range strings.Fields(string(out)) {
+			set[c] = true
+		}
+		return set, nil
+	}
+	all, err := revs(nil)
+	if err != nil {
+		return exclude, nil, err
+	}
+	rest, err := revs(present)
+	if err != nil {
+		return exclude, nil, err
+	}
+	var shared []string
+	for c := range all {
+		if !rest[c] {
+			shared = append(shared, c)
+		}
+	}
+	if len(shared) == 0 {
+		return exclude, nil, nil
+	}
+	slices.Sort(shared)
+	return append(append([]string{}, exclude...), present...), shared, nil
+}

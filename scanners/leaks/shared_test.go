@@ -1,0 +1,90 @@
+package leaks
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/vigilsec/vigil/internal/testenv"
+	"github.com/vigilsec/vigil/scanners"
+)
+
+// TestSharedHistory: a clone that shares a repository's history reads only
+// its own commits once the repository is recorded, with the shared
+// findings made its own; a torn last line (a killed run) is ignored; a
+// repository whose earlier history the cache never saw is not recorded (a
+// third repository would otherwise skip commits whose findings it lacks);
+// without the cache, everything is read again.
+func TestSharedHistory(t *testing.T) {
+	r := testenv.NewRepo(t)
+	base := testenv.FakeAWSKey()
+	for i := 0; i < 5; i++ {
+		r.Commit("c", map[string]string{"f.txt": strings.Repeat("x", i+1)})
+	}
+	r.Commit("leak", map[string]string{"a.ini": awsLine(base)})
+	fork := testenv.NewRepo(t)
+	fork.Git("pull", "-q", r.Dir, "main")
+	own := testenv.FakeAWSKey()
+	fork.Commit("own", map[string]string{"b.ini": awsLine(own)})
+
+	cacheFile := filepath.Join(t.TempDir(), "shared.jsonl")
+	sh := NewSharedHistory(cacheFile)
+	s := newScanner(t)
+	st := &memState{}
+	s.Git = []GitTarget{{Name: "parent", Path: r.Dir, Shared: sh}}
+	if res := only(t, st.Scan(t, s)); res.Stats.Commits != 6 || len(res.Findings) != 1 {
+		t.Fatalf("parent: %d commits, %d findings", res.Stats.Commits, len(res.Findings))
+	}
+
+	// A torn record at the end, as a kill mid-write leaves it.
+	f, _ := os.OpenFile(cacheFile, os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString(`{"rules":"x","source":"torn","tips":["abc`)
+	f.Close()
+
+	s.Git = []GitTarget{{Name: "fork", Path: fork.Dir, Shared: NewSharedHistory(cacheFile)}}
+	res := only(t, st.Scan(t, s))
+	if res.Err != nil || res.Mode != scanners.Full || res.Stats.Commits != 1 || len(res.Findings) != 2 {
+		t.Fatalf("fork: err %v mode %v, %d commits read (want 1), %d findings (want 2)", res.Err, res.Mode, res.Stats.Commits, len(res.Findings))
+	}
+	for _, f := range res.Findings {
+		if f.Source != "git:fork" || f.Location.Repo != "fork" {
+			t.Errorf("finding of the fork carries %s / %s", f.Source, f.Location.Repo)
+		}
+	}
+	b, _ := os.ReadFile(cacheFile)
+	for _, v := range []string{base, own} {
+		if strings.Contains(string(b), v) {
+			t.Errorf("the cache holds a value")
+		}
+	}
+
+	// A repository scanned before the cache existed, then incrementally:
+	// its tips must not be recorded.
+	late := testenv.NewRepo(t)
+	late.Commit("old", map[string]string{"c.ini": awsLine(testenv.FakeAWSKey())})
+	s.Git = []GitTarget{{Name: "late", Path: late.Dir}}
+	only(t, st.Scan(t, s))
+	late.Commit("new", map[string]string{"d.txt": "d"})
+	lsh := NewSharedHistory(cacheFile)
+	s.Git = []GitTarget{{Name: "late", Path: late.Dir, Shared: lsh}}
+	if res := only(t, st.Scan(t, s)); res.Mode != scanners.Incremental {
+		t.Fatalf("late: mode %v", res.Mode)
+	}
+	if others := lsh.others("any", ""); len(others) != 0 {
+		t.Errorf("unknown rule set has tips")
+	}
+	for fp := range lsh.rules {
+		if _, ok := lsh.rules[fp].tips["late"]; ok {
+			t.Errorf("late's tips were recorded though the cache never saw its first commits")
+		}
+	}
+
+	// Without the cache, the fork is read whole again.
+	os.Remove(cacheFile)
+	st2 := &memState{}
+	s.Git = []GitTarget{{Name: "fork", Path: fork.Dir, Shared: NewSharedHistory(cacheFile)}}
+	if res := only(t, st2.Scan(t, s)); res.Stats.Commits != 7 || len(res.Findings) != 2 {
+		t.Errorf("fork without the cache: %d commits, %d findings", res.Stats.Commits, len(res.Findings))
+	}
+}
