@@ -260,32 +260,33 @@ func TestOrganisationNights(t *testing.T) {
 	}
 }
 
-// TestAppInstallationTokenReminted authenticates as a GitHub App: the
-// installation token (minted through GitHub's example response) lives a
-// short while on the git server, and the next night's clone gets a fresh
-// one from the App key, never the expired one.
+// TestAppInstallationTokenReminted authenticates as a GitHub App, and the
+// installation token expires in the middle of a run: after the first
+// repository is stored, the git server refuses every token minted so far,
+// and the second repository's clone must get a fresh one from the App key
+// (minted through GitHub's own access-token example), never the old one.
 func TestAppInstallationTokenReminted(t *testing.T) {
 	var mu sync.Mutex
-	valid := map[string]time.Time{}
+	valid := map[string]bool{}
 	mints := 0
 	o := testenv.NewOrg(t, "acme", func(u, p string) bool {
 		mu.Lock()
 		defer mu.Unlock()
-		exp, ok := valid[p]
-		return u == "x-access-token" && ok && time.Now().Before(exp)
+		return u == "x-access-token" && valid[p]
 	})
-	// The server honours a token for 3 s; GitHub's answer says it expires
-	// in 61 s, so ghinstallation (which re-mints a minute before expiry)
-	// takes it for valid only during its first second.
+	// GitHub's answer says the token expires in 61 s: ghinstallation
+	// re-mints a minute before expiry, so after one second it asks again.
 	o.API.Mint = func() (string, time.Time) {
 		mu.Lock()
 		defer mu.Unlock()
 		mints++
 		tok := fmt.Sprintf("ghs_%036d", mints)
-		valid[tok] = time.Now().Add(3 * time.Second)
+		valid[tok] = true
 		return tok, time.Now().Add(61 * time.Second)
 	}
-	o.Add("etl", false, func(r *testenv.Repo) { r.Commit("init", map[string]string{"etl.py": "print(1)\n"}) })
+	o.Add("a", false, func(r *testenv.Repo) { r.Commit("init", map[string]string{"a.py": "print(1)\n"}) })
+	leak := testenv.FakeGitHubToken()
+	o.Add("b", false, func(r *testenv.Repo) { r.Commit("init", map[string]string{"run.sh": "GH_TOKEN=" + leak + "\n"}) })
 
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -301,24 +302,30 @@ func TestAppInstallationTokenReminted(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := newScanner(t, client)
-	s.Orgs[0].Alerts = false
-	st := &testenv.States{}
-	n := run(t, s, st)
-	if r := n.repo(t, o, "etl"); r.Err != nil || r.Mode != scanners.Full {
-		t.Fatalf("first night: %v %v", r.Mode, r.Err)
+	s.Orgs[0].Alerts, s.Orgs[0].Workers = false, 1
+	got := map[string]scanners.Result{}
+	err = s.Scan(context.Background(), &testenv.States{}, func(r scanners.Result) {
+		got[r.Source.String()] = r
+		if r.Source.String() == "git:"+SourceName("acme", o.ID("a")) {
+			time.Sleep(1100 * time.Millisecond) // into ghinstallation's refresh window
+			mu.Lock()
+			for tok := range valid {
+				valid[tok] = false // expired, as far as the git server knows
+			}
+			mu.Unlock()
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
-	time.Sleep(3100 * time.Millisecond) // the first token is now refused
-	leak := testenv.FakeGitHubToken()
-	o.Work["etl"].Commit("oops", map[string]string{"run.sh": "GH_TOKEN=" + leak + "\n"})
-	o.Push("etl")
-	n = run(t, s, st)
-	if r := n.repo(t, o, "etl"); r.Err != nil || len(r.Findings) != 1 {
-		t.Fatalf("second night with an expired token: err %v, %d findings", r.Err, len(r.Findings))
+	a, b := got["git:"+SourceName("acme", o.ID("a"))], got["git:"+SourceName("acme", o.ID("b"))]
+	if a.Err != nil || b.Err != nil || len(b.Findings) != 1 {
+		t.Fatalf("a: %v; b (after the token expired): %v, %d findings", a.Err, b.Err, len(b.Findings))
 	}
 	mu.Lock()
 	defer mu.Unlock()
 	if mints < 2 {
-		t.Errorf("%d installation tokens minted, want a fresh one for the second night", mints)
+		t.Errorf("%d installation tokens minted, want a fresh one after the first expired", mints)
 	}
 	if o.API.Requests("/app/installations/{installation_id}/access_tokens") != mints {
 		t.Errorf("mints and access_tokens requests differ")
