@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/vigilsec/vigil/internal/config"
+	"github.com/vigilsec/vigil/internal/finding"
+	"github.com/vigilsec/vigil/internal/store"
 	"github.com/vigilsec/vigil/internal/testenv"
 	"github.com/vigilsec/vigil/scanners"
 )
@@ -128,5 +130,30 @@ func TestIAMReusesGitHubListing(t *testing.T) {
 	}
 	if creds, err := s2.CI(ctx); err != nil || len(creds) == 0 || gh.Requests("/orgs/{org}/actions/secrets") == listed {
 		t.Fatalf("%v %d", err, len(creds))
+	}
+}
+
+// A GitHub secret-scanning alert that no vigil finding carries is a leak
+// like the others: leak.live matches store values against its hash.
+func TestLeakHashesIncludeGitHubAlerts(t *testing.T) {
+	st, h := testenv.Store(t)
+	ctx := context.Background()
+	run, err := st.BeginRun(ctx, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash := h.Hash("aio_" + strings.Repeat("Z", 28))
+	f := finding.Finding{ID: "alert-1", Kind: finding.KindLeakGitHubAlert, Severity: finding.Critical, Scanner: "leaks",
+		Resource: "github-alert:acme/api#1", Title: "alert", Status: finding.StatusOpen,
+		Evidence: finding.Evidence{finding.EvSecretHash: hash}}
+	if _, err := st.Apply(ctx, run, store.Batch{Source: "github:acme:alerts", Mode: finding.Full, Findings: []finding.Finding{f}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := leakHashes(st)(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := got[hash]; len(l) != 1 || l[0].Kind != finding.KindLeakGitHubAlert {
+		t.Fatalf("leak hashes: %+v", got)
 	}
 }
