@@ -25,7 +25,7 @@ import (
 func scanGitHub(cmd *cobra.Command, g *globals, st *store.Store, ls *leaks.Scanner, orgs []string, o config.GitHubOrg, out outputs, sev finding.Severity, prog *progress) error {
 	sc := &githuborg.Scanner{Leaks: ls, Controls: rules.DefaultControls(), Log: g.log}
 	for _, name := range orgs {
-		if name == "" || strings.ContainsAny(name, "/ ") {
+		if !config.GitHubLogin.MatchString(name) {
 			prog.stop()
 			return usageErr(fmt.Errorf("scan github: %q is not an organisation's login", name))
 		}

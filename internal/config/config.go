@@ -283,6 +283,9 @@ type GitHubOrg struct {
 	Line          int           `yaml:"-"`
 }
 
+// GitHubLogin is what a GitHub organisation's login may be.
+var GitHubLogin = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]{0,38}$`)
+
 // GitHubApp is a GitHub App installation.
 type GitHubApp struct {
 	AppID          int64  `yaml:"app_id"`
@@ -801,8 +804,8 @@ func (c *Config) validate() error {
 	for i := range c.Sources.GitHub {
 		o := &c.Sources.GitHub[i]
 		where := fmt.Sprintf("sources.github[%d]", i)
-		if o.Org == "" || strings.ContainsAny(o.Org, "/ ") {
-			bad(o.Line, "%s: org is required (the organisation's login)", where)
+		if !GitHubLogin.MatchString(o.Org) {
+			bad(o.Line, "%s: org must be the organisation's login (letters, digits and hyphens)", where)
 		}
 		name("github", o.Org, o.Line)
 		for _, g := range append(append([]string{}, o.Include...), o.Exclude...) {

@@ -73,6 +73,13 @@ func TestLoadErrorsNameFileAndLine(t *testing.T) {
 		{"key vault without name", "inventory:\n  azure_keyvault:\n    - vault_url: https://kv.vault.azure.net\n", "inventory.azure_keyvault[0]: name is required"},
 		{"key vault over http", "inventory:\n  azure_keyvault:\n    - {name: kv, vault_url: \"http://kv.vault.azure.net\"}\n", "vault_url must be https://"},
 		{"key vault url with credentials", "inventory:\n  azure_keyvault:\n    - {name: kv, vault_url: \"https://u:s3cr3t@kv.vault.azure.net\"}\n", "inventory.azure_keyvault[0] (kv): vault_url must be"},
+		{"github org path", "sources:\n  github:\n    - org: ../etc\n", ":3: sources.github[0]: org must be the organisation's login"},
+		{"github token and app", "sources:\n  github:\n    - org: acme\n      token_env: T\n      app: {app_id: 1, installation_id: 2, private_key_file: k.pem}\n", ":3: sources.github[0]: give token_env or app, not both"},
+		{"github app incomplete", "sources:\n  github:\n    - org: acme\n      app: {app_id: 1}\n", "sources.github[0].app: app_id, installation_id and private_key_file are required"},
+		{"github visibility", "sources:\n  github:\n    - {org: acme, visibility: secret}\n", `sources.github[0]: visibility "secret"`},
+		{"github glob", "sources:\n  github:\n    - {org: acme, include: [\"[\"]}\n", `sources.github[0]: bad glob`},
+		{"github api url with credentials", "sources:\n  github:\n    - {org: acme, api_url: \"https://u:p@ghe.example\"}\n", "api_url must be an http(s) URL without credentials"},
+		{"github duplicate org", "sources:\n  github:\n    - {org: acme}\n    - {org: acme}\n", `:4: github source name "acme" is already used on line 3`},
 		{"organization not an account", "aws:\n  organization: mgmt\n  accounts:\n    - name: data\n", `aws.organization: "mgmt" is not one of aws.accounts`},
 	}
 	for _, tc := range cases {
@@ -138,5 +145,22 @@ sources:
 	}
 	if _, err := Load(write(t, "sources:\n  git:\n    - &a {path: x}\n    - <<: *a\n      name: y\n      nope: 1\n")); err == nil || !strings.Contains(err.Error(), ":6: field nope not found") {
 		t.Errorf("unknown field beside a merge: %v", err)
+	}
+}
+
+// An organisation entry gets the defaults a nightly job wants: the token
+// from GITHUB_TOKEN, forks left out, archived repositories and alerts in.
+func TestGitHubOrgDefaults(t *testing.T) {
+	cfg, err := Load(write(t, "sources:\n  github:\n    - org: acme\n    - org: beta\n      app: {app_id: 1, installation_id: 2, private_key_file: k.pem}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := cfg.Sources.GitHub[0], cfg.Sources.GitHub[1]
+	if a.TokenEnv != "GITHUB_TOKEN" || Flag(a.Forks, false) || !Flag(a.Archived, true) || !Flag(a.Alerts, true) ||
+		a.Visibility != "all" || a.Workers != 4 || a.MaxRequests != 4 || a.RateLimitWait.Minutes() != 15 {
+		t.Errorf("defaults: %+v", a)
+	}
+	if b.TokenEnv != "" || !filepath.IsAbs(b.App.PrivateKeyFile) {
+		t.Errorf("app entry: token_env %q, key %q", b.TokenEnv, b.App.PrivateKeyFile)
 	}
 }

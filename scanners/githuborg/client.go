@@ -34,7 +34,8 @@ type App struct {
 type Client struct {
 	API *gh.Client
 	// Password gives git the current credential: the token, or an
-	// installation token valid for at least another minute.
+	// installation token valid for at least another minute; nil without
+	// a credential.
 	Password func(context.Context) (string, error)
 	// wait is the longest sleep for a primary rate limit's reset.
 	wait time.Duration
@@ -68,9 +69,8 @@ func NewClient(apiURL string, auth Auth, maxRequests int, wait time.Duration, ba
 		tok := auth.Token
 		c.Password = func(context.Context) (string, error) { return tok, nil }
 	default:
-		c.Password = func(context.Context) (string, error) {
-			return "", errors.New("no token: set the variable token_env names, or configure app")
-		}
+		// No credential: a public organisation is listed and cloned
+		// anonymously (at GitHub's lower anonymous rate limit).
 	}
 	hc := github_ratelimit.NewClient(&limited{base: tr, slots: make(chan struct{}, maxRequests)})
 	api := gh.NewClient(hc)
