@@ -531,7 +531,7 @@ func (s *Scanner) ScanGit(ctx context.Context, st scanners.StateReader, t GitTar
 		cache = newHunkCache(cfg)
 	}
 	start := time.Now()
-	stats, err := s.Engine.fanoutGitLog(ctx, d, cache, dir, uniq(tips), exclude, s.Progress)
+	stats, read, err := s.Engine.fanoutGitLog(ctx, d, cache, dir, uniq(tips), exclude, s.Progress)
 	stats.Fetches = res.Stats.Fetches
 	res.Stats = stats
 	s.Log.Debug("git history read", "source", res.Source, "commits", stats.Commits, "bytes", stats.Bytes,
@@ -549,7 +549,7 @@ func (s *Scanner) ScanGit(ctx context.Context, st scanners.StateReader, t GitTar
 	// Recorded only when every commit behind the tips is known to the
 	// cache: a full read, or one that continued recorded tips.
 	if useShared && (res.Mode == scanners.Full || t.Shared.recorded(rs.fingerprint, t.Name, uniq(prev.Tips))) {
-		if err := t.Shared.record(rs.fingerprint, t.Name, uniq(tips), found); err != nil {
+		if err := t.Shared.record(rs.fingerprint, t.Name, uniq(tips), read, res.Mode == scanners.Full, found); err != nil {
 			s.Log.Warn("shared-history cache not written; other repositories will read these commits again", "source", res.Source, "err", err)
 		}
 	}
@@ -626,10 +626,12 @@ const shardMinCommits = 256
 // --no-walk` processes. A single git process computing diffs is the
 // pipeline's bottleneck on a large history; each commit's diff is the same
 // whichever process computes it.
-func (e *Engine) fanoutGitLog(ctx context.Context, d *detect.Detector, cache *hunkCache, dir string, tips, exclude []string, progress scanners.Progress) (scanners.Stats, error) {
+//
+// It also returns the commits it read (the shared-history cache marks some).
+func (e *Engine) fanoutGitLog(ctx context.Context, d *detect.Detector, cache *hunkCache, dir string, tips, exclude []string, progress scanners.Progress) (scanners.Stats, []string, error) {
 	var stats scanners.Stats
 	if len(tips) == 0 {
-		return stats, nil // an empty repository
+		return stats, nil, nil // an empty repository
 	}
 	// Revisions go through stdin: a repository with thousands of tags would
 	// overflow a command line.
@@ -642,11 +644,11 @@ func (e *Engine) fanoutGitLog(ctx context.Context, d *detect.Detector, cache *hu
 	}
 	out, err := gitRun(ctx, dir, &revs, "rev-list", "--stdin")
 	if err != nil {
-		return stats, err
+		return stats, nil, err
 	}
 	commits := strings.Fields(string(out))
 	if len(commits) == 0 {
-		return stats, nil
+		return stats, nil, nil
 	}
 	n := e.workers()
 	if len(commits) < shardMinCommits {
@@ -681,7 +683,7 @@ func (e *Engine) fanoutGitLog(ctx context.Context, d *detect.Detector, cache *hu
 		wg.Wait()
 		return errors.Join(errs...)
 	})
-	return stats, err
+	return stats, commits, err
 }
 
 // streamGitLog runs one `git log -p` over the commits listed in revs and

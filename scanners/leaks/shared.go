@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -20,8 +21,14 @@ import (
 // commit once under one rule set. A commit's id fixes its diff, so what
 // gitleaks finds in a commit is the same in every repository holding it:
 // a repository's scan leaves out the commits reachable from another
-// repository's completely scanned tips, and takes their findings from what
-// that scan recorded, made this repository's findings (its ids, its name).
+// repository's completely scanned tips or marks, and takes their findings
+// from what that scan recorded, made this repository's findings (its ids,
+// its name). Tips alone would rarely help: a fork's parent has moved on
+// since the fork was made, so the parent's tips are not in the fork. Marks
+// are the scanned commits whose id starts with 0 (one in sixteen, chosen
+// by content, so every repository marks the same commits of a shared
+// history): the fork holds the parent's marks up to where they parted, and
+// reads at most the few commits between the last mark and that point again.
 //
 // It is a cache, never the record: it lives beside the mirrors (an
 // append-only JSON-lines file, values only as keyed hashes and
@@ -40,6 +47,7 @@ type SharedHistory struct {
 
 type sharedRules struct {
 	tips  map[string][]string        // source -> tips scanned with all history behind them
+	marks map[string]map[string]bool // source -> marked commits it scanned
 	found map[string][]cachedFinding // commit -> its findings (commits with findings only)
 }
 
@@ -53,10 +61,14 @@ type cachedFinding struct {
 
 // sharedRecord is one line of the file: a source's scan.
 type sharedRecord struct {
-	Rules  string                     `json:"rules"`
-	Source string                     `json:"source,omitempty"`
-	Tips   []string                   `json:"tips,omitempty"`
-	Found  map[string][]cachedFinding `json:"found,omitempty"`
+	Rules  string   `json:"rules"`
+	Source string   `json:"source,omitempty"`
+	Tips   []string `json:"tips,omitempty"`
+	Marks  []string `json:"marks,omitempty"`
+	// Reset: Marks replace the source's marks (a full scan) rather than
+	// add to them.
+	Reset bool                       `json:"reset,omitempty"`
+	Found map[string][]cachedFinding `json:"found,omitempty"`
 }
 
 // NewSharedHistory keeps the cache in the file at path (created on the
@@ -100,11 +112,17 @@ func (h *SharedHistory) live() int {
 func (h *SharedHistory) apply(r sharedRecord) {
 	rs := h.rules[r.Rules]
 	if rs == nil {
-		rs = &sharedRules{tips: map[string][]string{}, found: map[string][]cachedFinding{}}
+		rs = &sharedRules{tips: map[string][]string{}, marks: map[string]map[string]bool{}, found: map[string][]cachedFinding{}}
 		h.rules[r.Rules] = rs
 	}
 	if r.Source != "" {
 		rs.tips[r.Source] = r.Tips
+		if r.Reset || rs.marks[r.Source] == nil {
+			rs.marks[r.Source] = map[string]bool{}
+		}
+		for _, m := range r.Marks {
+			rs.marks[r.Source][m] = true
+		}
 	}
 	for c, fs := range r.Found {
 		rs.found[c] = fs
@@ -120,7 +138,8 @@ func (h *SharedHistory) compact() {
 		_ = enc.Encode(sharedRecord{Rules: fp, Found: rs.found})
 		lines++
 		for src, tips := range rs.tips {
-			_ = enc.Encode(sharedRecord{Rules: fp, Source: src, Tips: tips})
+			marks := slices.Sorted(maps.Keys(rs.marks[src]))
+			_ = enc.Encode(sharedRecord{Rules: fp, Source: src, Tips: tips, Marks: marks, Reset: true})
 			lines++
 		}
 	}
@@ -150,6 +169,12 @@ func (h *SharedHistory) others(fp, source string) []string {
 			if !seen[t] {
 				seen[t] = true
 				out = append(out, t)
+			}
+		}
+		for m := range rs.marks[src] {
+			if !seen[m] {
+				seen[m] = true
+				out = append(out, m)
 			}
 		}
 	}
@@ -184,10 +209,19 @@ func (h *SharedHistory) findings(fp string, commits []string) []hashed {
 	return out
 }
 
-// record appends a source's completed scan: its tips and the findings of
-// the commits it read.
-func (h *SharedHistory) record(fp, source string, tips []string, found []hashed) error {
-	r := sharedRecord{Rules: fp, Source: source, Tips: tips, Found: map[string][]cachedFinding{}}
+// isMark says whether a scanned commit is one of the marks.
+func isMark(commit string) bool { return strings.HasPrefix(commit, "0") }
+
+// record appends a source's completed scan: its tips, the marks among the
+// commits it read (replacing its earlier marks when full), and the findings
+// of the commits it read.
+func (h *SharedHistory) record(fp, source string, tips, read []string, full bool, found []hashed) error {
+	r := sharedRecord{Rules: fp, Source: source, Tips: tips, Reset: full, Found: map[string][]cachedFinding{}}
+	for _, c := range read {
+		if isMark(c) {
+			r.Marks = append(r.Marks, c)
+		}
+	}
 	for _, f := range found {
 		r.Found[f.rf.Commit] = append(r.Found[f.rf.Commit], cachedFinding{RF: f.rf, Hash: f.hash, Redacted: f.redacted, N: f.n})
 	}
