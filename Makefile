@@ -40,6 +40,8 @@ test-deps: $(SARIF_SCHEMA)
 	@command -v script >/dev/null || { apt-get update -qq && apt-get install -y -qq bsdutils; }
 	@# LibreOffice opens the monthly workbook in a test, as a real spreadsheet program.
 	@command -v soffice >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libreoffice-calc-nogui; }
+	@# PostgreSQL (Debian's server) is the shared store's second engine; the tests start it as an unprivileged user.
+	@ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql; }
 	@# Headless Chromium opens the HTML report in a test, as a person's browser would.
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
 

@@ -20,6 +20,15 @@ import (
 	"github.com/vigilsec/vigil/scanners/leaks"
 )
 
+// cacheBeside is where ad hoc scans keep mirrors: beside a SQLite
+// database, or in the working directory for a PostgreSQL one.
+func cacheBeside(st *store.Store) string {
+	if store.IsPostgres(st.Path()) {
+		return ".vigil-cache"
+	}
+	return filepath.Join(filepath.Dir(st.Path()), ".vigil-cache")
+}
+
 // scanGitHub scans organisations ad hoc, with sources.github's defaults
 // (forks left out, archived repositories in, alerts imported).
 func scanGitHub(cmd *cobra.Command, g *globals, st *store.Store, ls *leaks.Scanner, orgs []string, o config.GitHubOrg, out outputs, sev finding.Severity, prog *progress) error {
@@ -80,7 +89,7 @@ The GitHub token is read from the variable --token-env names (GITHUB_TOKEN).`,
 			}
 			prog := startProgress(g.quiet || g.format == "json")
 			sc := leaks.New(eng, leaks.Options{ExplicitRules: rulesPath != "", Progress: prog, Log: g.log,
-				CacheDir: filepath.Join(filepath.Dir(st.Path()), ".vigil-cache")})
+				CacheDir: cacheBeside(st)})
 			nameOf := func(p string) string {
 				if name != "" {
 					return name

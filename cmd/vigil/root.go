@@ -104,7 +104,7 @@ func newRoot() *cobra.Command {
 	pf.BoolVar(&g.newKey, "new-key", false, "create a new hash key for a database whose key is lost (its old audit rows will no longer verify)")
 	pf.StringVar(&g.cpuProfile, "cpuprofile", "", "write a CPU profile (for performance work)")
 	_ = pf.MarkHidden("cpuprofile")
-	root.AddCommand(newRunCmd(g), newScanCmd(g), newIAMCmd(g), newSyntheticCmd(g), newInventoryCmd(g), newFindingsCmd(g), newAuditCmd(g), newReportCmd(g), newRemediateCmd(g), newCICmd(g), newUnlockCmd(g), newDoctorCmd(g))
+	root.AddCommand(newRunCmd(g), newScanCmd(g), newIAMCmd(g), newSyntheticCmd(g), newInventoryCmd(g), newFindingsCmd(g), newAuditCmd(g), newReportCmd(g), newRemediateCmd(g), newCICmd(g), newUnlockCmd(g), newDoctorCmd(g), newDBCmd(g))
 	return root
 }
 
@@ -139,10 +139,15 @@ func (g *globals) openStore(cmd *cobra.Command, cfg *config.Config, create bool)
 	}
 	if keyFile == "" {
 		keyFile = filepath.Join(filepath.Dir(db), "vigil.key")
+		if store.IsPostgres(db) {
+			keyFile = "vigil.key"
+		}
 	}
+	// A PostgreSQL URL is shown without its password.
+	shown := secrethash.RedactURL(db)
 	exists := store.Exists(db)
 	if !exists && !create {
-		return nil, nil, usageErr(fmt.Errorf("no vigil database at %s: run `vigil run` first, or name it with --config or --db", db))
+		return nil, nil, usageErr(fmt.Errorf("no vigil database at %s: run `vigil run` first, or name it with --config or --db", shown))
 	}
 	h, err := secrethash.LoadExisting(keyFile)
 	replaced := false
@@ -150,7 +155,7 @@ func (g *globals) openStore(cmd *cobra.Command, cfg *config.Config, create bool)
 	case errors.Is(err, secrethash.ErrNoKey) && exists && !g.newKey:
 		return nil, nil, usageErr(fmt.Errorf("database %s exists but its hash key is missing: %w. Restore the key (or set %s), "+
 			"or start over deliberately with --new-key: the audit rows and stored leak hashes made under the old key will no longer verify or match",
-			db, err, secrethash.EnvKey))
+			shown, err, secrethash.EnvKey))
 	case errors.Is(err, secrethash.ErrNoKey) && create:
 		h, err = secrethash.Load(keyFile)
 		replaced = exists
@@ -158,7 +163,7 @@ func (g *globals) openStore(cmd *cobra.Command, cfg *config.Config, create bool)
 	if err != nil {
 		return nil, nil, usageErr(err)
 	}
-	if create && os.Getenv(secrethash.EnvKey) == "" && sameDir(keyFile, db) {
+	if create && os.Getenv(secrethash.EnvKey) == "" && !store.IsPostgres(db) && sameDir(keyFile, db) {
 		g.log.Warn("the hash key is kept beside the database: whoever can write both can forge the audit chain; "+
 			"keep it elsewhere (hash_key_file in vigil.yaml, or VIGIL_HASH_KEY from a secret store)", "key", keyFile)
 	}

@@ -29,7 +29,9 @@ type Config struct {
 	Dir string `yaml:"-"`
 
 	Version int `yaml:"version"`
-	// DB is the SQLite database; default vigil.db beside the config.
+	// DB is the SQLite database (default vigil.db beside the config), or a
+	// PostgreSQL database shared by several vigil processes
+	// (postgres://USER@HOST:PORT/DATABASE, the password from PGPASSWORD).
 	DB string `yaml:"db"`
 	// HashKeyFile holds the HMAC key; default vigil.key beside the database.
 	HashKeyFile string `yaml:"hash_key_file"`
@@ -281,6 +283,12 @@ type GitHubOrg struct {
 	// (default 15m); beyond it the repositories left are partial.
 	RateLimitWait time.Duration `yaml:"rate_limit_wait"`
 	Line          int           `yaml:"-"`
+}
+
+// IsPostgres says whether db names a PostgreSQL database (a URL) rather
+// than a SQLite file.
+func IsPostgres(db string) bool {
+	return strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://")
 }
 
 // GitHubLogin is what a GitHub organisation's login may be.
@@ -658,13 +666,23 @@ func (c *Config) validate() error {
 	if c.DB == "" {
 		c.DB = "vigil.db"
 	}
-	c.DB = c.resolve(c.DB)
+	// A PostgreSQL database is a URL, not a path; the key and the cache
+	// then default to the config's directory.
+	beside := c.Dir
+	if IsPostgres(c.DB) {
+		if u, err := url.Parse(c.DB); err != nil || u.Host == "" && u.Query().Get("host") == "" {
+			bad(0, "db: not a PostgreSQL URL (postgres://USER@HOST:PORT/DATABASE; give the password as PGPASSWORD)")
+		}
+	} else {
+		c.DB = c.resolve(c.DB)
+		beside = filepath.Dir(c.DB)
+	}
 	if c.HashKeyFile == "" {
-		c.HashKeyFile = filepath.Join(filepath.Dir(c.DB), "vigil.key")
+		c.HashKeyFile = filepath.Join(beside, "vigil.key")
 	}
 	c.HashKeyFile = c.resolve(c.HashKeyFile)
 	if c.CacheDir == "" {
-		c.CacheDir = filepath.Join(filepath.Dir(c.DB), ".vigil-cache")
+		c.CacheDir = filepath.Join(beside, ".vigil-cache")
 	}
 	c.CacheDir = c.resolve(c.CacheDir)
 	if c.FailOn == "" {

@@ -49,7 +49,7 @@ func headMAC(s *Store, seq int64, hash string) string {
 
 // appendAudit adds a row to the chain inside tx, so the audited change and
 // its audit row commit or fail together.
-func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, action, subject string, detail map[string]any) error {
+func (s *Store) appendAudit(ctx context.Context, tx *Tx, action, subject string, detail map[string]any) error {
 	b, err := json.Marshal(detail)
 	if err != nil {
 		return err
@@ -104,7 +104,7 @@ const chainedFindingsVersion = 5
 
 // chainBaseline chains the status every finding has at the moment the
 // database starts chaining transitions.
-func (s *Store) chainBaseline(ctx context.Context, tx *sql.Tx) error {
+func (s *Store) chainBaseline(ctx context.Context, tx *Tx) error {
 	rows, err := tx.QueryContext(ctx, `SELECT id, status FROM findings ORDER BY id`)
 	if err != nil {
 		return err
@@ -341,7 +341,7 @@ func (s *Store) VerifyEntries(ctx context.Context, entries []AuditEntry) (int, [
 // (`--new-key`), so that the break verify will report in the older rows has
 // a stated cause and a time.
 func (s *Store) RecordKeyReplaced(ctx context.Context, keyFile string) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *Tx) error {
 		return s.appendAudit(ctx, tx, "key.replaced", "key", map[string]any{"key_file": keyFile})
 	})
 }

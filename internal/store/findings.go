@@ -64,7 +64,7 @@ func (c *Counts) Add(o Counts) {
 func (s *Store) Apply(ctx context.Context, runID string, b Batch) (Counts, error) {
 	var c Counts
 	now := s.now()
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx *Tx) error {
 		u, err := s.newUpserter(ctx, tx, runID, b.Source)
 		if err != nil {
 			return err
@@ -148,7 +148,7 @@ type upserter struct {
 	chained map[finding.Transition][]string
 }
 
-func (s *Store) newUpserter(ctx context.Context, tx *sql.Tx, runID, source string) (*upserter, error) {
+func (s *Store) newUpserter(ctx context.Context, tx *Tx, runID, source string) (*upserter, error) {
 	u := &upserter{s: s, runID: runID, source: source, now: ts(s.now()), known: map[string][2]string{},
 		chained: map[finding.Transition][]string{}}
 	rows, err := tx.QueryContext(ctx, `SELECT id, status, first_run_id FROM findings WHERE source = ?`, source)
@@ -261,8 +261,8 @@ func (u *upserter) upsert(ctx context.Context, f *finding.Finding) (finding.Tran
 // resolveUnseen resolves the source's open findings that runID did not see.
 // With rules given, those whose rule is not among them are returned a second
 // time in byRule: nothing looked for them, so they are gone by a rule change.
-func (s *Store) resolveUnseen(ctx context.Context, tx *sql.Tx, runID, source string, rules []string) (ids, byRule []string, err error) {
-	rows, err := tx.QueryContext(ctx, `SELECT id, COALESCE(json_extract(evidence, '$.rule'), '') FROM findings
+func (s *Store) resolveUnseen(ctx context.Context, tx *Tx, runID, source string, rules []string) (ids, byRule []string, err error) {
+	rows, err := tx.QueryContext(ctx, `SELECT id, COALESCE(`+s.jsonText("evidence", "rule")+`, '') FROM findings
 		WHERE source = ? AND status = 'open' AND last_run_id != ? ORDER BY id`, source, runID)
 	if err != nil {
 		return nil, nil, err
@@ -299,7 +299,7 @@ func (s *Store) resolveUnseen(ctx context.Context, tx *sql.Tx, runID, source str
 	return ids, byRule, nil
 }
 
-func (s *Store) event(ctx context.Context, tx *sql.Tx, runID, id string, t finding.Transition) error {
+func (s *Store) event(ctx context.Context, tx *Tx, runID, id string, t finding.Transition) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO finding_events(run_id, finding_id, transition, at) VALUES (?, ?, ?, ?)
 		ON CONFLICT(run_id, finding_id) DO UPDATE SET transition = excluded.transition`, runID, id, string(t), ts(s.now()))
 	return err
@@ -400,7 +400,7 @@ func (s *Store) Transitions(ctx context.Context, runID string) (map[string]findi
 // Suppress marks findings as accepted risk; later scans keep them suppressed.
 // The reason goes to the audit chain.
 func (s *Store) Suppress(ctx context.Context, ids []string, reason string) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *Tx) error {
 		for _, id := range ids {
 			var prev string
 			if err := tx.QueryRowContext(ctx, `SELECT status FROM findings WHERE id = ?`, id).Scan(&prev); err != nil {

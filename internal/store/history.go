@@ -26,7 +26,7 @@ type KindSeverityCount struct {
 func (s *Store) OpenAt(ctx context.Context, t time.Time) ([]KindSeverityCount, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT f.kind, f.severity, SUM(`+deltaSQL+`) AS n
 		FROM finding_events e JOIN findings f ON f.id = e.finding_id
-		WHERE e.at < ? GROUP BY f.kind, f.severity HAVING n > 0 ORDER BY f.kind, f.severity`, ts(t))
+		WHERE e.at < ? GROUP BY f.kind, f.severity HAVING SUM(`+deltaSQL+`) > 0 ORDER BY f.kind, f.severity`, ts(t))
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +133,7 @@ func (s *Store) Activity(ctx context.Context, from, to time.Time) (MonthActivity
 	}
 	rows.Close()
 	var days sql.NullFloat64
-	if err := s.db.QueryRowContext(ctx, `SELECT AVG(julianday(e.at) - julianday(f.first_seen))
+	if err := s.db.QueryRowContext(ctx, `SELECT AVG(`+s.daysBetween("f.first_seen", "e.at")+`)
 		FROM finding_events e JOIN findings f ON f.id = e.finding_id
 		WHERE e.transition = 'resolved' AND e.at >= ? AND e.at < ?`, ts(from), ts(to)).Scan(&days); err != nil {
 		return a, err

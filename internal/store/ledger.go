@@ -21,7 +21,7 @@ func (s *Store) SaveCredential(ctx context.Context, c *ledger.Credential) error 
 	scope, _ := json.Marshal(nonNilMap(c.Scope))
 	rev, _ := json.Marshal(nonNilMap(c.Revocation))
 	probes, _ := json.Marshal(nonNil(c.Probes))
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *Tx) error {
 		var prev string
 		err := tx.QueryRowContext(ctx, `SELECT status FROM credentials WHERE id = ?`, c.ID).Scan(&prev)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {

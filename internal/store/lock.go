@@ -39,7 +39,7 @@ func (l LockInfo) Live(now time.Time) bool { return now.Before(l.Expires) }
 func (s *Store) Lock(ctx context.Context, name, holder string, ttl time.Duration) error {
 	ttl = leaseTTL(ttl)
 	host := holderHost()
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *Tx) error {
 		now := s.now()
 		cur, err := lockInfo(ctx, tx, name)
 		switch {
@@ -96,7 +96,7 @@ func (s *Store) Unlock(ctx context.Context, name, holder string) error {
 // the holder's run is marked aborted and the clearing is audited.
 func (s *Store) ForceUnlock(ctx context.Context, name string, force bool) (LockInfo, error) {
 	var cur LockInfo
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx *Tx) error {
 		var err error
 		cur, err = lockInfo(ctx, tx, name)
 		if err != nil {
@@ -115,7 +115,7 @@ func (s *Store) ForceUnlock(ctx context.Context, name string, force bool) (LockI
 }
 
 // abortHolder removes cur's lock, marks its run aborted and audits both.
-func (s *Store) abortHolder(ctx context.Context, tx *sql.Tx, cur LockInfo, action string, detail map[string]any) error {
+func (s *Store) abortHolder(ctx context.Context, tx *Tx, cur LockInfo, action string, detail map[string]any) error {
 	if _, err := tx.ExecContext(ctx, `DELETE FROM locks WHERE name = ?`, cur.Name); err != nil {
 		return err
 	}
@@ -128,7 +128,7 @@ func (s *Store) abortHolder(ctx context.Context, tx *sql.Tx, cur LockInfo, actio
 	return s.appendAudit(ctx, tx, action, "lock:"+cur.Name, detail)
 }
 
-func lockInfo(ctx context.Context, tx *sql.Tx, name string) (LockInfo, error) {
+func lockInfo(ctx context.Context, tx *Tx, name string) (LockInfo, error) {
 	l := LockInfo{Name: name}
 	var acquired string
 	var expires sql.NullString

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 )
 
@@ -164,8 +163,13 @@ ALTER TABLE locks ADD COLUMN renewed_at TEXT;`,
 func SchemaVersion() int { return len(migrations) - 1 }
 
 func (s *Store) migrate(ctx context.Context) error {
-	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)`); err != nil {
+	// Under the store's write lock: two processes opening a new database at
+	// once must not both create it.
+	if err := s.tx(ctx, func(tx *Tx) error {
+		_, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)`)
+		return err
+	}); err != nil {
 		return err
 	}
 	var cur int
@@ -176,7 +180,7 @@ func (s *Store) migrate(ctx context.Context) error {
 		return fmt.Errorf("database schema is version %d, newer than this vigil knows (%d): upgrade vigil", cur, SchemaVersion())
 	}
 	for v := cur + 1; v <= SchemaVersion(); v++ {
-		err := s.tx(ctx, func(tx *sql.Tx) error {
+		err := s.tx(ctx, func(tx *Tx) error {
 			// Read again under the write lock: another process starting at
 			// the same moment may have applied it already.
 			var done int

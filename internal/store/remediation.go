@@ -65,7 +65,7 @@ func (s *Store) SaveAction(ctx context.Context, a *Action) error {
 	findings, _ := json.Marshal(nonNil(a.Findings))
 	spec, _ := json.Marshal(nonNilMap(a.Spec))
 	state, _ := json.Marshal(nonNilMap(a.State))
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *Tx) error {
 		var prev string
 		err := tx.QueryRowContext(ctx, `SELECT status FROM remediation_actions WHERE id = ?`, a.ID).Scan(&prev)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
@@ -125,7 +125,7 @@ func (s *Store) Actions(ctx context.Context, f ActionFilter) ([]Action, error) {
 	in("id", f.IDs)
 	in("status", f.Status)
 	if len(f.Findings) > 0 {
-		q += ` AND EXISTS (SELECT 1 FROM json_each(findings) WHERE json_each.value IN (?` + strings.Repeat(`, ?`, len(f.Findings)-1) + `))`
+		q += ` AND EXISTS (SELECT 1 FROM ` + s.jsonElements("findings") + ` WHERE value IN (?` + strings.Repeat(`, ?`, len(f.Findings)-1) + `))`
 		for _, v := range f.Findings {
 			args = append(args, v)
 		}

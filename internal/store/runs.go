@@ -42,7 +42,7 @@ func newRunID(t time.Time) string {
 func (s *Store) BeginRun(ctx context.Context, command string) (string, error) {
 	now := s.now()
 	id := newRunID(now)
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx *Tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT id FROM runs WHERE status = ? AND id NOT IN (SELECT holder FROM locks)`, RunRunning)
 		if err != nil {
 			return err
@@ -91,7 +91,7 @@ func (s *Store) FinishRun(ctx context.Context, runID, status string, summary map
 	if err != nil {
 		return err
 	}
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *Tx) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE runs SET status = ?, finished_at = ?, summary = ? WHERE id = ?`,
 			status, ts(s.now()), string(b), runID); err != nil {
 			return err

@@ -1,6 +1,7 @@
 // Package store persists vigil's memory in one SQLite file (modernc.org/sqlite,
-// no cgo): runs, findings and their lifecycle, per-source scan state, and the
-// audit hash chain.
+// no cgo) or a PostgreSQL database (pgx), shared by several vigil
+// processes: runs, findings and their lifecycle, per-source scan state, and
+// the audit hash chain.
 //
 // Crash safety rests on one rule: a source's findings and the scan state that
 // says "scanned up to here" are written in the same transaction. A run killed
@@ -18,17 +19,21 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	_ "modernc.org/sqlite"             // registers the "sqlite" driver
 
+	"github.com/vigilsec/vigil/internal/config"
 	"github.com/vigilsec/vigil/internal/secrethash"
 )
 
 // Store is an open vigil database.
 type Store struct {
-	db   *sql.DB
+	db   db
+	pg   bool
 	path string
 	mac  *secrethash.Hasher
 	now  func() time.Time
@@ -51,13 +56,36 @@ func OpenExisting(ctx context.Context, path string, mac *secrethash.Hasher) (*St
 	return openDB(ctx, path, mac, false)
 }
 
-// Exists reports whether a database file is at path.
+// Exists reports whether a database file is at path, or, for PostgreSQL,
+// whether the database holds vigil's schema (an unreachable one counts as
+// existing, so that opening it names the problem).
 func Exists(path string) bool {
+	if IsPostgres(path) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		sqldb, err := sql.Open("pgx", path)
+		if err != nil {
+			return true
+		}
+		defer sqldb.Close()
+		var exists bool
+		if err := sqldb.QueryRowContext(ctx, `SELECT to_regclass('schema_migrations') IS NOT NULL`).Scan(&exists); err != nil {
+			return true
+		}
+		return exists
+	}
 	fi, err := os.Stat(path)
 	return err == nil && fi.Mode().IsRegular()
 }
 
+// IsPostgres says whether a db setting names a PostgreSQL database rather
+// than a SQLite file.
+func IsPostgres(db string) bool { return config.IsPostgres(db) }
+
 func openDB(ctx context.Context, path string, mac *secrethash.Hasher, create bool) (*Store, error) {
+	if IsPostgres(path) {
+		return openPostgres(ctx, path, mac, create)
+	}
 	if !create && !Exists(path) {
 		return nil, fmt.Errorf("%w at %s: run `vigil run` first, or name the database with --config or --db", ErrNoDatabase, path)
 	}
@@ -81,14 +109,14 @@ func openDB(ctx context.Context, path string, mac *secrethash.Hasher, create boo
 	// processes never both read "version 0" and then race to migrate, and
 	// a busy database waits out busy_timeout instead of failing mid-way.
 	q.Set("_txlock", "immediate")
-	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	sqldb, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
 	// One connection: SQLite has one writer anyway, and a single connection
 	// makes every statement see the same transaction state.
-	db.SetMaxOpenConns(1)
-	s := &Store{db: db, path: path, mac: mac, now: func() time.Time { return time.Now().UTC() }}
+	sqldb.SetMaxOpenConns(1)
+	s := &Store{db: db{DB: sqldb}, path: path, mac: mac, now: func() time.Time { return time.Now().UTC() }}
 	// Switching a new database to WAL takes an exclusive lock that SQLite
 	// does not wait for with busy_timeout: a first run racing another may
 	// be told "busy" once or twice. That is waited out here, within bounds.
@@ -99,11 +127,51 @@ func openDB(ctx context.Context, path string, mac *secrethash.Hasher, create boo
 			return s, nil
 		}
 		if !busy(err) || time.Now().After(deadline) || ctx.Err() != nil {
-			db.Close()
+			sqldb.Close()
 			return nil, fmt.Errorf("migrate database %s: %w", path, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// openPostgres opens a PostgreSQL database (pgx) and migrates it. The
+// DSN's password, if any, is never shown: errors and Path name the
+// database by its redacted URL (a password is better given as PGPASSWORD).
+func openPostgres(ctx context.Context, dsn string, mac *secrethash.Hasher, create bool) (*Store, error) {
+	shown := secrethash.RedactURL(dsn)
+	sqldb, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %s", shown, scrubDSN(err, dsn))
+	}
+	sqldb.SetMaxOpenConns(8)
+	if err := sqldb.PingContext(ctx); err != nil {
+		sqldb.Close()
+		return nil, fmt.Errorf("open database %s: %s", shown, scrubDSN(err, dsn))
+	}
+	s := &Store{db: db{DB: sqldb, pg: true}, pg: true, path: shown, mac: mac, now: func() time.Time { return time.Now().UTC() }}
+	if !create {
+		var exists bool
+		if err := sqldb.QueryRowContext(ctx, `SELECT to_regclass('schema_migrations') IS NOT NULL`).Scan(&exists); err != nil || !exists {
+			sqldb.Close()
+			return nil, fmt.Errorf("%w at %s: run `vigil run` first, or name the database with --config or --db", ErrNoDatabase, shown)
+		}
+	}
+	if err := s.migrate(ctx); err != nil {
+		sqldb.Close()
+		return nil, fmt.Errorf("migrate database %s: %s", shown, scrubDSN(err, dsn))
+	}
+	return s, nil
+}
+
+// scrubDSN is err's text without the DSN's password.
+func scrubDSN(err error, dsn string) string {
+	msg := err.Error()
+	if u, perr := url.Parse(dsn); perr == nil && u.User != nil {
+		if p, ok := u.User.Password(); ok && p != "" {
+			msg = strings.ReplaceAll(msg, p, "****")
+		}
+	}
+	return strings.ReplaceAll(msg, dsn, secrethash.RedactURL(dsn))
 }
 
 // prepareFiles creates the database file private (0600) before SQLite
@@ -155,22 +223,34 @@ func busy(err error) bool {
 // Close closes the database.
 func (s *Store) Close() error { return s.db.Close() }
 
-// Path returns the database file.
+// Path returns the database file (for PostgreSQL, its URL without a
+// password).
 func (s *Store) Path() string { return s.path }
 
 // SetClock replaces the clock; tests use it to move between "nights".
 func (s *Store) SetClock(now func() time.Time) { s.now = func() time.Time { return now().UTC() } }
 
-func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+func (s *Store) tx(ctx context.Context, fn func(*Tx) error) error {
+	t, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
+	x := &Tx{Tx: t, pg: s.pg}
+	if s.pg {
+		// One writer at a time, as SQLite's IMMEDIATE transactions have
+		// it: every read-then-write of the store (the audit chain's next
+		// sequence number, a finding's previous status) stays exact when
+		// several vigil processes share the database.
+		if _, err := x.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7150001)`); err != nil {
+			_ = t.Rollback()
+			return err
+		}
+	}
+	if err := fn(x); err != nil {
+		_ = t.Rollback()
 		return err
 	}
-	return tx.Commit()
+	return t.Commit()
 }
 
 const timeFmt = time.RFC3339Nano

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -11,12 +12,21 @@ import (
 
 	"github.com/vigilsec/vigil/internal/finding"
 	"github.com/vigilsec/vigil/internal/secrethash"
+	"github.com/vigilsec/vigil/internal/testenv/pgtest"
 )
+
+// onPostgres is set in the second run of this package's tests (see
+// TestSuiteOnPostgres): open then gives a fresh PostgreSQL database.
+var onPostgres = os.Getenv("VIGIL_TEST_STORE") == "postgres"
 
 func open(t *testing.T) *Store {
 	t.Helper()
 	h, _ := secrethash.New([]byte(strings.Repeat("s", 32)))
-	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "v.db"), h)
+	where := filepath.Join(t.TempDir(), "v.db")
+	if onPostgres {
+		where = pgtest.Database(t)
+	}
+	s, err := Open(context.Background(), where, h)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,4 +265,30 @@ func TestMigrationUpgradesOldDatabaseInPlace(t *testing.T) {
 	if _, err := Open(context.Background(), path, h); err == nil || !strings.Contains(err.Error(), "newer") {
 		t.Fatalf("newer schema: %v", err)
 	}
+}
+
+// TestSuiteOnPostgres runs every test of this package again with open
+// giving a real PostgreSQL database (Debian's server, started by pgtest):
+// no feature of the store is SQLite's alone. The tests that are about the
+// SQLite file itself (its mode, its -shm, its migration from an old file)
+// open it by path and run the same in both.
+func TestSuiteOnPostgres(t *testing.T) {
+	if onPostgres {
+		return // this is the second run
+	}
+	pgtest.Database(t) // the server starts (or, under CI=true, its absence fails) here
+	args := []string{"-test.count=1", "-test.run", "^Test"}
+	if testing.Verbose() {
+		args = append(args, "-test.v")
+	}
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), "VIGIL_TEST_STORE=postgres")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("the store's tests on PostgreSQL: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "PASS") {
+		t.Fatalf("the store's tests on PostgreSQL did not report: %s", out)
+	}
+	t.Logf("%s", out)
 }

@@ -88,7 +88,12 @@ func TestRenewKeepsLeaseAndReportsLoss(t *testing.T) {
 
 // -wal and -shm must be as private as the database from the first byte.
 func TestDatabaseFilesArePrivate(t *testing.T) {
-	s := open(t)
+	h, _ := secrethash.New([]byte(strings.Repeat("s", 32)))
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "v.db"), h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
 	run(t, s, Batch{Source: "a", Findings: []finding.Finding{f("x")}})
 	for _, p := range []string{s.Path(), s.Path() + "-wal", s.Path() + "-shm"} {
 		fi, err := os.Stat(p)
