@@ -13,6 +13,7 @@ import (
 
 	"github.com/vigilsec/vigil/internal/finding"
 	"github.com/vigilsec/vigil/internal/secrethash"
+	"github.com/vigilsec/vigil/internal/testenv/pgtest"
 )
 
 // An expired lease is taken over whatever host held it: a killed CronJob pod
@@ -134,6 +135,9 @@ func TestOpenExistingNeverCreates(t *testing.T) {
 func TestConcurrentFirstOpensMigrateOnce(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		path := filepath.Join(t.TempDir(), "v.db")
+		if onPostgres {
+			path = pgtest.Database(t) // four processes' first opens of a new shared database
+		}
 		h, _ := secrethash.New([]byte(strings.Repeat("s", 32)))
 		var wg sync.WaitGroup
 		errs := make([]error, 4)
@@ -153,6 +157,16 @@ func TestConcurrentFirstOpensMigrateOnce(t *testing.T) {
 			if err != nil {
 				t.Fatalf("concurrent first open: %v", err)
 			}
+		}
+		s, err := Open(context.Background(), path, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		s.db.QueryRow(`SELECT COUNT(*) FROM schema_migrations`).Scan(&n)
+		s.Close()
+		if n != SchemaVersion() {
+			t.Fatalf("%d migrations recorded, want %d (each once)", n, SchemaVersion())
 		}
 	}
 }
