@@ -310,7 +310,10 @@ type Filter struct {
 	Status []string
 	Kind   []finding.Kind
 	Source string
-	IDs    []string
+	// SourcePrefix selects the sources whose key starts with it
+	// ("git:github:acme/": every repository of an organisation).
+	SourcePrefix string
+	IDs          []string
 	// RunID selects the findings a run saw (last_run_id).
 	RunID string
 }
@@ -334,6 +337,11 @@ func (s *Store) Findings(ctx context.Context, f Filter) ([]finding.Finding, erro
 	if f.Source != "" {
 		q += " AND source = ?"
 		args = append(args, f.Source)
+	}
+	if f.SourcePrefix != "" {
+		// substr, not LIKE: a prefix's _ and % are not wildcards.
+		q += " AND substr(source, 1, length(?)) = ?"
+		args = append(args, f.SourcePrefix, f.SourcePrefix)
 	}
 	if f.RunID != "" {
 		q += " AND last_run_id = ?"

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/openbao/openbao/api/v2"
@@ -64,7 +66,7 @@ func (e *Env) GitHubOrgs() (*githuborg.Scanner, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &githuborg.Scanner{Leaks: ls, Controls: e.Controls, Log: e.Log}
+	s := &githuborg.Scanner{Leaks: ls, Controls: e.Controls, Log: e.Log, Located: located(e.Store)}
 	for _, o := range c.Sources.GitHub {
 		org, err := GitHubOrg(o)
 		if err != nil {
@@ -73,6 +75,27 @@ func (e *Env) GitHubOrgs() (*githuborg.Scanner, error) {
 		s.Orgs = append(s.Orgs, org)
 	}
 	return s, nil
+}
+
+// located answers the organisation scanner's question for its alerts:
+// where the open leak findings of an organisation's repositories are.
+func located(st *store.Store) githuborg.Located {
+	return func(ctx context.Context, org string) (map[string]string, error) {
+		prefix := "git:" + githuborg.SourcePrefix(org)
+		fs, err := st.Findings(ctx, store.Filter{Status: []string{string(finding.StatusOpen)}, Kind: []finding.Kind{finding.KindLeakGit}, SourcePrefix: prefix})
+		if err != nil {
+			return nil, err
+		}
+		out := map[string]string{}
+		for _, f := range fs {
+			id, err := strconv.ParseInt(strings.TrimPrefix(f.Source, prefix), 10, 64)
+			if err != nil || f.Location == nil {
+				continue
+			}
+			out[githuborg.LocationKey(id, f.Location.Commit, f.Location.Path, f.Location.Line)] = f.ID
+		}
+		return out, nil
+	}
 }
 
 // GitHubOrg is one sources.github entry as the scanner takes it.

@@ -12,6 +12,7 @@ import (
 	"github.com/vigilsec/vigil/internal/store"
 	"github.com/vigilsec/vigil/internal/testenv"
 	"github.com/vigilsec/vigil/scanners"
+	"github.com/vigilsec/vigil/scanners/githuborg"
 )
 
 func env(t *testing.T, yaml string, files map[string]string) *Env {
@@ -155,5 +156,33 @@ func TestLeakHashesIncludeGitHubAlerts(t *testing.T) {
 	}
 	if l := got[hash]; len(l) != 1 || l[0].Kind != finding.KindLeakGitHubAlert {
 		t.Fatalf("leak hashes: %+v", got)
+	}
+}
+
+// The organisation scanner's alerts are matched against the stored open
+// leak findings of the organisation's repositories, by place.
+func TestLocatedReadsTheStore(t *testing.T) {
+	st, _ := testenv.Store(t)
+	ctx := context.Background()
+	run, err := st.BeginRun(ctx, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := finding.Finding{ID: "leak-1", Kind: finding.KindLeakGit, Severity: finding.High, Scanner: "leaks",
+		Resource: "repo:acme/api@abc:conf.ini:3", Title: "leak", Status: finding.StatusOpen, Evidence: finding.Evidence{},
+		Location: &finding.Location{Repo: "acme/api", Commit: "abc", Path: "conf.ini", Line: 3}}
+	other := f
+	other.ID = "leak-2"
+	for src, fs := range map[string][]finding.Finding{"git:github:acme/1001": {f}, "git:github:acme-two/7": {other}} {
+		if _, err := st.Apply(ctx, run, store.Batch{Source: src, Mode: finding.Full, Findings: fs}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := located(st)(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[githuborg.LocationKey(1001, "abc", "conf.ini", 3)] != "leak-1" {
+		t.Fatalf("located: %v", got)
 	}
 }

@@ -2,11 +2,8 @@ package githuborg
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"maps"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -59,8 +56,7 @@ func (a *alert) key() string {
 	return location{Repo: a.repoID, Commit: a.commit, Path: a.path, Line: a.line}.key()
 }
 
-// alertSet is an organisation's open alerts for one run, and the index of
-// vigil's own leak findings by location that they are matched against.
+// alertSet is an organisation's open alerts for one run.
 type alertSet struct {
 	s      *Scanner
 	org    string
@@ -68,26 +64,12 @@ type alertSet struct {
 	err    error
 	alerts []*alert
 	byLoc  map[string]*alert
-	// index is the locations of vigil's findings as last stored, by
-	// repository (the repositories not scanned tonight keep theirs).
-	index map[int64][]location
 }
 
-// readAlerts lists the open alerts (every page) and the stored index.
-func (s *Scanner) readAlerts(ctx context.Context, o Org, st scanners.StateReader) *alertSet {
+// readAlerts lists the open alerts, every page.
+func (s *Scanner) readAlerts(ctx context.Context, o Org) *alertSet {
 	a := &alertSet{s: s, org: o.Name, src: scanners.Source{Scanner: "github", Name: o.Name, Part: "alerts"},
-		byLoc: map[string]*alert{}, index: map[int64][]location{}}
-	if raw, err := st.ScanState(ctx, a.src.String()); err != nil {
-		a.err = fmt.Errorf("read scan state: %w", err)
-		return a
-	} else if raw != "" {
-		var locs []location
-		if err := json.Unmarshal([]byte(raw), &locs); err == nil {
-			for _, l := range locs {
-				a.index[l.Repo] = append(a.index[l.Repo], l)
-			}
-		}
-	}
+		byLoc: map[string]*alert{}}
 	for n := 1; ; n++ {
 		req, err := o.Client.API.NewRequest(http.MethodGet,
 			fmt.Sprintf("orgs/%s/secret-scanning/alerts?state=open&per_page=%d&page=%d", o.Name, perPage, n), nil)
@@ -152,54 +134,50 @@ func (a *alertSet) annotate(repo int64, fs []finding.Finding) {
 }
 
 // result is the alerts source's result: the alerts no vigil finding stands
-// at (tonight's scans, or the stored index for repositories not scanned),
-// and the updated index as state.
-func (a *alertSet) result(scanned []location) scanners.Result {
+// at. It is made after the organisation's repositories are stored, and
+// asks the store (located) where vigil's open leak findings of the
+// organisation are, so that a finding made on an earlier night, in a
+// repository not read tonight or by another shard, carries its alert too.
+func (a *alertSet) result(ctx context.Context, located Located) scanners.Result {
 	res := scanners.Result{Source: a.src, Mode: scanners.Full}
 	if a.err != nil {
 		res.Mode, res.Err = scanners.Partial, fmt.Errorf("github %s alerts: %w", a.org, a.err)
 	}
-	// Tonight's results replace a repository's stored locations when the
-	// repository was read whole, and add to them otherwise.
-	for _, l := range scanned {
-		if l.Finding == "" && l.Full {
-			a.index[l.Repo] = nil
-		}
-	}
-	for _, l := range scanned {
-		if l.Finding != "" {
-			a.index[l.Repo] = append(a.index[l.Repo], l)
-		}
-	}
-	known := map[string]string{}
-	var all []location
-	for _, id := range slices.Sorted(maps.Keys(a.index)) {
-		for _, l := range a.index[id] {
-			if _, dup := known[l.key()]; !dup {
-				all = append(all, l)
-			}
-			known[l.key()] = l.Finding
+	var at map[string]string
+	if located != nil {
+		var err error
+		if at, err = located(ctx, a.org); err != nil {
+			// Without the locations, an alert can't be told from a finding
+			// vigil holds: none is reported, and nothing is resolved.
+			res.Mode, res.Err = scanners.Partial, fmt.Errorf("github %s alerts: vigil's findings: %w", a.org, err)
+			return res
 		}
 	}
 	matched := 0
 	for _, al := range a.alerts {
-		if al.matched {
-			matched++
-			continue
+		if !al.matched && al.commit != "" {
+			if id, ok := at[al.key()]; ok {
+				al.matched, al.matchedBy = true, id
+			}
 		}
-		if id, ok := known[al.key()]; ok && al.commit != "" {
-			al.matched, al.matchedBy = true, id
+		if al.matched {
 			matched++
 			continue
 		}
 		res.Findings = append(res.Findings, a.finding(al))
 	}
 	res.Note = fmt.Sprintf("%d open secret-scanning alerts, %d at the location of a vigil finding", len(a.alerts), matched)
-	if a.err == nil {
-		b, _ := json.Marshal(all)
-		res.State = string(b)
-	}
 	return res
+}
+
+// Located returns where the open leak findings of an organisation's
+// repositories are: LocationKey -> finding id.
+type Located func(ctx context.Context, org string) (map[string]string, error)
+
+// LocationKey is the key Located's map uses for a finding of repository
+// id (its GitHub id) at commit, path and line.
+func LocationKey(repo int64, commit, path string, line int) string {
+	return location{Repo: repo, Commit: commit, Path: path, Line: line}.key()
 }
 
 // finding turns an alert no vigil finding carries into a leak finding of

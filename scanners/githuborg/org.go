@@ -44,7 +44,10 @@ type Scanner struct {
 	Leaks    *leaks.Scanner
 	Orgs     []Org
 	Controls rules.Controls
-	Log      *slog.Logger
+	// Located finds vigil's stored leak findings by place, for matching
+	// secret-scanning alerts (wiring reads them from the store).
+	Located Located
+	Log     *slog.Logger
 	// Now is the clock (tests).
 	Now func() time.Time
 
@@ -63,9 +66,11 @@ type orgState struct {
 
 // SourceName is the source (and finding-id) name of a repository: its
 // organisation and id, never its name, which a rename changes.
-func SourceName(org string, id int64) string {
-	return "github:" + org + "/" + strconv.FormatInt(id, 10)
-}
+func SourceName(org string, id int64) string { return SourcePrefix(org) + strconv.FormatInt(id, 10) }
+
+// SourcePrefix is what the source names of an organisation's repositories
+// begin with.
+func SourcePrefix(org string) string { return "github:" + org + "/" }
 
 // Scan implements scanners.Scanner: per organisation, one discovery result,
 // one result per repository, and one for its secret-scanning alerts.
@@ -110,7 +115,7 @@ func (s *Scanner) scanOrg(ctx context.Context, st scanners.StateReader, o Org, e
 	// finding vigil makes tonight at an alert's location carries it.
 	var al *alertSet
 	if o.Alerts {
-		al = s.readAlerts(ctx, o, st)
+		al = s.readAlerts(ctx, o)
 	}
 
 	cur, notModified, err := o.Client.list(ctx, o.Name, prev.Listing)
@@ -172,15 +177,10 @@ func (s *Scanner) scanOrg(ctx context.Context, st scanners.StateReader, o Org, e
 	res.State = string(b)
 	emit(res)
 
-	var locs []location
-	var mu sync.Mutex
 	done := func(r Repo, rr scanners.Result) {
 		if al != nil {
 			al.annotate(r.ID, rr.Findings)
 		}
-		mu.Lock()
-		locs = append(locs, locations(r.ID, rr)...)
-		mu.Unlock()
 		emit(rr)
 	}
 	// Forks go after the others: the history a fork shares with its
@@ -197,7 +197,7 @@ func (s *Scanner) scanOrg(ctx context.Context, st scanners.StateReader, o Org, e
 	s.scanRepos(ctx, st, o, parents, done)
 	s.scanRepos(ctx, st, o, forks, done)
 	if al != nil && ctx.Err() == nil {
-		emit(al.result(locs))
+		emit(al.result(ctx, s.Located))
 	}
 }
 
@@ -273,29 +273,14 @@ func (s *Scanner) deletedFinding(org, id string, k known) finding.Finding {
 	}
 }
 
-// location is where a vigil leak finding is, as an alert names it.
+// location is where a leak is, as an alert names it.
 type location struct {
-	Repo    int64  `json:"r"`
-	Commit  string `json:"c"`
-	Path    string `json:"p"`
-	Line    int    `json:"l"`
-	Finding string `json:"f"`
-	// Full: the repository was read whole, so its older locations go.
-	Full bool `json:"-"`
+	Repo   int64
+	Commit string
+	Path   string
+	Line   int
 }
 
 func (l location) key() string {
 	return fmt.Sprintf("%d\x00%s\x00%s\x00%d", l.Repo, l.Commit, l.Path, l.Line)
-}
-
-// locations lists the places of a repository result's leak findings.
-func locations(repo int64, rr scanners.Result) []location {
-	out := []location{{Repo: repo, Full: rr.Mode == scanners.Full}}
-	for _, f := range rr.Findings {
-		if f.Location == nil {
-			continue
-		}
-		out = append(out, location{Repo: repo, Commit: f.Location.Commit, Path: f.Location.Path, Line: f.Location.Line, Finding: f.ID})
-	}
-	return out
 }

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -48,14 +49,77 @@ func newScanner(t *testing.T, client *Client) *Scanner {
 		t.Fatal(err)
 	}
 	ls := leaks.New(eng, leaks.Options{CacheDir: t.TempDir(), Log: slog.New(slog.DiscardHandler)})
-	return &Scanner{Leaks: ls, Controls: rules.DefaultControls(),
+	op := &open{}
+	s := &Scanner{Leaks: ls, Controls: rules.DefaultControls(), Located: op.located,
 		Orgs: []Org{{Name: "acme", Client: client, Filter: Filter{Forks: true, Archived: true, Visibility: "all"}, Alerts: true, Workers: 3}}}
+	opens[s] = op
+	return s
 }
 
+// open is the open leak findings by source, kept from results as the
+// store keeps them; it answers Located as wiring's store query does.
+type open struct {
+	mu sync.Mutex
+	m  map[string]map[string]finding.Finding
+}
+
+func (o *open) keep(r scanners.Result) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.m == nil {
+		o.m = map[string]map[string]finding.Finding{}
+	}
+	src := r.Source.String()
+	if r.Mode == scanners.Full || o.m[src] == nil {
+		o.m[src] = map[string]finding.Finding{}
+	}
+	for _, f := range r.Findings {
+		o.m[src][f.ID] = f
+	}
+}
+
+func (o *open) located(_ context.Context, org string) (map[string]string, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	out := map[string]string{}
+	for src, fs := range o.m {
+		idText, ok := strings.CutPrefix(src, "git:github:"+org+"/")
+		if !ok {
+			continue
+		}
+		id, _ := strconv.ParseInt(idText, 10, 64)
+		for _, f := range fs {
+			if f.Location != nil {
+				out[LocationKey(id, f.Location.Commit, f.Location.Path, f.Location.Line)] = f.ID
+			}
+		}
+	}
+	return out, nil
+}
+
+// opens is each test scanner's open findings.
+var opens = map[*Scanner]*open{}
+
+// keeping is a scanner whose results are kept in its open findings as
+// they are emitted, as the runner stores them.
+type keeping struct {
+	*Scanner
+	open *open
+}
+
+func (k keeping) Scan(ctx context.Context, st scanners.StateReader, emit func(scanners.Result)) error {
+	return k.Scanner.Scan(ctx, st, func(r scanners.Result) {
+		k.open.keep(r)
+		emit(r)
+	})
+}
+
+// run is one night: the scanner's results, their states kept as the
+// store keeps them, and its open findings for the alerts' matching.
 func run(t *testing.T, s *Scanner, st *testenv.States) night {
 	t.Helper()
 	n := night{bySource: map[string]scanners.Result{}}
-	n.all = st.Scan(t, s)
+	n.all = st.Scan(t, keeping{s, opens[s]})
 	for _, r := range n.all {
 		n.bySource[r.Source.String()] = r
 	}
