@@ -6,6 +6,7 @@ package scanners
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -170,4 +171,49 @@ func WithRunID(ctx context.Context, id string) context.Context {
 func RunID(ctx context.Context) string {
 	id, _ := ctx.Value(runIDKey{}).(string)
 	return id
+}
+
+// Shard is the part of a sharded run one process scans: the sources whose
+// key hashes to I of N. A source is always scanned whole by one shard, so
+// a Full result still proves what it proves.
+type Shard struct{ I, N int }
+
+type shardKey struct{}
+
+// WithShard returns ctx for scanning shard sh of a run's sources.
+func WithShard(ctx context.Context, sh Shard) context.Context {
+	return context.WithValue(ctx, shardKey{}, sh)
+}
+
+// Owns says whether this process scans src: always, unless the run is
+// sharded; then when the source's key hashes (FNV-1a) to this shard.
+func Owns(ctx context.Context, src Source) bool {
+	sh, ok := ctx.Value(shardKey{}).(Shard)
+	if !ok || sh.N <= 1 {
+		return true
+	}
+	h := fnv.New32a()
+	h.Write([]byte(src.String()))
+	return int(h.Sum32()%uint32(sh.N)) == sh.I
+}
+
+// Sharded says whether ctx scans one shard of a run.
+func Sharded(ctx context.Context) bool {
+	sh, ok := ctx.Value(shardKey{}).(Shard)
+	return ok && sh.N > 1
+}
+
+type finalKey struct{}
+
+// WithFinalizing returns ctx for a sharded run's last step, after every
+// shard stored its sources: what needs all of them (secret-scanning alerts
+// matched against every repository's findings) is done then.
+func WithFinalizing(ctx context.Context) context.Context {
+	return context.WithValue(ctx, finalKey{}, true)
+}
+
+// Finalizing says whether ctx is a sharded run's last step.
+func Finalizing(ctx context.Context) bool {
+	v, _ := ctx.Value(finalKey{}).(bool)
+	return v
 }

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -13,6 +16,7 @@ import (
 	"github.com/vigilsec/vigil/internal/store"
 	"github.com/vigilsec/vigil/internal/wiring"
 	"github.com/vigilsec/vigil/reports"
+	"github.com/vigilsec/vigil/scanners"
 )
 
 // available lists the scanners this build has, in the order a run runs them.
@@ -20,14 +24,29 @@ var available = wiring.Order
 
 func newRunCmd(g *globals) *cobra.Command {
 	var (
-		only   []string
-		out    outputs
-		failOn string
+		only                  []string
+		out                   outputs
+		failOn, shard, runKey string
+		finalize              bool
 	)
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run the nightly job: every configured scanner, results stored and compared with the last run",
-		Args:  cobra.NoArgs,
+		Long: `Run the nightly job: every configured scanner, results stored and compared with
+the last run.
+
+Sharded (several processes, one run; a PostgreSQL db: shared by all): each
+process runs with --shard I/N (0 <= I < N; default: JOB_COMPLETION_INDEX of a
+Kubernetes Indexed Job and VIGIL_SHARDS) and the same --run-key (default:
+VIGIL_RUN_KEY, e.g. the Job's name). Each scans the leak sources (repositories,
+directories, log files, an organisation's repositories) whose key hashes to its
+shard; the last shard to end runs the rest (inventory, IAM, synthetic checks,
+secret-scanning alerts) and finishes the run with the whole run's counts. If
+that process died, --finalize --run-key KEY finishes it. A shard exits 0 when it
+did its part, even with findings, so that Kubernetes retries only a shard that
+was killed or could not work; the run's status says partial when a source
+failed.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, sev, err := g.configAndFailOn(failOn)
 			if err != nil {
@@ -37,10 +56,20 @@ func newRunCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return usageErr(err)
 			}
+			sh, err := shardFlags(shard, runKey, finalize)
+			if err != nil {
+				return usageErr(err)
+			}
+			if sh != nil || finalize {
+				return runSharded(cmd, g, cfg, want, sh, runKeyOr(runKey), out, sev)
+			}
 			return runScanners(cmd, g, cfg, want, "run", out, sev)
 		},
 	}
 	cmd.Flags().StringSliceVar(&only, "only", nil, "run only these scanners (comma-separated): "+fmt.Sprint(available))
+	cmd.Flags().StringVar(&shard, "shard", "", "I/N: this process scans shard I (0-based) of N of a sharded run (default: $JOB_COMPLETION_INDEX/$VIGIL_SHARDS)")
+	cmd.Flags().StringVar(&runKey, "run-key", "", "the name every shard of one sharded run shares (default: $VIGIL_RUN_KEY)")
+	cmd.Flags().BoolVar(&finalize, "finalize", false, "finish the sharded run --run-key once every shard has ended (its last shard does this itself)")
 	out.flags(cmd)
 	cmd.Flags().StringVar(&failOn, "fail-on", "", "lowest severity of an open finding that makes the exit code 1 (default: the config's fail_on, else high)")
 	return cmd
@@ -67,6 +96,105 @@ func runScanners(cmd *cobra.Command, g *globals, cfg *config.Config, want map[st
 		return runFailed(label, sum, err)
 	}
 	return finishRun(cmd, g, st, sum, out, sev)
+}
+
+func runKeyOr(key string) string {
+	if key == "" {
+		return os.Getenv("VIGIL_RUN_KEY")
+	}
+	return key
+}
+
+// shardFlags reads --shard (or a Kubernetes Indexed Job's index and
+// VIGIL_SHARDS); nil when the run is not sharded.
+func shardFlags(shard, runKey string, finalize bool) (*runner.Shard, error) {
+	if shard == "" && os.Getenv("JOB_COMPLETION_INDEX") != "" && os.Getenv("VIGIL_SHARDS") != "" {
+		shard = os.Getenv("JOB_COMPLETION_INDEX") + "/" + os.Getenv("VIGIL_SHARDS")
+	}
+	key := runKeyOr(runKey)
+	if shard == "" {
+		if finalize && key == "" {
+			return nil, fmt.Errorf("--finalize needs --run-key (or VIGIL_RUN_KEY)")
+		}
+		return nil, nil
+	}
+	if finalize {
+		return nil, fmt.Errorf("--finalize is run on its own, without --shard")
+	}
+	is, ns, ok := strings.Cut(shard, "/")
+	i, err1 := strconv.Atoi(is)
+	n, err2 := strconv.Atoi(ns)
+	if !ok || err1 != nil || err2 != nil || n < 1 || i < 0 || i >= n {
+		return nil, fmt.Errorf("--shard %q: want I/N with 0 <= I < N", shard)
+	}
+	if key == "" {
+		return nil, fmt.Errorf("--shard needs --run-key (or VIGIL_RUN_KEY): the name all shards of the run share")
+	}
+	return &runner.Shard{Key: key, I: i, N: n}, nil
+}
+
+// runSharded runs one shard of a sharded run (and, if it is the last to
+// end, the run's last step), or only the last step (sh nil: --finalize).
+func runSharded(cmd *cobra.Command, g *globals, cfg *config.Config, want map[string]bool, sh *runner.Shard, key string, out outputs, sev finding.Severity) error {
+	st, h, err := g.openStore(cmd, cfg, true)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	prog := startProgress(g.quiet || g.format == "json")
+	scs, err := wiring.New(cfg, st, h, g.log, prog).Scanners(cmd.Context(), want)
+	if err != nil {
+		prog.stop()
+		return usageErr(err)
+	}
+	// The leak sources are divided between the shards; what needs all of
+	// them stored comes last, once.
+	var shardScs, finalScs []scanners.Scanner
+	for _, sc := range scs {
+		switch sc.Name() {
+		case "leaks":
+			shardScs = append(shardScs, sc)
+		case "github":
+			shardScs = append(shardScs, sc)
+			finalScs = append(finalScs, sc)
+		default:
+			finalScs = append(finalScs, sc)
+		}
+	}
+	ctx, stop := interruptible(cmd.Context())
+	defer stop()
+	opt := runner.Options{LeaseTTL: cfg.LeaseTTL}
+	if sh != nil {
+		opt.Shard = sh
+		sum, err := runner.Run(ctx, st, g.log, "run", shardScs, opt)
+		if errors.Is(err, store.ErrShardDone) {
+			prog.stop()
+			g.log.Info("this shard already finished", "run_key", sh.Key, "shard", sh.I)
+			return nil
+		}
+		if err != nil {
+			prog.stop()
+			return runFailed("run", sum, err)
+		}
+		g.log.Info("shard finished", "run_key", sh.Key, "shard", sh.I, "of", sh.N, "status", sum.Status, "sources", sum.Sources,
+			"new", sum.Counts.New, "last", sum.Last)
+		if !sum.Last {
+			prog.stop()
+			return nil
+		}
+		opt.Shard = nil
+	}
+	sum, err := runner.Finalize(ctx, st, g.log, key, finalScs, opt)
+	prog.stop()
+	if err != nil {
+		return runFailed("run", sum, err)
+	}
+	err = finishRun(cmd, g, st, sum, out, sev)
+	var ee *exitError
+	if errors.As(err, &ee) && ee.code == exitFindings {
+		return nil // a sharded run does not gate on findings (see run --help)
+	}
+	return err
 }
 
 func selectScanners(only []string) (map[string]bool, error) {

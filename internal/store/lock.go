@@ -114,12 +114,20 @@ func (s *Store) ForceUnlock(ctx context.Context, name string, force bool) (LockI
 	return cur, err
 }
 
-// abortHolder removes cur's lock, marks its run aborted and audits both.
+// abortHolder removes cur's lock, marks its run aborted (for a shard's
+// lease, only that shard, as failed: the run goes on, and the shard is
+// started again) and audits both.
 func (s *Store) abortHolder(ctx context.Context, tx *Tx, cur LockInfo, action string, detail map[string]any) error {
 	if _, err := tx.ExecContext(ctx, `DELETE FROM locks WHERE name = ?`, cur.Name); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE runs SET status = ?, finished_at = ? WHERE id = ? AND status = ?`,
+	if shard, ok := shardOfLock(cur.Name); ok {
+		if _, err := tx.ExecContext(ctx, `UPDATE run_shards SET status = ?, finished_at = ? WHERE run_id = ? AND shard = ? AND status = ?`,
+			RunFailed, ts(s.now()), cur.Holder, shard, RunRunning); err != nil {
+			return err
+		}
+		detail["shard"] = shard
+	} else if _, err := tx.ExecContext(ctx, `UPDATE runs SET status = ?, finished_at = ? WHERE id = ? AND status = ?`,
 		RunAborted, ts(s.now()), cur.Holder, RunRunning); err != nil {
 		return err
 	}

@@ -157,6 +157,25 @@ CREATE INDEX remediation_status ON remediation_actions(status);`,
 	5: `
 ALTER TABLE locks ADD COLUMN expires_at TEXT;
 ALTER TABLE locks ADD COLUMN renewed_at TEXT;`,
+	// Sharded runs: one run (its run_key shared by every shard) scanned by
+	// several processes, each shard's progress in run_shards; the run is
+	// finished when every shard is.
+	6: `
+ALTER TABLE runs ADD COLUMN run_key TEXT;
+ALTER TABLE runs ADD COLUMN shards INTEGER NOT NULL DEFAULT 1;
+CREATE UNIQUE INDEX runs_run_key ON runs(run_key) WHERE run_key IS NOT NULL;
+CREATE TABLE run_shards (
+	run_id      TEXT NOT NULL,
+	shard       INTEGER NOT NULL,
+	status      TEXT NOT NULL,          -- running | ok | partial | failed
+	host        TEXT NOT NULL,
+	pid         INTEGER NOT NULL,
+	attempts    INTEGER NOT NULL DEFAULT 1,
+	started_at  TEXT NOT NULL,
+	finished_at TEXT,
+	summary     TEXT NOT NULL DEFAULT '{}',
+	PRIMARY KEY (run_id, shard)
+);`,
 }
 
 // SchemaVersion is the version a fully migrated database has.

@@ -43,7 +43,9 @@ func (s *Store) BeginRun(ctx context.Context, command string) (string, error) {
 	now := s.now()
 	id := newRunID(now)
 	err := s.tx(ctx, func(tx *Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT id FROM runs WHERE status = ? AND id NOT IN (SELECT holder FROM locks)`, RunRunning)
+		// A sharded run (run_key) has no lease between its shards: it is
+		// finished by its last shard, or by vigil run --finalize.
+		rows, err := tx.QueryContext(ctx, `SELECT id FROM runs WHERE status = ? AND run_key IS NULL AND id NOT IN (SELECT holder FROM locks)`, RunRunning)
 		if err != nil {
 			return err
 		}

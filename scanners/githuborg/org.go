@@ -94,6 +94,14 @@ func (s *Scanner) Scan(ctx context.Context, st scanners.StateReader, emit func(s
 }
 
 func (s *Scanner) scanOrg(ctx context.Context, st scanners.StateReader, o Org, emit func(scanners.Result)) {
+	if scanners.Finalizing(ctx) {
+		// A sharded run's last step: every shard stored its repositories,
+		// so the alerts can be matched against all of them.
+		if o.Alerts {
+			emit(s.readAlerts(ctx, o).result(ctx, s.Located))
+		}
+		return
+	}
 	src := scanners.Source{Scanner: "github", Name: o.Name}
 	res := scanners.Result{Source: src, Mode: scanners.Full}
 	var prev orgState
@@ -175,7 +183,11 @@ func (s *Scanner) scanOrg(ctx context.Context, st scanners.StateReader, o Org, e
 	}
 	b, _ := json.Marshal(next)
 	res.State = string(b)
-	emit(res)
+	// In a sharded run every shard lists the organisation (to know the
+	// repositories it owns); one of them keeps the listing.
+	if scanners.Owns(ctx, src) {
+		emit(res)
+	}
 
 	done := func(r Repo, rr scanners.Result) {
 		if al != nil {
@@ -188,6 +200,9 @@ func (s *Scanner) scanOrg(ctx context.Context, st scanners.StateReader, o Org, e
 	// only its own commits.
 	var parents, forks []Repo
 	for _, r := range todo {
+		if !scanners.Owns(ctx, scanners.Source{Scanner: "git", Name: SourceName(o.Name, r.ID)}) {
+			continue // another shard's
+		}
 		if r.Fork {
 			forks = append(forks, r)
 		} else {
@@ -196,8 +211,8 @@ func (s *Scanner) scanOrg(ctx context.Context, st scanners.StateReader, o Org, e
 	}
 	s.scanRepos(ctx, st, o, parents, done)
 	s.scanRepos(ctx, st, o, forks, done)
-	if al != nil && ctx.Err() == nil {
-		emit(al.result(ctx, s.Located))
+	if al != nil && ctx.Err() == nil && !scanners.Sharded(ctx) {
+		emit(al.result(ctx, s.Located)) // sharded: in the run's last step
 	}
 }
 

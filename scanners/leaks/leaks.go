@@ -42,13 +42,17 @@ func (s *Scanner) Scan(ctx context.Context, st scanners.StateReader, emit func(s
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		emit(s.ScanGit(ctx, st, t))
+		if scanners.Owns(ctx, scanners.Source{Scanner: "git", Name: t.Name}) {
+			emit(s.ScanGit(ctx, st, t))
+		}
 	}
 	for _, t := range s.Dirs {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		emit(s.scanDir(ctx, t))
+		if scanners.Owns(ctx, scanners.Source{Scanner: "dir", Name: t.Name}) {
+			emit(s.scanDir(ctx, t))
+		}
 	}
 	if len(s.Logs) == 0 {
 		return nil
@@ -64,14 +68,18 @@ func (s *Scanner) Scan(ctx context.Context, st scanners.StateReader, emit func(s
 	}
 	for _, t := range s.Logs {
 		files, errs := logFiles(t, s.Log)
-		for _, err := range errs {
-			emit(scanners.Result{Source: scanners.Source{Scanner: "logs", Name: t.Name}, Mode: scanners.Partial, Err: err})
+		if scanners.Owns(ctx, scanners.Source{Scanner: "logs", Name: t.Name}) {
+			for _, err := range errs {
+				emit(scanners.Result{Source: scanners.Source{Scanner: "logs", Name: t.Name}, Mode: scanners.Partial, Err: err})
+			}
 		}
 		for _, p := range files {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			emit(s.scanLog(ctx, st, t, p, rs))
+			if scanners.Owns(ctx, scanners.Source{Scanner: "logs", Name: t.Name, Part: p}) {
+				emit(s.scanLog(ctx, st, t, p, rs))
+			}
 		}
 	}
 	return nil
