@@ -1,6 +1,9 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -8,7 +11,11 @@ import (
 	"testing"
 
 	"gopkg.in/yaml.v3"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	k8syaml "sigs.k8s.io/yaml"
 
+	"github.com/vigilsec/vigil/internal/config"
 	"github.com/vigilsec/vigil/internal/policy"
 )
 
@@ -140,5 +147,72 @@ func TestIAMPolicyExamples(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// The sharded CronJob is what the Kubernetes API accepts, decoded strictly
+// into its published types (k8s.io/api: an unknown or misspelt field
+// fails), and what a sharded run needs: an Indexed Job whose completions
+// are VIGIL_SHARDS, the Job's name as the run key, the database password
+// and the hash key from Secrets, and a vigil.yaml that loads.
+func TestShardedCronJobExample(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "examples", "kubernetes", "sharded-cronjob.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cj batchv1.CronJob
+	var cm corev1.ConfigMap
+	for _, doc := range strings.Split(string(b), "\n---\n") {
+		j, err := k8syaml.YAMLToJSON([]byte(doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var meta struct{ Kind string }
+		json.Unmarshal(j, &meta)
+		var into any
+		switch meta.Kind {
+		case "CronJob":
+			into = &cj
+		case "ConfigMap":
+			into = &cm
+		default:
+			t.Fatalf("unexpected kind %q", meta.Kind)
+		}
+		dec := json.NewDecoder(bytes.NewReader(j))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(into); err != nil {
+			t.Fatalf("%s: %v", meta.Kind, err)
+		}
+	}
+	js := cj.Spec.JobTemplate.Spec
+	if js.CompletionMode == nil || *js.CompletionMode != batchv1.IndexedCompletion || js.Completions == nil || js.BackoffLimitPerIndex == nil {
+		t.Fatalf("not an Indexed Job with a per-index backoff: %+v", js)
+	}
+	c := js.Template.Spec.Containers[0]
+	env := map[string]corev1.EnvVar{}
+	for _, e := range c.Env {
+		env[e.Name] = e
+	}
+	if env["VIGIL_SHARDS"].Value != fmt.Sprint(*js.Completions) {
+		t.Errorf("VIGIL_SHARDS %q but completions %d", env["VIGIL_SHARDS"].Value, *js.Completions)
+	}
+	if f := env["VIGIL_RUN_KEY"].ValueFrom; f == nil || f.FieldRef == nil || f.FieldRef.FieldPath != "metadata.labels['batch.kubernetes.io/job-name']" {
+		t.Errorf("VIGIL_RUN_KEY is not the Job's name: %+v", env["VIGIL_RUN_KEY"])
+	}
+	for _, name := range []string{"PGPASSWORD", "VIGIL_HASH_KEY"} {
+		if f := env[name].ValueFrom; f == nil || f.SecretKeyRef == nil {
+			t.Errorf("%s does not come from a Secret", name)
+		}
+	}
+	checkCommandLine(t, "sharded-cronjob.yaml", "vigil "+strings.Join(c.Args, " "))
+	dir := t.TempDir()
+	p := filepath.Join(dir, "vigil.yaml")
+	os.WriteFile(p, []byte(cm.Data["vigil.yaml"]), 0o644)
+	cfg, err := config.Load(p)
+	if err != nil {
+		t.Fatalf("the example's vigil.yaml: %v", err)
+	}
+	if !config.IsPostgres(cfg.DB) || strings.Contains(cfg.DB, ":@") {
+		t.Errorf("db %q: want a PostgreSQL URL without a password", cfg.DB)
 	}
 }
