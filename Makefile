@@ -63,6 +63,7 @@ bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	bash bench/compare.sh
 	bash bench/org.sh
+	bash bench/shards.sh
 	bash bench/monthly.sh
 	bash bench/longline.sh
 

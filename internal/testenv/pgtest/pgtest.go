@@ -57,16 +57,31 @@ func Database(t testing.TB) string {
 		}
 		t.Skipf("postgres: %v", pgServer.err)
 	}
-	name := fmt.Sprintf("vigil_test_%d_%d", os.Getpid(), pgServer.n.Add(1))
-	db, err := sql.Open("pgx", pgServer.dsn+"/postgres?sslmode=disable")
+	dsn, err := NewDatabase()
 	if err != nil {
 		t.Fatal(err)
 	}
+	return dsn
+}
+
+// NewDatabase returns the DSN of a fresh, empty database on this
+// process's server, starting it on first use (benchmarks use it outside a
+// test; the server stops when the process exits).
+func NewDatabase() (string, error) {
+	pgServer.once.Do(func() { pgServer.dsn, pgServer.err = startPostgres() })
+	if pgServer.err != nil {
+		return "", pgServer.err
+	}
+	name := fmt.Sprintf("vigil_test_%d_%d", os.Getpid(), pgServer.n.Add(1))
+	db, err := sql.Open("pgx", pgServer.dsn+"/postgres?sslmode=disable")
+	if err != nil {
+		return "", err
+	}
 	defer db.Close()
 	if _, err := db.Exec("CREATE DATABASE " + name); err != nil {
-		t.Fatalf("create database: %v", err)
+		return "", fmt.Errorf("create database: %w", err)
 	}
-	return pgServer.dsn + "/" + name + "?sslmode=disable"
+	return pgServer.dsn + "/" + name + "?sslmode=disable", nil
 }
 
 func startPostgres() (string, error) {

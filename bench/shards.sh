@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Sharded runs: the first full run over generated repositories by 1 process
+# on SQLite, 1 on PostgreSQL, and 2 and 4 shard processes at once on one
+# PostgreSQL database (each shard a `vigil run --shard I/N`, as the pods of a
+# Kubernetes Indexed Job), wall time and the speed-up over 1 process on
+# PostgreSQL. PostgreSQL is Debian's server, started by bench/pgserve as the
+# tests start it. Run it with `make bench`.
+#
+#   BENCH_SHARD_REPOS="200 1000"   repository counts
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+bin="$root/bench/.bin"
+data="$root/bench/.data"
+mkdir -p "$bin" "$data"
+go build -tags gore2regex -o "$bin/vigil" ./cmd/vigil
+go build -o "$bin/pgserve" ./bench/pgserve
+[ -x /usr/bin/time ] || { apt-get update -qq && apt-get install -y -qq time; }
+[ -d "$data/org-src/small.git" ] || bash bench/genrepo.sh "$data/org-src/small.git" 20
+
+work=$(mktemp -d); trap 'kill $(cat "$work/pid" 2>/dev/null) 2>/dev/null; rm -rf "$work"' EXIT
+"$bin/pgserve" -n 8 -dsn-file "$work/dsns" & echo $! > "$work/pid"
+for _ in $(seq 300); do [ -s "$work/dsns" ] && break; sleep 0.1; done
+[ -s "$work/dsns" ] || { echo "pgserve did not start" >&2; exit 1; }
+mapfile -t dsns < "$work/dsns"
+next=0
+
+# repos N: N bare repositories, each the 20-commit template plus one commit
+# with a fake key of its own.
+repos() {
+  local dir="$data/shard-repos-$1"
+  if [ ! -f "$dir/.done" ]; then
+    rm -rf "$dir"; mkdir -p "$dir"
+    for i in $(seq -f '%04g' 1 "$1"); do
+      cp -r "$data/org-src/small.git" "$dir/r$i.git"
+      local key="AKIA$(printf '%016d' "$RANDOM$RANDOM" | tr 0-9 A-J)"
+      local content="aws_access_key_id = \"$key\""
+      printf 'commit refs/heads/main\ncommitter B <b@example.test> 1700000000 +0000\ndata 1\nx\nfrom refs/heads/main^0\nM 644 inline leak.ini\ndata %d\n%s\n\n' \
+        "${#content}" "$content" | git -C "$dir/r$i.git" fast-import --quiet
+    done
+    touch "$dir/.done"
+  fi
+  echo "$dir"
+}
+
+# config NAME DB DIR: a vigil.yaml over every repository of DIR.
+config() {
+  { echo "version: 1"; echo "db: $2"; echo "hash_key_file: $work/vigil.key"; echo "cache_dir: $work/cache"
+    echo "sources:"; echo "  git:"
+    for r in "$3"/*.git; do echo "    - {name: $(basename "$r" .git), path: $r}"; done
+  } > "$work/$1.yaml"
+}
+
+timed() { # timed LABEL CMD...: one run's wall seconds
+  local name=$1; shift
+  /usr/bin/time -f '%e %M' -o "$work/t" "$@" >/dev/null 2>"$work/err" || { cat "$work/err" >&2; exit 1; }
+  read -r wall rss < <(tail -1 "$work/t")
+  printf '%-40s %8.1f s %8d MiB\n' "$name" "$wall" $((rss / 1024))
+  echo "$wall" > "$work/last"
+}
+
+
+for n in ${BENCH_SHARD_REPOS:-200 1000}; do
+  dir=$(repos "$n")
+  echo "== $n repositories (20 commits each, one leak each), first full run"
+  config sqlite "$work/sqlite-$n.db" "$dir"
+  timed "1 process, SQLite" "$bin/vigil" run --config "$work/sqlite.yaml" --quiet --fail-on critical
+  config pg1 "${dsns[$next]}" "$dir"; next=$((next + 1))
+  timed "1 process, PostgreSQL" "$bin/vigil" run --config "$work/pg1.yaml" --quiet --fail-on critical
+  one=$(cat "$work/last")
+  for k in 2 4; do
+    config "pg$k" "${dsns[$next]}" "$dir"; next=$((next + 1))
+    key="bench-$n-$k"
+    timed "$k shard processes, PostgreSQL" bash -c '
+      for i in $(seq 0 $(('"$k"' - 1))); do "$0" run --config "$1" --shard "$i/'"$k"'" --run-key "$2" --quiet & done; wait' \
+      "$bin/vigil" "$work/pg$k.yaml" "$key"
+    awk -v a="$one" -v b="$(cat "$work/last")" -v k="$k" 'BEGIN { printf "  speed-up with %d shards: %.2fx\n", k, a / b }'
+  done
+done
