@@ -75,19 +75,30 @@ failed.`,
 	return cmd
 }
 
-// runScanners runs the wanted scanners of cfg as one stored run.
-func runScanners(cmd *cobra.Command, g *globals, cfg *config.Config, want map[string]bool, label string, out outputs, sev finding.Severity) error {
+// openScanners opens the database and builds the wanted scanners of cfg,
+// with a progress display the caller stops.
+func openScanners(cmd *cobra.Command, g *globals, cfg *config.Config, want map[string]bool) (*store.Store, *progress, []scanners.Scanner, error) {
 	st, h, err := g.openStore(cmd, cfg, true)
 	if err != nil {
-		return err
+		return nil, nil, nil, err
 	}
-	defer st.Close()
 	prog := startProgress(g.quiet || g.format == "json")
 	scs, err := wiring.New(cfg, st, h, g.log, prog).Scanners(cmd.Context(), want)
 	if err != nil {
 		prog.stop()
-		return usageErr(err)
+		st.Close()
+		return nil, nil, nil, usageErr(err)
 	}
+	return st, prog, scs, nil
+}
+
+// runScanners runs the wanted scanners of cfg as one stored run.
+func runScanners(cmd *cobra.Command, g *globals, cfg *config.Config, want map[string]bool, label string, out outputs, sev finding.Severity) error {
+	st, prog, scs, err := openScanners(cmd, g, cfg, want)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
 	ctx, stop := interruptible(cmd.Context())
 	defer stop()
 	sum, err := runner.Run(ctx, st, g.log, label, scs, runner.Options{LeaseTTL: cfg.LeaseTTL})
@@ -136,17 +147,11 @@ func shardFlags(shard, runKey string, finalize bool) (*runner.Shard, error) {
 // runSharded runs one shard of a sharded run (and, if it is the last to
 // end, the run's last step), or only the last step (sh nil: --finalize).
 func runSharded(cmd *cobra.Command, g *globals, cfg *config.Config, want map[string]bool, sh *runner.Shard, key string, out outputs, sev finding.Severity) error {
-	st, h, err := g.openStore(cmd, cfg, true)
+	st, prog, scs, err := openScanners(cmd, g, cfg, want)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	prog := startProgress(g.quiet || g.format == "json")
-	scs, err := wiring.New(cfg, st, h, g.log, prog).Scanners(cmd.Context(), want)
-	if err != nil {
-		prog.stop()
-		return usageErr(err)
-	}
 	// The leak sources are divided between the shards; what needs all of
 	// them stored comes last, once.
 	var shardScs, finalScs []scanners.Scanner

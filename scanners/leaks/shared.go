@@ -149,63 +149,66 @@ func (h *SharedHistory) compact() {
 	}
 }
 
-// others returns the tips other sources were completely scanned at, under
-// the rule set fp.
-func (h *SharedHistory) others(fp, source string) []string {
+// locked calls f with the cache loaded and locked, and the part of it for
+// the rule set fp (nil when there is none).
+func (h *SharedHistory) locked(fp string, f func(rs *sharedRules)) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.load()
-	rs := h.rules[fp]
-	if rs == nil {
-		return nil
-	}
-	seen := map[string]bool{}
+	f(h.rules[fp])
+}
+
+// others returns the tips and marks other sources were completely scanned
+// at, under the rule set fp.
+func (h *SharedHistory) others(fp, source string) []string {
 	var out []string
-	for src, tips := range rs.tips {
-		if src == source {
-			continue
+	h.locked(fp, func(rs *sharedRules) {
+		if rs == nil {
+			return
 		}
-		for _, t := range tips {
-			if !seen[t] {
-				seen[t] = true
-				out = append(out, t)
+		seen := map[string]bool{}
+		add := func(c string) {
+			if !seen[c] {
+				seen[c] = true
+				out = append(out, c)
 			}
 		}
-		for m := range rs.marks[src] {
-			if !seen[m] {
-				seen[m] = true
-				out = append(out, m)
+		for src, tips := range rs.tips {
+			if src == source {
+				continue
+			}
+			for _, t := range tips {
+				add(t)
+			}
+			for m := range rs.marks[src] {
+				add(m)
 			}
 		}
-	}
+	})
 	slices.Sort(out)
 	return out
 }
 
-// recorded reports whether source's tips under fp are tips.
+// recorded reports whether source's recorded tips under fp are tips.
 func (h *SharedHistory) recorded(fp, source string, tips []string) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.load()
-	rs := h.rules[fp]
-	return rs != nil && slices.Equal(rs.tips[source], tips)
+	var ok bool
+	h.locked(fp, func(rs *sharedRules) { ok = rs != nil && slices.Equal(rs.tips[source], tips) })
+	return ok
 }
 
 // findings returns the recorded findings of commits.
 func (h *SharedHistory) findings(fp string, commits []string) []hashed {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.load()
-	rs := h.rules[fp]
-	if rs == nil {
-		return nil
-	}
 	var out []hashed
-	for _, c := range commits {
-		for _, cf := range rs.found[c] {
-			out = append(out, hashed{rf: cf.RF, hash: cf.Hash, redacted: cf.Redacted, n: cf.N})
+	h.locked(fp, func(rs *sharedRules) {
+		if rs == nil {
+			return
 		}
-	}
+		for _, c := range commits {
+			for _, cf := range rs.found[c] {
+				out = append(out, hashed{rf: cf.RF, hash: cf.Hash, redacted: cf.Redacted, n: cf.N})
+			}
+		}
+	})
 	return out
 }
 
