@@ -71,6 +71,10 @@ func (s *Scanner) readAlerts(ctx context.Context, o Org) *alertSet {
 	a := &alertSet{s: s, org: o.Name, src: scanners.Source{Scanner: "github", Name: o.Name, Part: "alerts"},
 		byLoc: map[string]*alert{}}
 	for n := 1; ; n++ {
+		if n > maxPages {
+			a.err = fmt.Errorf("more than %d pages of alerts; the listing is not trusted", maxPages)
+			return a
+		}
 		req, err := o.Client.API.NewRequest(http.MethodGet,
 			fmt.Sprintf("orgs/%s/secret-scanning/alerts?state=open&per_page=%d&page=%d", o.Name, perPage, n), nil)
 		if err != nil {

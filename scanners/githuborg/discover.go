@@ -38,6 +38,11 @@ type listing struct {
 // perPage is GitHub's largest page.
 const perPage = 100
 
+// maxPages bounds a listing (a million repositories, or alerts): a server
+// that always says there is a next page must not keep a nightly job busy
+// for ever.
+const maxPages = 10000
+
 // list reads the organisation's repositories, sorted by creation (oldest
 // first, so that a new repository lands on the last page and the earlier
 // pages keep their ETags), sending each page's stored ETag. It returns the
@@ -46,6 +51,9 @@ func (c *Client) list(ctx context.Context, org string, prev listing) (listing, i
 	var out listing
 	notModified := 0
 	for n := 1; ; n++ {
+		if n > maxPages {
+			return out, notModified, fmt.Errorf("list repositories of %s: more than %d pages; the listing is not trusted", org, maxPages)
+		}
 		req, err := c.API.NewRequest(http.MethodGet,
 			fmt.Sprintf("orgs/%s/repos?type=all&sort=created&direction=asc&per_page=%d&page=%d", org, perPage, n), nil)
 		if err != nil {
