@@ -16,8 +16,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/vigilsec/vigil/internal/safefile"
+	"github.com/vigilsec/vigil/internal/secrethash"
+	"github.com/vigilsec/vigil/internal/store"
 	"github.com/vigilsec/vigil/internal/wiring"
 	"github.com/vigilsec/vigil/scanners/leaks"
 )
@@ -166,6 +169,19 @@ func rulesChecks(e *wiring.Env, add func(area, target, what string, st Status, d
 		add("config", "rules", what, Failed, err.Error())
 	} else {
 		add("config", "rules", what, OK, "")
+	}
+	if store.IsPostgres(e.Config.DB) {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		st, detail := OK, ""
+		if err := store.CheckPostgres(ctx, e.Config.DB); err != nil {
+			st, detail = Unreachable, err.Error()
+			if strings.Contains(detail, "create tables") {
+				st = Failed
+			}
+		}
+		add("config", secrethash.RedactURL(e.Config.DB), "PostgreSQL database reachable, tables creatable", st, detail)
+		return
 	}
 	// The database's directory must take the database and its key.
 	dir := filepath.Dir(e.Config.DB)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/vigilsec/vigil/internal/config"
 	"github.com/vigilsec/vigil/internal/testenv"
+	"github.com/vigilsec/vigil/internal/testenv/pgtest"
 	"github.com/vigilsec/vigil/internal/wiring"
 	"github.com/vigilsec/vigil/stores/azkv"
 )
@@ -196,5 +197,36 @@ inventory:
 		if got[k] != st {
 			t.Errorf("%s: %q, want %q (%v)", k, got[k], st, got)
 		}
+	}
+}
+
+// A PostgreSQL db: is reached and checked for the right to create tables;
+// one that can't be reached says so; neither shows a password.
+func TestDoctorPostgresDatabase(t *testing.T) {
+	dsn := pgtest.Database(t)
+	check := func(db string) Check {
+		t.Helper()
+		dir := t.TempDir()
+		p := filepath.Join(dir, "vigil.yaml")
+		os.WriteFile(p, []byte("version: 1\ndb: "+db+"\n"), 0o644)
+		cfg, err := config.Load(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range Run(context.Background(), wiring.New(cfg, nil, nil, nil, nil)) {
+			if strings.Contains(c.What, "PostgreSQL") {
+				return c
+			}
+		}
+		t.Fatal("no database check")
+		return Check{}
+	}
+	if c := check(dsn); c.Status != OK {
+		t.Errorf("reachable database: %+v", c)
+	}
+	gone := "postgres://vigil:s3cr3t-pw@127.0.0.1:1/vigil?sslmode=disable"
+	c := check(gone)
+	if c.Status != Unreachable || strings.Contains(c.Target+c.Detail, "s3cr3t-pw") {
+		t.Errorf("unreachable database: %+v", c)
 	}
 }

@@ -163,6 +163,25 @@ func openPostgres(ctx context.Context, dsn string, mac *secrethash.Hasher, creat
 	return s, nil
 }
 
+// CheckPostgres connects to a PostgreSQL database and checks that vigil can
+// create its tables there, changing nothing (for `vigil doctor`). Errors
+// never carry the DSN's password.
+func CheckPostgres(ctx context.Context, dsn string) error {
+	sqldb, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return errors.New(scrubDSN(err, dsn))
+	}
+	defer sqldb.Close()
+	var can bool
+	if err := sqldb.QueryRowContext(ctx, `SELECT has_schema_privilege(current_schema(), 'CREATE')`).Scan(&can); err != nil {
+		return errors.New(scrubDSN(err, dsn))
+	}
+	if !can {
+		return errors.New("connected, but this role may not create tables in the current schema (vigil's migrations do)")
+	}
+	return nil
+}
+
 // scrubDSN is err's text without the DSN's password.
 func scrubDSN(err error, dsn string) string {
 	msg := err.Error()
