@@ -144,3 +144,68 @@ func TestRunIDAndCancellation(t *testing.T) {
 		t.Fatalf("err %v status %s id %q/%q", err, sum.Status, seenID, sum.RunID)
 	}
 }
+
+// owning emits a result for each of its sources that the shard owns.
+type owning struct{ sources []string }
+
+func (o *owning) Name() string { return "leaks" }
+
+func (o *owning) Scan(ctx context.Context, _ scanners.StateReader, emit func(scanners.Result)) error {
+	for _, s := range o.sources {
+		src := scanners.Source{Scanner: "git", Name: s}
+		if scanners.Owns(ctx, src) {
+			emit(scanners.Result{Source: src, Findings: []finding.Finding{leak(s+"-1", "r")}})
+		}
+	}
+	return nil
+}
+
+// The shards of a run divide its sources (each once), the run ends with
+// its last shard, and a failed shard never ends it by itself: finished
+// by hand, the run is failed and its counts are the whole run's.
+func TestShardsDivideSourcesAndFinishOnce(t *testing.T) {
+	st, _ := testenv.Store(t)
+	ctx := context.Background()
+	var srcs []string
+	for i := 0; i < 40; i++ {
+		srcs = append(srcs, string(rune('a'+i%26))+string(rune('a'+i/26)))
+	}
+	sc := &owning{sources: srcs}
+	total := 0
+	for i := 0; i < 3; i++ {
+		sum, err := Run(ctx, st, quiet, "run", []scanners.Scanner{sc}, Options{Shard: &Shard{Key: "n1", I: i, N: 3}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += sum.Sources
+		if sum.Last != (i == 2) {
+			t.Errorf("shard %d: last %v", i, sum.Last)
+		}
+	}
+	if total != 40 {
+		t.Fatalf("the shards scanned %d sources, want each of 40 once", total)
+	}
+	fin, err := Finalize(ctx, st, quiet, "n1", nil, Options{})
+	if err != nil || fin.Status != store.RunOK || fin.Counts.New != 40 || fin.Sources != 40 {
+		t.Fatalf("finalize: %v %+v", err, fin)
+	}
+	if _, err := Finalize(ctx, st, quiet, "n1", nil, Options{}); err == nil {
+		t.Errorf("a finished run was finalized again")
+	}
+
+	// Night 2: shard 0 fails (its context is cancelled), shard 1 ends ok:
+	// not last; --finalize ends the run failed.
+	cctx, cancel := context.WithCancel(ctx)
+	stopping := &fake{name: "leaks", seen: func(context.Context) { cancel() }}
+	if sum, _ := Run(cctx, st, quiet, "run", []scanners.Scanner{stopping, sc}, Options{Shard: &Shard{Key: "n2", I: 0, N: 2}}); sum.Last || sum.Status != store.RunFailed {
+		t.Errorf("a failed shard: status %s, last %v", sum.Status, sum.Last)
+	}
+	sum, err := Run(ctx, st, quiet, "run", []scanners.Scanner{sc}, Options{Shard: &Shard{Key: "n2", I: 1, N: 2}})
+	if err != nil || sum.Last {
+		t.Fatalf("shard 1 beside a failed shard 0: last %v, %v", sum.Last, err)
+	}
+	fin, err = Finalize(ctx, st, quiet, "n2", nil, Options{})
+	if err != nil || fin.Status != store.RunFailed {
+		t.Fatalf("finalize with a failed shard: %v %+v", err, fin.Status)
+	}
+}

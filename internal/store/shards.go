@@ -90,14 +90,23 @@ func (s *Store) JoinRun(ctx context.Context, key, command string, shard, shards 
 }
 
 // FinishShard records a shard's end. It returns true for exactly one
-// caller: the shard whose end made every shard of the run ended, which
-// then finishes the run (Finalize).
+// caller: the shard whose end made every shard of the run done (ok or
+// partial), which then finishes the run (Finalize). A failed shard is
+// never done: it is started again, or the run is finished by hand
+// (vigil run --finalize) with that shard's sources unscanned.
 func (s *Store) FinishShard(ctx context.Context, runID string, shard int, status string, summary map[string]any) (last bool, err error) {
 	b, err := json.Marshal(summary)
 	if err != nil {
 		return false, err
 	}
 	err = s.tx(ctx, func(tx *Tx) error {
+		var runStatus string
+		if err := tx.QueryRowContext(ctx, `SELECT status FROM runs WHERE id = ?`, runID).Scan(&runStatus); err != nil {
+			return err
+		}
+		if runStatus != RunRunning {
+			return fmt.Errorf("run %s was finished (%s) while this shard worked; what it stored stays", runID, runStatus)
+		}
 		if _, err := tx.ExecContext(ctx, `UPDATE run_shards SET status = ?, finished_at = ?, summary = ? WHERE run_id = ? AND shard = ?`,
 			status, ts(s.now()), string(b), runID, shard); err != nil {
 			return err
@@ -109,7 +118,7 @@ func (s *Store) FinishShard(ctx context.Context, runID string, shard int, status
 		if err := tx.QueryRowContext(ctx, `SELECT shards FROM runs WHERE id = ?`, runID).Scan(&shards); err != nil {
 			return err
 		}
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM run_shards WHERE run_id = ? AND status != ?`, runID, RunRunning).Scan(&ended); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM run_shards WHERE run_id = ? AND status IN (?, ?)`, runID, RunOK, RunPartial).Scan(&ended); err != nil {
 			return err
 		}
 		last = ended == shards
