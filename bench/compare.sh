@@ -6,22 +6,8 @@
 #
 #   BENCH_REPO=/path/to/repo   repository to scan (default: a generated one)
 #   BENCH_LOG_MB=512           size of the generated log directory
-set -euo pipefail
-cd "$(dirname "$0")/.."
-root=$(pwd)
-bin="$root/bench/.bin"
-data="$root/bench/.data"
-mkdir -p "$bin" "$data"
-
-GITLEAKS_VERSION=8.30.1
-if [ ! -x "$bin/gitleaks" ]; then
-  echo "installing gitleaks $GITLEAKS_VERSION as its releases are built (gore2regex)" >&2
-  GOBIN="$bin" go install -tags gore2regex \
-    -ldflags "-X=github.com/zricethezav/gitleaks/v8/version.Version=$GITLEAKS_VERSION" \
-    "github.com/zricethezav/gitleaks/v8@v$GITLEAKS_VERSION"
-fi
-go build -tags gore2regex -o "$bin/vigil" ./cmd/vigil
-[ -x /usr/bin/time ] || { apt-get update -qq && apt-get install -y -qq time; }
+source "$(dirname "$0")/common.sh"
+install_gitleaks
 
 repo="${BENCH_REPO:-}"
 if [ -z "$repo" ]; then

@@ -4,14 +4,9 @@
 # `vigil scan dir` of the same file. Prints wall time and peak RSS of both.
 #
 #   BENCH_LONGLINE_MB=200   size of the line
-set -euo pipefail
-cd "$(dirname "$0")/.."
-root=$(pwd)
-bin="$root/bench/.bin"
-data="$root/bench/.data/longline"
-mkdir -p "$bin" "$data/logs"
-go build -tags gore2regex -o "$bin/vigil" ./cmd/vigil
-[ -x /usr/bin/time ] || { apt-get update -qq && apt-get install -y -qq time; }
+source "$(dirname "$0")/common.sh"
+data="$data/longline"
+mkdir -p "$data/logs"
 mb="${BENCH_LONGLINE_MB:-200}"
 f="$data/logs/one-line.log"
 if [ ! -f "$data/.mb-$mb" ]; then

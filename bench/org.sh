@@ -9,23 +9,11 @@
 #
 #   BENCH_ORG_REPOS=1000   repositories (3 of them with 3,000-commit histories)
 #   BENCH_ORG_FORKS=20     forks of a long one among them (scanned with --forks)
-set -euo pipefail
-cd "$(dirname "$0")/.."
-root=$(pwd)
-bin="$root/bench/.bin"
-data="$root/bench/.data"
-mkdir -p "$bin" "$data"
+source "$(dirname "$0")/common.sh"
+install_gitleaks
 N=${BENCH_ORG_REPOS:-1000}
 FORKS=${BENCH_ORG_FORKS:-20}
-GITLEAKS_VERSION=8.30.1
-if [ ! -x "$bin/gitleaks" ]; then
-  GOBIN="$bin" go install -tags gore2regex \
-    -ldflags "-X=github.com/zricethezav/gitleaks/v8/version.Version=$GITLEAKS_VERSION" \
-    "github.com/zricethezav/gitleaks/v8@v$GITLEAKS_VERSION"
-fi
-go build -tags gore2regex -o "$bin/vigil" ./cmd/vigil
 go build -o "$bin/orgserve" ./bench/orgserve
-[ -x /usr/bin/time ] || { apt-get update -qq && apt-get install -y -qq time; }
 
 # commit REPO TAG: one new commit on main, with a fake key in it.
 commit() {

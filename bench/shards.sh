@@ -7,15 +7,8 @@
 # tests start it. Run it with `make bench`.
 #
 #   BENCH_SHARD_REPOS="200 1000"   repository counts
-set -euo pipefail
-cd "$(dirname "$0")/.."
-root=$(pwd)
-bin="$root/bench/.bin"
-data="$root/bench/.data"
-mkdir -p "$bin" "$data"
-go build -tags gore2regex -o "$bin/vigil" ./cmd/vigil
+source "$(dirname "$0")/common.sh"
 go build -o "$bin/pgserve" ./bench/pgserve
-[ -x /usr/bin/time ] || { apt-get update -qq && apt-get install -y -qq time; }
 [ -d "$data/org-src/small.git" ] || bash bench/genrepo.sh "$data/org-src/small.git" 20
 
 work=$(mktemp -d); trap 'kill $(cat "$work/pid" 2>/dev/null) 2>/dev/null; rm -rf "$work"' EXIT
