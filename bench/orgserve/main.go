@@ -33,6 +33,11 @@ func main() {
 }
 
 func serve(root, org string, n int, token, urlFile string) error {
+	// git http-backend runs in another directory: the root must be absolute.
+	root, err := filepath.Abs(root)
+	if err != nil {
+		return err
+	}
 	dirs, err := filepath.Glob(filepath.Join(root, org, "*.git"))
 	if err != nil || len(dirs) == 0 {
 		return fmt.Errorf("no repositories under %s/%s", root, org)

@@ -32,7 +32,7 @@ func cacheBeside(st *store.Store) string {
 // scanGitHub scans organisations ad hoc, with sources.github's defaults
 // (forks left out, archived repositories in, alerts imported).
 func scanGitHub(cmd *cobra.Command, g *globals, st *store.Store, ls *leaks.Scanner, orgs []string, o config.GitHubOrg, out outputs, sev finding.Severity, prog *progress) error {
-	sc := &githuborg.Scanner{Leaks: ls, Controls: rules.DefaultControls(), Log: g.log}
+	sc := &githuborg.Scanner{Leaks: ls, Controls: rules.DefaultControls(), Log: g.log, Located: wiring.Located(st)}
 	for _, name := range orgs {
 		if !config.GitHubLogin.MatchString(name) {
 			prog.stop()

@@ -66,7 +66,7 @@ func (e *Env) GitHubOrgs() (*githuborg.Scanner, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &githuborg.Scanner{Leaks: ls, Controls: e.Controls, Log: e.Log, Located: located(e.Store)}
+	s := &githuborg.Scanner{Leaks: ls, Controls: e.Controls, Log: e.Log, Located: Located(e.Store)}
 	for _, o := range c.Sources.GitHub {
 		org, err := GitHubOrg(o)
 		if err != nil {
@@ -77,9 +77,9 @@ func (e *Env) GitHubOrgs() (*githuborg.Scanner, error) {
 	return s, nil
 }
 
-// located answers the organisation scanner's question for its alerts:
+// Located answers the organisation scanner's question for its alerts:
 // where the open leak findings of an organisation's repositories are.
-func located(st *store.Store) githuborg.Located {
+func Located(st *store.Store) githuborg.Located {
 	return func(ctx context.Context, org string) (map[string]string, error) {
 		prefix := "git:" + githuborg.SourcePrefix(org)
 		fs, err := st.Findings(ctx, store.Filter{Status: []string{string(finding.StatusOpen)}, Kind: []finding.Kind{finding.KindLeakGit}, SourcePrefix: prefix})

@@ -178,7 +178,7 @@ func TestLocatedReadsTheStore(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	got, err := located(st)(ctx, "acme")
+	got, err := Located(st)(ctx, "acme")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -68,6 +68,12 @@ type orgState struct {
 // organisation and id, never its name, which a rename changes.
 func SourceName(org string, id int64) string { return SourcePrefix(org) + strconv.FormatInt(id, 10) }
 
+// mustID is a known map key as the id it is.
+func mustID(id string) int64 {
+	n, _ := strconv.ParseInt(id, 10, 64)
+	return n
+}
+
 // SourcePrefix is what the source names of an organisation's repositories
 // begin with.
 func SourcePrefix(org string) string { return "github:" + org + "/" }
@@ -169,6 +175,9 @@ func (s *Scanner) scanOrg(ctx context.Context, st scanners.StateReader, o Org, e
 				next.Known[id] = k
 			}
 			continue
+		}
+		if raw, err := st.ScanState(ctx, "git:"+SourceName(o.Name, mustID(id))); err == nil && raw == "" {
+			continue // never stored: nothing of it to keep; forgotten
 		}
 		if k.Gone.IsZero() {
 			k.Gone = now
