@@ -540,7 +540,10 @@ func (s *Scanner) ScanGit(ctx context.Context, st scanners.StateReader, t GitTar
 	reused := []hashed(nil)
 	if len(shared) > 0 {
 		reused = t.Shared.findings(rs.fingerprint, shared)
-		res.Note = strings.TrimPrefix(res.Note+fmt.Sprintf("; %d commits shared with other repositories were read there (%d findings taken from them)", len(shared), len(reused)), "; ")
+		// Not a note: notes are for what a person should know about a
+		// source, and an organisation has thousands of forks.
+		s.Log.Debug("commits shared with other repositories were read there", "source", res.Source,
+			"commits", len(shared), "findings", len(reused))
 	}
 	res.Findings = s.Engine.convertAll(target{kind: finding.KindLeakGit, source: res.Source.String(), name: t.Name, display: t.Repo}, append(found, reused...))
 	if err != nil {
