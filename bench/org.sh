@@ -83,8 +83,9 @@ echo "organisation: $total repositories ($N + $FORKS forks; 3 + $FORKS with 3,00
 timed "vigil: first scan, first $((N < 100 ? N : 100)) repositories" scan "$work/small/vigil.db" "$work/small.url"
 timed "vigil: first scan, $total repositories" scan "$work/all/vigil.db" "$work/all.url"
 timed "vigil: no-change night, $total repositories" scan "$work/all/vigil.db" "$work/all.url"
-for i in $(seq -f '%04g' 1 10); do commit "$org/acme/r$i.git" "night2-$i-$RANDOM"; done
-timed "vigil: night with 10 changed repositories" scan "$work/all/vigil.db" "$work/all.url"
+changed=$((N < 10 ? N : 10))
+for i in $(seq -f '%04g' 1 "$changed"); do commit "$org/acme/r$i.git" "night2-$i-$RANDOM"; done
+timed "vigil: night with $changed changed repositories" scan "$work/all/vigil.db" "$work/all.url"
 echo "findings: vigil $(sqlite3 "$work/all/vigil.db" "SELECT COUNT(*) FROM findings WHERE kind='leak.git'" 2>/dev/null || echo '?')"
 
 timed "gitleaks CLI loop: clone + scan, $total repos" gitleaks_loop
