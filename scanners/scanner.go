@@ -185,9 +185,29 @@ func WithShard(ctx context.Context, sh Shard) context.Context {
 	return context.WithValue(ctx, shardKey{}, sh)
 }
 
+// Claimer takes sources from a sharded run's queue: Claim reports whether
+// this process now has src (no other shard has it, or the one that had it
+// died). It is safe for concurrent use.
+type Claimer interface {
+	Claim(ctx context.Context, src string) bool
+}
+
+type claimerKey struct{}
+
+// WithClaimer returns ctx whose sources are taken from c's queue rather
+// than divided by hash.
+func WithClaimer(ctx context.Context, c Claimer) context.Context {
+	return context.WithValue(ctx, claimerKey{}, c)
+}
+
 // Owns says whether this process scans src: always, unless the run is
-// sharded; then when the source's key hashes (FNV-1a) to this shard.
+// sharded; then when it claims src from the run's queue (WithClaimer), or
+// else when the source's key hashes (FNV-1a) to this shard. Call it once
+// per source, just before scanning it: a claim is taken for good.
 func Owns(ctx context.Context, src Source) bool {
+	if c, ok := ctx.Value(claimerKey{}).(Claimer); ok {
+		return c.Claim(ctx, src.String())
+	}
 	sh, ok := ctx.Value(shardKey{}).(Shard)
 	if !ok || sh.N <= 1 {
 		return true

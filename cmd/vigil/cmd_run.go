@@ -27,7 +27,7 @@ func newRunCmd(g *globals) *cobra.Command {
 		only                  []string
 		out                   outputs
 		failOn, shard, runKey string
-		finalize              bool
+		finalize, queue       bool
 	)
 	cmd := &cobra.Command{
 		Use:   "run",
@@ -40,7 +40,9 @@ process runs with --shard I/N (0 <= I < N; default: JOB_COMPLETION_INDEX of a
 Kubernetes Indexed Job and VIGIL_SHARDS) and the same --run-key (default:
 VIGIL_RUN_KEY, e.g. the Job's name). Each scans the leak sources (repositories,
 directories, log files, an organisation's repositories) whose key hashes to its
-shard; the last shard to end runs the rest (inventory, IAM, synthetic checks,
+shard (with --queue: the sources it claims first from a queue in the database,
+so one huge repository holds up nothing behind it, and a dead shard's unfinished
+source is taken over); the last shard to end runs the rest (inventory, IAM, synthetic checks,
 secret-scanning alerts) and finishes the run with the whole run's counts. If
 that process died, --finalize --run-key KEY finishes it. A shard exits 0 when it
 did its part, even with findings, so that Kubernetes retries only a shard that
@@ -60,6 +62,12 @@ failed.`,
 			if err != nil {
 				return usageErr(err)
 			}
+			if queue {
+				if sh == nil {
+					return usageErr(fmt.Errorf("--queue is for sharded runs (--shard)"))
+				}
+				sh.Queue = true
+			}
 			if sh != nil || finalize {
 				return runSharded(cmd, g, cfg, want, sh, runKeyOr(runKey), out, sev)
 			}
@@ -69,6 +77,7 @@ failed.`,
 	cmd.Flags().StringSliceVar(&only, "only", nil, "run only these scanners (comma-separated): "+fmt.Sprint(available))
 	cmd.Flags().StringVar(&shard, "shard", "", "I/N: this process scans shard I (0-based) of N of a sharded run (default: $JOB_COMPLETION_INDEX/$VIGIL_SHARDS)")
 	cmd.Flags().StringVar(&runKey, "run-key", "", "the name every shard of one sharded run shares (default: $VIGIL_RUN_KEY)")
+	cmd.Flags().BoolVar(&queue, "queue", false, "sharded: take sources one at a time from the run's queue in the database instead of by hash (for sources of very different sizes; a dead shard's unfinished source is taken over)")
 	cmd.Flags().BoolVar(&finalize, "finalize", false, "finish the sharded run --run-key once every shard has ended (its last shard does this itself)")
 	out.flags(cmd)
 	cmd.Flags().StringVar(&failOn, "fail-on", "", "lowest severity of an open finding that makes the exit code 1 (default: the config's fail_on, else high)")

@@ -83,6 +83,20 @@ func pgQuery(t *testing.T, dsn, q string, args ...any) string {
 	return s
 }
 
+// pgCount is a count, or -1 while the schema is not there yet.
+func pgCount(dsn, q string) int {
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return -1
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow(q).Scan(&n); err != nil {
+		return -1
+	}
+	return n
+}
+
 // TestShardedRunsOnPostgres: 4 shard processes at once over 200
 // repositories on one PostgreSQL database make one run whose findings are
 // exactly a single process's; the run is finished only when its last shard
@@ -161,7 +175,7 @@ func TestShardedRunsOnPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(30 * time.Second)
-	for pgQuery(t, dsn, `SELECT COUNT(*)::text FROM finding_events e JOIN runs r ON r.id = e.run_id WHERE r.run_key = 'night-3'`) == "0" {
+	for pgCount(dsn, `SELECT COUNT(*) FROM finding_events e JOIN runs r ON r.id = e.run_id WHERE r.run_key = 'night-3'`) < 1 {
 		if time.Now().After(deadline) {
 			t.Fatal("shard 0 stored nothing")
 		}
@@ -201,5 +215,64 @@ func TestShardedRunsOnPostgres(t *testing.T) {
 	}
 	if !strings.Contains(a.stderr+b.stderr, "lock") {
 		t.Errorf("the refused run does not name the lock: %s%s", a.stderr, b.stderr)
+	}
+}
+
+// TestQueuedShardsTakeOverADeadShard: with --queue, shard processes claim
+// sources one at a time from the database. Shard 0 is killed while it
+// works; shard 1 takes the rest, and the source shard 0 had claimed but not
+// stored is taken over (audited); shard 0, started again, finds nothing
+// left and ends the run. The findings are one process's, none doubled.
+func TestQueuedShardsTakeOverADeadShard(t *testing.T) {
+	fx := newShardFixture(t, 60)
+	os.MkdirAll(filepath.Join(fx.dir, "key"), 0o700)
+	fx.config(t, "single", "state/single.db")
+	dsn := pgtest.Database(t)
+	fx.config(t, "pg", dsn)
+	if r := vigil(t, fx.dir, "run", "--config", "single.yaml", "--quiet"); r.code != exitFindings {
+		t.Fatalf("single process: exit %d: %s", r.code, r.stderr)
+	}
+	want := ids(t, vigil(t, fx.dir, "findings", "list", "--config", "single.yaml", "--format", "json").stdout)
+
+	cmd := exec.Command(vigilBin, "run", "--config", "pg.yaml", "--shard", "0/2", "--queue", "--run-key", "q", "--quiet")
+	cmd.Dir = fx.dir
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for pgCount(dsn, `SELECT COUNT(*) FROM run_claims WHERE done_at IS NOT NULL`) < 5 {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatal("shard 0 stored too little")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	inFlight := pgQuery(t, dsn, `SELECT COUNT(*)::text FROM run_claims WHERE done_at IS NULL`)
+	if pgQuery(t, dsn, `SELECT COUNT(*)::text FROM run_claims`) == "60" {
+		t.Fatal("shard 0 claimed everything before it was killed: the fixture is too small")
+	}
+
+	if r := vigil(t, fx.dir, "run", "--config", "pg.yaml", "--shard", "1/2", "--queue", "--run-key", "q", "--quiet"); r.code != exitOK {
+		t.Fatalf("shard 1: exit %d: %s", r.code, r.stderr)
+	}
+	if st := pgQuery(t, dsn, `SELECT status FROM runs WHERE run_key = 'q'`); st != "running" {
+		t.Fatalf("the run ended with shard 0 dead: %s", st)
+	}
+	if r := vigil(t, fx.dir, "run", "--config", "pg.yaml", "--shard", "0/2", "--queue", "--run-key", "q", "--quiet"); r.code != exitOK {
+		t.Fatalf("shard 0 again: exit %d: %s", r.code, r.stderr)
+	}
+	if st := pgQuery(t, dsn, `SELECT status || ' ' || (summary::jsonb->>'new') FROM runs WHERE run_key = 'q'`); st != "ok 60" {
+		t.Fatalf("the run: %q, want ok with 60 new", st)
+	}
+	if n := pgQuery(t, dsn, `SELECT COUNT(*)::text FROM run_claims WHERE done_at IS NOT NULL`); n != "60" {
+		t.Errorf("%s sources stored, want 60", n)
+	}
+	if got := pgQuery(t, dsn, `SELECT COUNT(*)::text FROM audit_log WHERE action = 'run.claim_taken_over'`); got != inFlight {
+		t.Errorf("%s claims taken over, want the %s shard 0 held when it died", got, inFlight)
+	}
+	if got := ids(t, vigil(t, fx.dir, "findings", "list", "--config", "pg.yaml", "--format", "json").stdout); got != want {
+		t.Fatalf("the queued shards' findings differ from one process's")
 	}
 }

@@ -49,10 +49,54 @@ type Options struct {
 
 // Shard names one shard of a sharded run: several processes (a Kubernetes
 // Indexed Job's pods) share one run, named Key, each scanning the sources
-// that hash to its index I of N.
+// that hash to its index I of N, or, with Queue, the sources it claims
+// first.
 type Shard struct {
 	Key  string
 	I, N int
+	// Queue: sources are claimed one at a time from the run's queue in the
+	// database instead of divided by hash, so a huge source does not hold
+	// up the sources behind it, and a dead shard's unfinished claim is
+	// taken over.
+	Queue bool
+}
+
+// claimer takes sources for one shard from the run's queue in the store.
+type claimer struct {
+	st    *store.Store
+	runID string
+	sh    Shard
+
+	mu    sync.Mutex
+	taken int
+	err   error
+	mine  map[string]bool // claimed by this process: never twice
+}
+
+func (c *claimer) Claim(ctx context.Context, src string) bool {
+	c.mu.Lock()
+	if c.mine[src] {
+		c.mu.Unlock()
+		return false
+	}
+	c.mu.Unlock()
+	ok, err := c.st.Claim(context.WithoutCancel(ctx), c.runID, c.sh.Key, src, c.sh.I)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err != nil {
+		// A claim that can't be made is a failing database: the shard
+		// fails rather than silently leave the source to nobody.
+		c.err = errors.Join(c.err, err)
+		return false
+	}
+	if ok {
+		c.taken++
+		if c.mine == nil {
+			c.mine = map[string]bool{}
+		}
+		c.mine[src] = true
+	}
+	return ok
 }
 
 // LockName is the lease every stored run holds.
@@ -102,7 +146,27 @@ func runShard(ctx context.Context, st *store.Store, log *slog.Logger, command st
 		return ss.sum, err // another process runs this shard now
 	}
 	defer release()
-	ss.scan(scanners.WithShard(ctx, scanners.Shard{I: sh.I, N: sh.N}), scs)
+	sctx := scanners.WithShard(ctx, scanners.Shard{I: sh.I, N: sh.N})
+	if !sh.Queue {
+		ss.scan(sctx, scs)
+	} else {
+		c := &claimer{st: st, runID: runID, sh: *sh}
+		ss.done = func(ctx context.Context, src string) error { return st.ClaimDone(ctx, runID, src) }
+		// Pass after pass: the first takes what no shard has; the next ones
+		// take over what a dead shard claimed and never stored, until a
+		// pass takes nothing.
+		for pass := 0; ; pass++ {
+			c.taken = 0
+			ss.scan(scanners.WithClaimer(sctx, c), scs)
+			if c.err != nil {
+				ss.storeErr = errors.Join(ss.storeErr, c.err)
+				ss.sum.Status = store.RunFailed
+			}
+			if c.taken == 0 || c.err != nil || ss.storeErr != nil || ctx.Err() != nil || pass > 100 {
+				break
+			}
+		}
+	}
 	last, err := st.FinishShard(context.WithoutCancel(ctx), runID, sh.I, ss.sum.Status, ss.summary())
 	if err != nil {
 		return ss.sum, err
@@ -229,6 +293,8 @@ type session struct {
 	mu       sync.Mutex
 	sum      Summary
 	storeErr error
+	// done, when set, is told each source stored (the queue's claims).
+	done func(ctx context.Context, src string) error
 }
 
 func newSession(st *store.Store, log *slog.Logger) *session {
@@ -279,6 +345,16 @@ func (ss *session) err(ctx context.Context) error {
 	return nil // source failures are in sum.Errors; the run is partial
 }
 
+// markDone tells the queue a source is stored (caller holds ss.mu).
+func (ss *session) markDone(ctx context.Context, src string) {
+	if ss.done == nil {
+		return
+	}
+	if err := ss.done(context.WithoutCancel(ctx), src); err != nil {
+		ss.storeErr = errors.Join(ss.storeErr, err)
+	}
+}
+
 // emit stores one source's result: its findings and state in one
 // transaction.
 func (ss *session) emit(ctx context.Context, r scanners.Result) {
@@ -306,6 +382,7 @@ func (ss *session) emit(ctx context.Context, r scanners.Result) {
 		}
 	}
 	if len(b.Findings) == 0 && b.Mode == store.Partial {
+		ss.markDone(ctx, src) // attempted, and its failure recorded
 		return
 	}
 	c, err := st.Apply(context.WithoutCancel(ctx), runID, b)
@@ -315,6 +392,7 @@ func (ss *session) emit(ctx context.Context, r scanners.Result) {
 		return
 	}
 	sum.Counts.Add(c)
+	ss.markDone(ctx, src)
 	if c.ResolvedByRuleChange > 0 {
 		note := fmt.Sprintf("%d finding(s) resolved only because their rules are no longer in the rule set", c.ResolvedByRuleChange)
 		if n := sum.Notes[src]; n != "" {

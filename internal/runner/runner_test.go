@@ -209,3 +209,48 @@ func TestShardsDivideSourcesAndFinishOnce(t *testing.T) {
 		t.Fatalf("finalize with a failed shard: %v %+v", err, fin.Status)
 	}
 }
+
+// With the queue, a shard takes the sources nobody has, and the source a
+// dead shard claimed and never stored; never one another live shard has,
+// nor one stored.
+func TestQueueTakesOverADeadShardsClaim(t *testing.T) {
+	st, _ := testenv.Store(t)
+	ctx := context.Background()
+	srcs := []string{"a", "b", "c", "d", "e"}
+	sc := &owning{sources: srcs}
+	// Shard 0 joined, claimed git:a and git:b, stored b, and died (no lease).
+	run0, err := st.JoinRun(ctx, "q1", "run", 0, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"git:a", "git:b"} {
+		if ok, err := st.Claim(ctx, run0, "q1", s, 0); err != nil || !ok {
+			t.Fatalf("claim %s: %v %v", s, ok, err)
+		}
+	}
+	if err := st.ClaimDone(ctx, run0, "git:b"); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := Run(ctx, st, quiet, "run", []scanners.Scanner{sc}, Options{Shard: &Shard{Key: "q1", I: 1, N: 2, Queue: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Sources != 4 {
+		t.Errorf("shard 1 scanned %d sources, want a (taken over), c, d, e", sum.Sources)
+	}
+	log, _ := st.AuditLog(ctx)
+	taken := 0
+	for _, e := range log {
+		if e.Action == "run.claim_taken_over" {
+			taken++
+		}
+	}
+	if taken != 1 {
+		t.Errorf("%d takeovers audited, want 1 (git:a)", taken)
+	}
+	// Shard 0 is started again: nothing is left for it, and it ends the run.
+	sum, err = Run(ctx, st, quiet, "run", []scanners.Scanner{sc}, Options{Shard: &Shard{Key: "q1", I: 0, N: 2, Queue: true}})
+	if err != nil || sum.Sources != 0 || !sum.Last {
+		t.Fatalf("shard 0 again: %d sources, last %v, %v", sum.Sources, sum.Last, err)
+	}
+}

@@ -176,6 +176,17 @@ CREATE TABLE run_shards (
 	summary     TEXT NOT NULL DEFAULT '{}',
 	PRIMARY KEY (run_id, shard)
 );`,
+	// Work taken from a queue: a shard of a queued run claims each source
+	// before it scans it; a claim whose shard's lease is gone is taken over.
+	7: `
+CREATE TABLE run_claims (
+	run_id     TEXT NOT NULL,
+	source     TEXT NOT NULL,
+	shard      INTEGER NOT NULL,
+	claimed_at TEXT NOT NULL,
+	done_at    TEXT,
+	PRIMARY KEY (run_id, source)
+);`,
 }
 
 // SchemaVersion is the version a fully migrated database has.
