@@ -198,11 +198,13 @@ func (s *Scanner) scanOrg(ctx context.Context, st scanners.StateReader, o Org, e
 		emit(res)
 	}
 
+	progress := scanners.ProgressOrNop(s.Leaks.Progress)
 	done := func(r Repo, rr scanners.Result) {
 		if al != nil {
 			al.annotate(r.ID, rr.Findings)
 		}
 		emit(rr)
+		progress.Items("repositories checked", 1)
 	}
 	// Forks go after the others: the history a fork shares with its
 	// parent has then been read once, in the parent, and the fork reads
