@@ -70,6 +70,9 @@ func (s *Store) Apply(ctx context.Context, runID string, b Batch) (Counts, error
 			return err
 		}
 		defer u.close()
+		if err := u.prefetch(ctx, tx, b.Findings); err != nil {
+			return err
+		}
 		seen := make(map[string]bool, len(b.Findings))
 		for i := range b.Findings {
 			f := &b.Findings[i]
@@ -146,6 +149,50 @@ type upserter struct {
 	ins, upd, evt, lookup *sql.Stmt
 	// chained are the ids each transition moved, for the audit row.
 	chained map[finding.Transition][]string
+	// prefetched: every id of the batch not in known is new (prefetch
+	// looked them all up at once).
+	prefetched bool
+}
+
+// prefetchChunk keeps an IN list well under both engines' limits on
+// parameters (SQLite's 32,766; PostgreSQL's 65,535).
+const prefetchChunk = 500
+
+// prefetch looks up, a chunk at a time, the batch's ids not among the
+// source's known findings (a finding first stored under another source:
+// a repository renamed in the config). One query per chunk instead of one
+// per finding: on PostgreSQL every statement is a round trip.
+func (u *upserter) prefetch(ctx context.Context, tx *Tx, fs []finding.Finding) error {
+	var ids []any
+	asked := map[string]bool{}
+	for i := range fs {
+		if _, ok := u.known[fs[i].ID]; !ok && !asked[fs[i].ID] {
+			asked[fs[i].ID] = true
+			ids = append(ids, fs[i].ID)
+		}
+	}
+	for len(ids) > 0 {
+		n := min(len(ids), prefetchChunk)
+		rows, err := tx.QueryContext(ctx, `SELECT id, status, first_run_id FROM findings WHERE id IN (?`+
+			strings.Repeat(", ?", n-1)+`)`, ids[:n]...)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var id, st, fr string
+			if err := rows.Scan(&id, &st, &fr); err != nil {
+				rows.Close()
+				return err
+			}
+			u.known[id] = [2]string{st, fr}
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		ids = ids[n:]
+	}
+	u.prefetched = true
+	return nil
 }
 
 func (s *Store) newUpserter(ctx context.Context, tx *Tx, runID, source string) (*upserter, error) {
@@ -216,7 +263,7 @@ func (u *upserter) upsert(ctx context.Context, f *finding.Finding) (finding.Tran
 		}
 	}
 	k, ok := u.known[f.ID]
-	if !ok {
+	if !ok && !u.prefetched {
 		var st, fr string
 		switch err := u.lookup.QueryRowContext(ctx, f.ID).Scan(&st, &fr); {
 		case err == nil:
