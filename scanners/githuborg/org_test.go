@@ -415,3 +415,82 @@ func TestCheck(t *testing.T) {
 		t.Fatalf("check against nothing: %v", repos)
 	}
 }
+
+// TestShardedOrganisation: two shards of one run divide the organisation's
+// repositories (each scanned once, by one of them), one of them keeps the
+// listing, neither reports the alerts; the run's last step reports them,
+// matched against what both shards found.
+func TestShardedOrganisation(t *testing.T) {
+	token := "ghp_" + strings.Repeat("S", 36)
+	o := testenv.NewOrg(t, "acme", func(u, p string) bool { return u == "x-access-token" && p == token })
+	var commits []string
+	keys := map[string]string{}
+	for i := 0; i < 8; i++ {
+		name := fmt.Sprintf("r%d", i)
+		key := testenv.FakeAWSKey()
+		keys[name] = key
+		o.Add(name, false, func(r *testenv.Repo) {
+			commits = append(commits, r.Commit("leak", map[string]string{"k.ini": awsLine(key)}))
+		})
+	}
+	var alertEx []map[string]any
+	_ = json.Unmarshal(testenv.Examples(t)["GET /orgs/{org}/secret-scanning/alerts"], &alertEx)
+	var alerts []any
+	for i := 0; i < 8; i++ {
+		b, _ := json.Marshal(alertEx[0])
+		var a map[string]any
+		_ = json.Unmarshal(b, &a)
+		repo := o.Find(fmt.Sprintf("r%d", i))
+		a["number"], a["state"], a["secret"], a["validity"] = i+1, "open", keys[fmt.Sprintf("r%d", i)], "active"
+		a["repository"].(map[string]any)["id"] = repo["id"]
+		a["repository"].(map[string]any)["full_name"] = repo["full_name"]
+		a["first_location_detected"].(map[string]any)["commit_sha"] = commits[i]
+		a["first_location_detected"].(map[string]any)["path"] = "k.ini"
+		a["first_location_detected"].(map[string]any)["start_line"] = 1
+		alerts = append(alerts, a)
+	}
+	o.API.Replace("/orgs/{org}/secret-scanning/alerts", alerts)
+	client, err := NewClient(o.API.URL, Auth{Token: token}, 2, time.Minute, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newScanner(t, client)
+	st := &testenv.States{}
+	k := keeping{s, opens[s]}
+	scanned := map[string]int{}
+	discovery, alertResults := 0, 0
+	for shard := 0; shard < 2; shard++ {
+		ctx := scanners.WithShard(context.Background(), scanners.Shard{I: shard, N: 2})
+		err := k.Scan(ctx, st, func(r scanners.Result) {
+			switch {
+			case r.Source.Scanner == "git":
+				scanned[r.Source.Name]++
+				if len(r.Findings) != 1 {
+					t.Errorf("%s: %d findings", r.Source, len(r.Findings))
+				}
+			case r.Source.Part == "alerts":
+				alertResults++
+			default:
+				discovery++
+			}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(scanned) != 8 || discovery != 1 || alertResults != 0 {
+		t.Fatalf("shards: %d repositories scanned (%v), listing kept %d times, alerts reported %d times by shards", len(scanned), scanned, discovery, alertResults)
+	}
+	for name, n := range scanned {
+		if n != 1 {
+			t.Errorf("%s scanned %d times", name, n)
+		}
+	}
+	var final []scanners.Result
+	if err := k.Scan(scanners.WithFinalizing(context.Background()), st, func(r scanners.Result) { final = append(final, r) }); err != nil {
+		t.Fatal(err)
+	}
+	if len(final) != 1 || final[0].Source.Part != "alerts" || final[0].Err != nil || len(final[0].Findings) != 0 {
+		t.Fatalf("the last step: %+v (want the alerts, every one matched by a shard's finding)", final)
+	}
+}
