@@ -84,6 +84,9 @@ func (s *Store) Apply(ctx context.Context, runID string, b Batch) (Counts, error
 			if err != nil {
 				return fmt.Errorf("store finding %s: %w", f.ID, err)
 			}
+			if err := u.flushIfFull(ctx, tx); err != nil {
+				return err
+			}
 			switch t {
 			case finding.New:
 				c.New++
@@ -92,6 +95,10 @@ func (s *Store) Apply(ctx context.Context, runID string, b Batch) (Counts, error
 			default:
 				c.StillOpen++
 			}
+		}
+		// New rows must be in before what was not seen is looked for.
+		if err := u.flush(ctx, tx); err != nil {
+			return err
 		}
 		switch b.Mode {
 		case Full:
@@ -143,15 +150,68 @@ func (s *Store) Apply(ctx context.Context, runID string, b Batch) (Counts, error
 // findings in one query and reuses prepared statements, because a first
 // scan of a large history stores thousands of findings at once.
 type upserter struct {
-	s                     *Store
-	runID, source, now    string
-	known                 map[string][2]string // id -> status, first run
-	ins, upd, evt, lookup *sql.Stmt
+	s                  *Store
+	runID, source, now string
+	known              map[string][2]string // id -> status, first run
+	upd, lookup        *sql.Stmt
 	// chained are the ids each transition moved, for the audit row.
 	chained map[finding.Transition][]string
 	// prefetched: every id of the batch not in known is new (prefetch
 	// looked them all up at once).
 	prefetched bool
+	// rows and events wait to be written many to a statement (flush): on
+	// PostgreSQL every statement is a round trip.
+	rows, events [][]any
+}
+
+// Rows per multi-row statement: well under both engines' parameter limits
+// (SQLite 32,766; PostgreSQL 65,535) at 15 and 4 columns.
+const (
+	rowsPerInsert   = 500
+	eventsPerInsert = 1000
+)
+
+func (u *upserter) flushIfFull(ctx context.Context, tx *Tx) error {
+	if len(u.rows) >= rowsPerInsert || len(u.events) >= eventsPerInsert {
+		return u.flush(ctx, tx)
+	}
+	return nil
+}
+
+// flush writes the waiting new findings, then their events.
+func (u *upserter) flush(ctx context.Context, tx *Tx) error {
+	if err := insertMany(ctx, tx, `INSERT INTO findings(id, kind, severity, scanner, source, resource, title, detail, status,
+		first_seen, last_seen, first_run_id, last_run_id, evidence, controls, location) VALUES `, "", u.rows); err != nil {
+		return err
+	}
+	u.rows = u.rows[:0]
+	if err := insertMany(ctx, tx, `INSERT INTO finding_events(run_id, finding_id, transition, at) VALUES `,
+		` ON CONFLICT(run_id, finding_id) DO UPDATE SET transition = excluded.transition`, u.events); err != nil {
+		return err
+	}
+	u.events = u.events[:0]
+	return nil
+}
+
+// insertMany runs head VALUES (...), (...) ... tail over rows, one statement.
+func insertMany(ctx context.Context, tx *Tx, head, tail string, rows [][]any) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	one := "(?" + strings.Repeat(", ?", len(rows[0])-1) + ")"
+	var b strings.Builder
+	args := make([]any, 0, len(rows)*len(rows[0]))
+	b.WriteString(head)
+	for i, r := range rows {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(one)
+		args = append(args, r...)
+	}
+	b.WriteString(tail)
+	_, err := tx.ExecContext(ctx, b.String(), args...)
+	return err
 }
 
 // prefetchChunk keeps an IN list well under both engines' limits on
@@ -219,16 +279,11 @@ func (s *Store) newUpserter(ctx context.Context, tx *Tx, runID, source string) (
 		st, err = tx.PrepareContext(ctx, q)
 		return st
 	}
-	u.ins = prep(`INSERT INTO findings(id, kind, severity, scanner, source, resource, title, detail, status,
-		first_seen, last_seen, first_run_id, last_run_id, evidence, controls, location)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?)`)
 	u.upd = prep(`UPDATE findings SET severity = ?, resource = ?, title = ?, detail = ?, status = ?,
 		last_seen = ?, last_run_id = ?, evidence = ?, controls = ?, location = ?, regressions = regressions + ?,
 		resolved_at = CASE WHEN ? = 1 THEN NULL ELSE resolved_at END,
 		resolved_run_id = CASE WHEN ? = 1 THEN NULL ELSE resolved_run_id END
 		WHERE id = ?`)
-	u.evt = prep(`INSERT INTO finding_events(run_id, finding_id, transition, at) VALUES (?, ?, ?, ?)
-		ON CONFLICT(run_id, finding_id) DO UPDATE SET transition = excluded.transition`)
 	// A finding id seen first under another source (a repository renamed
 	// in the config) is looked up by id.
 	u.lookup = prep(`SELECT status, first_run_id FROM findings WHERE id = ?`)
@@ -240,7 +295,7 @@ func (s *Store) newUpserter(ctx context.Context, tx *Tx, runID, source string) (
 }
 
 func (u *upserter) close() {
-	for _, st := range []*sql.Stmt{u.ins, u.upd, u.evt, u.lookup} {
+	for _, st := range []*sql.Stmt{u.upd, u.lookup} {
 		if st != nil {
 			st.Close()
 		}
@@ -273,14 +328,12 @@ func (u *upserter) upsert(ctx context.Context, f *finding.Finding) (finding.Tran
 		}
 	}
 	if !ok {
-		if _, err := u.ins.ExecContext(ctx, f.ID, f.Kind, string(f.Severity), f.Scanner, u.source, f.Resource, f.Title, f.Detail,
-			u.now, u.now, u.runID, u.runID, string(ev), string(ctl), nullBytes(loc)); err != nil {
-			return "", err
-		}
+		u.rows = append(u.rows, []any{f.ID, string(f.Kind), string(f.Severity), f.Scanner, u.source, f.Resource, f.Title, f.Detail,
+			string(finding.StatusOpen), u.now, u.now, u.runID, u.runID, string(ev), string(ctl), nullBytes(loc)})
 		u.known[f.ID] = [2]string{string(finding.StatusOpen), u.runID}
 		u.chained[finding.New] = append(u.chained[finding.New], f.ID)
-		_, err := u.evt.ExecContext(ctx, u.runID, f.ID, string(finding.New), u.now)
-		return finding.New, err
+		u.events = append(u.events, []any{u.runID, f.ID, string(finding.New), u.now})
+		return finding.New, nil
 	}
 	status, firstRun := k[0], k[1]
 	t := finding.StillOpen
@@ -299,8 +352,7 @@ func (u *upserter) upsert(ctx context.Context, f *finding.Finding) (finding.Tran
 	if t == finding.Regressed {
 		u.known[f.ID] = [2]string{newStatus, firstRun}
 		u.chained[finding.Regressed] = append(u.chained[finding.Regressed], f.ID)
-		_, err := u.evt.ExecContext(ctx, u.runID, f.ID, string(t), u.now)
-		return t, err
+		u.events = append(u.events, []any{u.runID, f.ID, string(t), u.now})
 	}
 	return t, nil
 }
