@@ -514,10 +514,18 @@ func (s *Scanner) ScanGit(ctx context.Context, st scanners.StateReader, t GitTar
 
 	s.Log.Debug("git refs checked", "source", res.Source, "mode", res.Mode)
 	useShared := t.Shared != nil && t.Since == "" && !t.HeadOnly && !shallow
-	var shared []string
+	var shared, roots []string
+	continued := false // the scan goes on from tips the cache recorded
 	if useShared {
 		var err error
-		exclude, shared, err = sharedCommits(ctx, dir, uniq(tips), exclude, t.Shared.others(rs.fingerprint, t.Name))
+		// A history's roots rarely change: an incremental scan of recorded
+		// tips takes them from the cache rather than walk the history.
+		if roots, continued = t.Shared.recorded(rs.fingerprint, t.Name, uniq(prev.Tips)); !continued || res.Mode == scanners.Full {
+			if roots, err = rootCommits(ctx, dir, uniq(tips)); err != nil {
+				return fail(err)
+			}
+		}
+		exclude, shared, err = sharedCommits(ctx, dir, uniq(tips), exclude, t.Shared.others(rs.fingerprint, t.Name, roots))
 		if err != nil {
 			return fail(err)
 		}
@@ -551,8 +559,8 @@ func (s *Scanner) ScanGit(ctx context.Context, st scanners.StateReader, t GitTar
 	}
 	// Recorded only when every commit behind the tips is known to the
 	// cache: a full read, or one that continued recorded tips.
-	if useShared && (res.Mode == scanners.Full || t.Shared.recorded(rs.fingerprint, t.Name, uniq(prev.Tips))) {
-		if err := t.Shared.record(rs.fingerprint, t.Name, uniq(tips), read, res.Mode == scanners.Full, found); err != nil {
+	if useShared && (res.Mode == scanners.Full || continued) {
+		if err := t.Shared.record(rs.fingerprint, t.Name, uniq(tips), roots, read, res.Mode == scanners.Full, found); err != nil {
 			s.Log.Warn("shared-history cache not written; other repositories will read these commits again", "source", res.Source, "err", err)
 		}
 	}

@@ -30,6 +30,11 @@ import (
 // history): the fork holds the parent's marks up to where they parted, and
 // reads at most the few commits between the last mark and that point again.
 //
+// Only repositories that share a root commit (the first commit of a
+// history) can share history, so the candidates a scan checks are those
+// sources alone: a 10,000-repository organisation does not make every scan
+// look for every other repository's tips.
+//
 // It is a cache, never the record: it lives beside the mirrors (an
 // append-only JSON-lines file, values only as keyed hashes and
 // redactions), and when it is lost, repositories are simply read whole
@@ -47,6 +52,7 @@ type SharedHistory struct {
 
 type sharedRules struct {
 	tips  map[string][]string        // source -> tips scanned with all history behind them
+	roots map[string][]string        // source -> its root commits
 	marks map[string]map[string]bool // source -> marked commits it scanned
 	found map[string][]cachedFinding // commit -> its findings (commits with findings only)
 }
@@ -64,6 +70,7 @@ type sharedRecord struct {
 	Rules  string   `json:"rules"`
 	Source string   `json:"source,omitempty"`
 	Tips   []string `json:"tips,omitempty"`
+	Roots  []string `json:"roots,omitempty"`
 	Marks  []string `json:"marks,omitempty"`
 	// Reset: Marks replace the source's marks (a full scan) rather than
 	// add to them.
@@ -112,11 +119,12 @@ func (h *SharedHistory) live() int {
 func (h *SharedHistory) apply(r sharedRecord) {
 	rs := h.rules[r.Rules]
 	if rs == nil {
-		rs = &sharedRules{tips: map[string][]string{}, marks: map[string]map[string]bool{}, found: map[string][]cachedFinding{}}
+		rs = &sharedRules{tips: map[string][]string{}, roots: map[string][]string{}, marks: map[string]map[string]bool{},
+			found: map[string][]cachedFinding{}}
 		h.rules[r.Rules] = rs
 	}
 	if r.Source != "" {
-		rs.tips[r.Source] = r.Tips
+		rs.tips[r.Source], rs.roots[r.Source] = r.Tips, r.Roots
 		if r.Reset || rs.marks[r.Source] == nil {
 			rs.marks[r.Source] = map[string]bool{}
 		}
@@ -139,7 +147,7 @@ func (h *SharedHistory) compact() {
 		lines++
 		for src, tips := range rs.tips {
 			marks := slices.Sorted(maps.Keys(rs.marks[src]))
-			_ = enc.Encode(sharedRecord{Rules: fp, Source: src, Tips: tips, Marks: marks, Reset: true})
+			_ = enc.Encode(sharedRecord{Rules: fp, Source: src, Tips: tips, Roots: rs.roots[src], Marks: marks, Reset: true})
 			lines++
 		}
 	}
@@ -158,9 +166,9 @@ func (h *SharedHistory) locked(fp string, f func(rs *sharedRules)) {
 	f(h.rules[fp])
 }
 
-// others returns the tips and marks other sources were completely scanned
-// at, under the rule set fp.
-func (h *SharedHistory) others(fp, source string) []string {
+// others returns the tips and marks other sources that share one of roots
+// were completely scanned at, under the rule set fp.
+func (h *SharedHistory) others(fp, source string, roots []string) []string {
 	var out []string
 	h.locked(fp, func(rs *sharedRules) {
 		if rs == nil {
@@ -174,7 +182,7 @@ func (h *SharedHistory) others(fp, source string) []string {
 			}
 		}
 		for src, tips := range rs.tips {
-			if src == source {
+			if src == source || !slices.ContainsFunc(rs.roots[src], func(r string) bool { return slices.Contains(roots, r) }) {
 				continue
 			}
 			for _, t := range tips {
@@ -189,11 +197,30 @@ func (h *SharedHistory) others(fp, source string) []string {
 	return out
 }
 
-// recorded reports whether source's recorded tips under fp are tips.
-func (h *SharedHistory) recorded(fp, source string, tips []string) bool {
-	var ok bool
-	h.locked(fp, func(rs *sharedRules) { ok = rs != nil && slices.Equal(rs.tips[source], tips) })
-	return ok
+// recorded reports whether source's recorded tips under fp are tips, and
+// if so its recorded roots.
+func (h *SharedHistory) recorded(fp, source string, tips []string) (roots []string, ok bool) {
+	h.locked(fp, func(rs *sharedRules) {
+		if ok = rs != nil && slices.Equal(rs.tips[source], tips); ok {
+			roots = rs.roots[source]
+		}
+	})
+	return roots, ok
+}
+
+// rootCommits returns the root commits (those without a parent) of the
+// history behind tips.
+func rootCommits(ctx context.Context, dir string, tips []string) ([]string, error) {
+	if len(tips) == 0 {
+		return nil, nil
+	}
+	out, err := gitRun(ctx, dir, strings.NewReader(strings.Join(tips, "\n")+"\n"), "rev-list", "--max-parents=0", "--stdin")
+	if err != nil {
+		return nil, err
+	}
+	roots := strings.Fields(string(out))
+	slices.Sort(roots)
+	return roots, nil
 }
 
 // findings returns the recorded findings of commits.
@@ -218,8 +245,8 @@ func isMark(commit string) bool { return strings.HasPrefix(commit, "0") }
 // record appends a source's completed scan: its tips, the marks among the
 // commits it read (replacing its earlier marks when full), and the findings
 // of the commits it read.
-func (h *SharedHistory) record(fp, source string, tips, read []string, full bool, found []hashed) error {
-	r := sharedRecord{Rules: fp, Source: source, Tips: tips, Reset: full, Found: map[string][]cachedFinding{}}
+func (h *SharedHistory) record(fp, source string, tips, roots, read []string, full bool, found []hashed) error {
+	r := sharedRecord{Rules: fp, Source: source, Tips: tips, Roots: roots, Reset: full, Found: map[string][]cachedFinding{}}
 	for _, c := range read {
 		if isMark(c) {
 			r.Marks = append(r.Marks, c)

@@ -1,6 +1,7 @@
 package leaks
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -82,8 +83,23 @@ func TestSharedHistory(t *testing.T) {
 	if res := only(t, st.Scan(t, s)); res.Mode != scanners.Incremental {
 		t.Fatalf("late: mode %v", res.Mode)
 	}
-	if others := lsh.others("any", ""); len(others) != 0 {
+	if others := lsh.others("any", "", nil); len(others) != 0 {
 		t.Errorf("unknown rule set has tips")
+	}
+	// Only repositories with a root in common are candidates: late's
+	// history shares none with the parent's.
+	lateRoots, err := rootCommits(context.Background(), late.Dir, []string{late.Git("rev-parse", "HEAD")})
+	if err != nil || len(lateRoots) != 1 {
+		t.Fatalf("roots of late: %v %v", lateRoots, err)
+	}
+	forkRoots, _ := rootCommits(context.Background(), fork.Dir, []string{fork.Git("rev-parse", "HEAD")})
+	for fp := range lsh.rules {
+		if o := lsh.others(fp, "x", lateRoots); len(o) != 0 {
+			t.Errorf("a repository of another history is a candidate: %d commits", len(o))
+		}
+		if o := lsh.others(fp, "x", forkRoots); len(o) == 0 {
+			t.Errorf("the parent is not a candidate for its fork")
+		}
 	}
 	for fp := range lsh.rules {
 		if _, ok := lsh.rules[fp].tips["late"]; ok {
