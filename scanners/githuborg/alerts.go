@@ -49,7 +49,6 @@ type alert struct {
 	commit, path        string
 	line                int
 	matched             bool
-	matchedBy           string
 }
 
 func (a *alert) key() string {
@@ -125,7 +124,7 @@ func (a *alertSet) annotate(repo int64, fs []finding.Finding) {
 		if al == nil {
 			continue
 		}
-		al.matched, al.matchedBy = true, f.ID
+		al.matched = true
 		f.Evidence["github_alert"] = al.number
 		f.Evidence["github_alert_type"] = al.secretType
 		if al.validity != "" {
@@ -160,8 +159,8 @@ func (a *alertSet) result(ctx context.Context, located Located) scanners.Result 
 	matched := 0
 	for _, al := range a.alerts {
 		if !al.matched && al.commit != "" {
-			if id, ok := at[al.key()]; ok {
-				al.matched, al.matchedBy = true, id
+			if _, ok := at[al.key()]; ok {
+				al.matched = true
 			}
 		}
 		if al.matched {

@@ -41,9 +41,8 @@ type GitTarget struct {
 	Path string
 	URL  string
 	// Password, when set, gives the credential for URL (which then carries
-	// none) at the moment git needs it: an App installation token is
-	// re-minted before it expires. Username defaults to x-access-token.
-	Username string
+	// none) at the moment git needs it, as user x-access-token: an App
+	// installation token is re-minted before it expires.
 	Password func(context.Context) (string, error)
 	// Mirror is where a URL target's bare mirror is kept (default: under
 	// the scanner's CacheDir, by Name).
@@ -167,11 +166,7 @@ func targetAuth(ctx context.Context, t GitTarget) (remoteAuth, error) {
 	if err != nil {
 		return remoteAuth{}, fmt.Errorf("credential for %s: %w", secrethash.RedactURL(t.URL), err)
 	}
-	user := t.Username
-	if user == "" {
-		user = "x-access-token"
-	}
-	return withCredential(secrethash.RedactURL(t.URL), user, pass), nil
+	return withCredential(secrethash.RedactURL(t.URL), "x-access-token", pass), nil
 }
 
 // mirrorDir is where a URL target's mirror lives.
