@@ -69,6 +69,22 @@ func (fx *shardFixture) config(t *testing.T, name, db string) {
 	}
 }
 
+// shardedSetup makes repos repositories, a config on SQLite (single.yaml)
+// and one on a fresh PostgreSQL database (pg.yaml), and runs one process
+// on SQLite: its finding ids are what the shards must find.
+func shardedSetup(t *testing.T, repos int) (fx *shardFixture, dsn, want string) {
+	t.Helper()
+	fx = newShardFixture(t, repos)
+	os.MkdirAll(filepath.Join(fx.dir, "key"), 0o700)
+	fx.config(t, "single", "state/single.db")
+	dsn = pgtest.Database(t)
+	fx.config(t, "pg", dsn)
+	if r := vigil(t, fx.dir, "run", "--config", "single.yaml", "--quiet"); r.code != exitFindings {
+		t.Fatalf("single process: exit %d: %s", r.code, r.stderr)
+	}
+	return fx, dsn, ids(t, vigil(t, fx.dir, "findings", "list", "--config", "single.yaml", "--format", "json").stdout)
+}
+
 func pgQuery(t *testing.T, dsn, q string, args ...any) string {
 	t.Helper()
 	db, err := sql.Open("pgx", dsn)
@@ -104,17 +120,7 @@ func pgCount(dsn, q string) int {
 // loses and doubles nothing; two unsharded runs started at once do not
 // both run.
 func TestShardedRunsOnPostgres(t *testing.T) {
-	fx := newShardFixture(t, 200)
-	os.MkdirAll(filepath.Join(fx.dir, "key"), 0o700)
-	fx.config(t, "single", "state/single.db")
-	dsn := pgtest.Database(t)
-	fx.config(t, "pg", dsn)
-
-	single := vigil(t, fx.dir, "run", "--config", "single.yaml", "--quiet")
-	if single.code != exitFindings {
-		t.Fatalf("single process: exit %d: %s", single.code, single.stderr)
-	}
-	want := ids(t, vigil(t, fx.dir, "findings", "list", "--config", "single.yaml", "--format", "json").stdout)
+	fx, dsn, want := shardedSetup(t, 200)
 	if n := strings.Count(want, ",") + 1; n != 200 {
 		t.Fatalf("single process found %d, want 200", n)
 	}
@@ -224,15 +230,7 @@ func TestShardedRunsOnPostgres(t *testing.T) {
 // stored is taken over (audited); shard 0, started again, finds nothing
 // left and ends the run. The findings are one process's, none doubled.
 func TestQueuedShardsTakeOverADeadShard(t *testing.T) {
-	fx := newShardFixture(t, 60)
-	os.MkdirAll(filepath.Join(fx.dir, "key"), 0o700)
-	fx.config(t, "single", "state/single.db")
-	dsn := pgtest.Database(t)
-	fx.config(t, "pg", dsn)
-	if r := vigil(t, fx.dir, "run", "--config", "single.yaml", "--quiet"); r.code != exitFindings {
-		t.Fatalf("single process: exit %d: %s", r.code, r.stderr)
-	}
-	want := ids(t, vigil(t, fx.dir, "findings", "list", "--config", "single.yaml", "--format", "json").stdout)
+	fx, dsn, want := shardedSetup(t, 60)
 
 	cmd := exec.Command(vigilBin, "run", "--config", "pg.yaml", "--shard", "0/2", "--queue", "--run-key", "q", "--quiet")
 	cmd.Dir = fx.dir
