@@ -26,21 +26,34 @@ import (
 	"github.com/vigilsec/vigil/stores/awssm"
 )
 
-// LeakEngine loads the gitleaks rules (and checks the ignore file) once:
-// a bad rule file fails the command up front, with its file and line.
+// LeakEngine loads the gitleaks rules (and checks the ignore file) once per
+// command, for every scanner and store that detects leaks (the engine is
+// not changed after it is made): a bad rule file fails the command up
+// front, with its file and line.
 func (e *Env) LeakEngine() (*leaks.Engine, error) {
-	return leaks.NewEngine(e.Config.Rules.Gitleaks, e.Config.Rules.GitleaksIgnore, e.Hasher, e.Controls)
+	return once(&e.mu, &e.engine, func() (*leaks.Engine, error) {
+		return leaks.NewEngine(e.Config.Rules.Gitleaks, e.Config.Rules.GitleaksIgnore, e.Hasher, e.Controls)
+	})
 }
 
-// Leaks builds the leaks scanner over the config's sources (it always runs:
-// with no sources it scans nothing).
-func (e *Env) Leaks() (*leaks.Scanner, error) {
+// leakScanner is a leaks scanner with no sources yet, on the engine.
+func (e *Env) leakScanner() (*leaks.Scanner, error) {
 	eng, err := e.LeakEngine()
 	if err != nil {
 		return nil, err
 	}
 	c := e.Config
-	s := leaks.New(eng, leaks.Options{ExplicitRules: c.Rules.Gitleaks != "", CacheDir: c.CacheDir, Progress: e.Progress, Log: e.Log})
+	return leaks.New(eng, leaks.Options{ExplicitRules: c.Rules.Gitleaks != "", CacheDir: c.CacheDir, Progress: e.Progress, Log: e.Log}), nil
+}
+
+// Leaks builds the leaks scanner over the config's sources (it always runs:
+// with no sources it scans nothing).
+func (e *Env) Leaks() (*leaks.Scanner, error) {
+	s, err := e.leakScanner()
+	if err != nil {
+		return nil, err
+	}
+	c := e.Config
 	for _, g := range c.Sources.Git {
 		s.Git = append(s.Git, leaks.GitTarget{Name: g.Name, Path: g.Path, URL: g.URL})
 	}
@@ -62,7 +75,7 @@ func (e *Env) GitHubOrgs() (*githuborg.Scanner, error) {
 	if len(c.Sources.GitHub) == 0 {
 		return nil, nil
 	}
-	ls, err := e.Leaks()
+	ls, err := e.leakScanner() // the organisation's repositories are its only targets
 	if err != nil {
 		return nil, err
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/vigilsec/vigil/internal/vaultconf"
 	"github.com/vigilsec/vigil/rules"
 	"github.com/vigilsec/vigil/scanners"
+	"github.com/vigilsec/vigil/scanners/leaks"
 )
 
 // Order is every scanner this build has, in the order a run runs them:
@@ -42,6 +43,7 @@ type Env struct {
 	mu         sync.Mutex
 	identities *loaded[[]rules.Identity]
 	declared   *loaded[[]rules.Declared]
+	engine     *loaded[*leaks.Engine]
 	vault      map[string]*loaded[*api.Client]
 	accounts   map[string]*loaded[[]awsconf.Account]
 	ci         ciNames
