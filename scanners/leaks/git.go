@@ -226,27 +226,31 @@ func Reachable(ctx context.Context, t GitTarget) error {
 	if t.URL == "" {
 		return checkRepoDir(ctx, t.Path)
 	}
+	_, err := lsRemote(ctx, t, "--heads")
+	return err
+}
+
+// lsRemote runs git ls-remote on a URL target with its credential (never
+// on a command line, nor in the error).
+func lsRemote(ctx context.Context, t GitTarget, args ...string) ([]byte, error) {
 	auth, err := targetAuth(ctx, t)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if out, err := auth.git(ctx, "ls-remote", "--heads", "--", auth.url); err != nil {
-		return fmt.Errorf("ls-remote %s: %s", secrethash.RedactURL(t.URL), scrub(string(out), t.URL, auth))
+	out, err := auth.git(ctx, append(append([]string{"ls-remote"}, args...), "--", auth.url)...)
+	if err != nil {
+		return nil, fmt.Errorf("ls-remote %s: %s", secrethash.RedactURL(t.URL), scrub(string(out), t.URL, auth))
 	}
-	return nil
+	return out, nil
 }
 
 // remoteTips asks the remote for its refs (one ls-remote, nothing fetched)
 // and returns them as refTips would read them from a fresh mirror: each
 // annotated tag by the commit it points at, HEAD by its commit.
 func remoteTips(ctx context.Context, t GitTarget) (map[string]string, error) {
-	auth, err := targetAuth(ctx, t)
+	out, err := lsRemote(ctx, t)
 	if err != nil {
 		return nil, err
-	}
-	out, err := auth.git(ctx, "ls-remote", "--", auth.url)
-	if err != nil {
-		return nil, fmt.Errorf("ls-remote %s: %s", secrethash.RedactURL(t.URL), scrub(string(out), t.URL, auth))
 	}
 	tips := map[string]string{}
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
