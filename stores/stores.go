@@ -40,6 +40,12 @@ type Secret struct {
 	Disabled bool
 	// ContentType is the store's own type hint ("password", "text/plain").
 	ContentType string
+	// ManagedBy says what makes and keeps this secret when it is not
+	// somebody's to declare: a copy synced from another store (External
+	// Secrets Operator), one unsealed by a controller, a token the platform
+	// made. Such a secret is not called undeclared (its source is declared
+	// and checked where it lives).
+	ManagedBy string
 
 	// Hashes are keyed hashes of the current and earlier values, for
 	// correlating leaks ("this leaked value is still live").
@@ -68,6 +74,16 @@ type Store interface {
 	// (a GitHub organisation's repositories).
 	Covers() []string
 	List(ctx context.Context, emit func(Secret)) error
+}
+
+// Reference is a secret that a store says one of its secrets is copied
+// from (an ExternalSecret's remote key), as a declared path: the inventory
+// scanner calls a reference to a path no store has a dangling one.
+type Reference struct {
+	Store string // the referring store's name
+	From  string // the copy, as a declared path (k8s:NS/NAME)
+	Path  string // the source, as a declared path (vault:secret/prod/db)
+	Where string // what makes the reference (ExternalSecret NS/NAME through SecretStore NS/S)
 }
 
 // Hasher hashes values; stores call it and drop the value at once.

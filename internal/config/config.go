@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -100,6 +101,24 @@ type Inventory struct {
 	SOPS *SOPSFiles `yaml:"sops"`
 	// SealedSecrets is Bitnami SealedSecret manifests in files.
 	SealedSecrets *SealedFiles `yaml:"sealed_secrets"`
+	// Kubernetes lists clusters' Secrets and External Secrets Operator's
+	// objects (metadata only unless hash_values is on).
+	Kubernetes []KubernetesCluster `yaml:"kubernetes"`
+}
+
+// KubernetesCluster is one cluster: its name in findings (kubernetes:NAME),
+// how to reach it (a kubeconfig file and context, the pod's own service
+// account with in_cluster, or neither: $KUBECONFIG or ~/.kube/config), and
+// the namespaces to list (globs; default all).
+type KubernetesCluster struct {
+	Name       string   `yaml:"name"`
+	Kubeconfig string   `yaml:"kubeconfig"`
+	Context    string   `yaml:"context"`
+	InCluster  bool     `yaml:"in_cluster"`
+	Namespaces []string `yaml:"namespaces"`
+	// ReportGenerated lists the platform's own Secrets (service-account
+	// tokens, Helm release records, bootstrap tokens) as secrets to declare.
+	ReportGenerated bool `yaml:"report_generated"`
 }
 
 func sopsPaths(s *SOPSFiles) []string {
@@ -753,6 +772,25 @@ func (c *Config) validate() error {
 			for i, p := range paths {
 				if _, err := filepath.Match(p, ""); err != nil {
 					bad(0, "inventory.%s.paths[%d]: bad glob %q: %v", section, i, p, err)
+				}
+			}
+		}
+		seenCluster := map[string]bool{}
+		for i := range inv.Kubernetes {
+			k := &inv.Kubernetes[i]
+			switch {
+			case k.Name == "" || strings.ContainsAny(k.Name, "/: "):
+				bad(0, "inventory.kubernetes[%d]: name is required (a word: findings name the store kubernetes:NAME)", i)
+			case seenCluster[k.Name]:
+				bad(0, "inventory.kubernetes[%d]: name %q is used twice", i, k.Name)
+			case k.InCluster && (k.Kubeconfig != "" || k.Context != ""):
+				bad(0, "inventory.kubernetes[%d] (%s): in_cluster uses the pod's service account; give no kubeconfig or context with it", i, k.Name)
+			}
+			seenCluster[k.Name] = true
+			k.Kubeconfig = c.resolve(k.Kubeconfig)
+			for j, p := range k.Namespaces {
+				if _, err := path.Match(p, ""); err != nil || p == "" {
+					bad(0, "inventory.kubernetes[%d].namespaces[%d]: bad glob %q", i, j, p)
 				}
 			}
 		}

@@ -138,6 +138,10 @@ const (
 	KindInvPlaintextVariable Kind = "inventory.plaintext_variable"
 	KindInvPlaintextConfig   Kind = "inventory.plaintext_config"
 	KindInvExpired           Kind = "inventory.expired"
+	// A Kubernetes Secret made by hand among ones External Secrets
+	// Operator manages; an ExternalSecret or PushSecret that fails to sync.
+	KindInvUnmanaged  Kind = "inventory.unmanaged"
+	KindInvSyncFailed Kind = "inventory.sync_failed"
 
 	KindSynDeniedAllowed Kind = "synthetic.denied_allowed"
 	KindSynAllowedDenied Kind = "synthetic.allowed_denied"

@@ -109,6 +109,13 @@ func (c *Comparer) Compare(live []stores.Secret, complete map[string]bool) []fin
 	for _, s := range live {
 		seen[s.Path] = true
 		d := declared[s.Path]
+		if d == nil && s.ManagedBy != "" {
+			// A copy kept by something else (an ExternalSecret's target, an
+			// unsealed SealedSecret) or the platform's own token: its
+			// source is declared and checked where it lives. Declaring the
+			// copy checks it here too.
+			continue
+		}
 		where := s.Store
 		if s.Where != "" {
 			where = s.Where
@@ -190,6 +197,38 @@ func (c *Comparer) Compare(live []stores.Secret, complete map[string]bool) []fin
 			"declared secret "+d.Path+" does not exist",
 			fmt.Sprintf("%s:%d declares it, but its store has no such secret: a job expecting it will fail, or the declaration is stale.", d.File, d.Line),
 			finding.Evidence{"declared_in": fmt.Sprintf("%s:%d", d.File, d.Line)}))
+	}
+	return out
+}
+
+// References checks the copies stores reported (ExternalSecrets) against
+// what the stores listed: a copy of a path no store has, where every store
+// covering that path listed completely, is a dangling reference
+// (inventory.missing); a copy in a production namespace of a source under
+// a non-production path is inventory.env_mismatch.
+func (c *Comparer) References(refs []stores.Reference, live []stores.Secret, complete map[string]bool) []finding.Finding {
+	seen := map[string]bool{}
+	for _, s := range live {
+		seen[s.Path] = true
+	}
+	var out []finding.Finding
+	for _, r := range refs {
+		if !seen[r.Path] && coveredCompletely(r.Path, complete) {
+			f := c.mk(finding.KindInvMissing, finding.High, r.Path,
+				"secret "+r.Path+" that "+r.From+" is synced from does not exist",
+				r.Where+" copies it into "+r.From+", but its store has no such secret: the sync fails, and pods starting now get no credential (or a stale one).",
+				finding.Evidence{"referenced_by": r.From, "where": r.Where})
+			f.ID = finding.Fingerprint(finding.KindInvMissing, r.Store, r.From, r.Path)
+			out = append(out, f)
+		}
+		if fromEnv, pathEnv := envOf(r.From), envOf(r.Path); fromEnv == "prod" && pathEnv != "" && pathEnv != "prod" {
+			f := c.mk(finding.KindInvEnvMismatch, finding.High, r.From,
+				fmt.Sprintf("production %s is synced from a %s path, %s", r.From, pathEnv, r.Path),
+				r.Where+" fills a production Secret from a non-production secret: production then runs on a credential that non-production identities can read.",
+				finding.Evidence{"store": r.Store, "source": r.Path, "where": r.Where, "path_env": pathEnv})
+			f.ID = finding.Fingerprint(finding.KindInvEnvMismatch, r.Store, r.From, r.Path)
+			out = append(out, f)
+		}
 	}
 	return out
 }

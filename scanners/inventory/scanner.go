@@ -28,6 +28,13 @@ type Reporter interface {
 	Reported() []finding.Finding
 }
 
+// Referrer is a store whose secrets are copies of other stores' secrets
+// (the Kubernetes store's ExternalSecrets): the references are checked
+// against every store's listing.
+type Referrer interface {
+	References() []stores.Reference
+}
+
 // Scanner is the inventory scanner.
 type Scanner struct {
 	Stores   []stores.Store
@@ -92,7 +99,14 @@ func (s *Scanner) Scan(ctx context.Context, _ scanners.StateReader, emit func(sc
 	}
 	byStore := map[string][]finding.Finding{}
 	var missing = map[string][]finding.Finding{}
-	for _, f := range s.Comparer.Compare(live, complete) {
+	var refs []stores.Reference
+	for _, st := range s.Stores {
+		if r, ok := stores.Unwrap(st).(Referrer); ok {
+			refs = append(refs, r.References()...)
+		}
+	}
+	found := s.Comparer.Compare(live, complete)
+	for _, f := range append(found, s.Comparer.References(refs, live, complete)...) {
 		if f.Kind == finding.KindInvMissing {
 			p := prefix(f.Resource)
 			missing[p] = append(missing[p], f)

@@ -11,6 +11,7 @@ import (
 	"github.com/vigilsec/vigil/stores/files"
 	"github.com/vigilsec/vigil/stores/gcpsm"
 	"github.com/vigilsec/vigil/stores/github"
+	"github.com/vigilsec/vigil/stores/kubernetes"
 	"github.com/vigilsec/vigil/stores/sealed"
 	"github.com/vigilsec/vigil/stores/sops"
 	"github.com/vigilsec/vigil/stores/vault"
@@ -32,4 +33,5 @@ var Kinds = []Kind{
 	{"gcp_secret_manager", gcpsm.Open},
 	{"sops", sops.Open},
 	{"sealed_secrets", sealed.Open},
+	{"kubernetes", kubernetes.Open},
 }
