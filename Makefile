@@ -12,6 +12,11 @@ export GOFLAGS := -tags=gore2regex
 # package, validates our SARIF output in the tests.
 SARIF_PKG := @microsoft/sarif-multitool-linux@5.7.0
 SARIF_SCHEMA := .cache/sarif-2.1.0.json
+# A real kube-apiserver and etcd for the Kubernetes tests, built from the Go
+# module proxy (internal/testenv/kubetest/build pins the versions) and kept
+# in .cache: about 6 minutes on 2 cores the first time, nothing after.
+KUBE_MOD := internal/testenv/kubetest/build
+KUBE_BIN := .cache/kube/bin
 
 .PHONY: build demo test test-deps lint bench clean
 
@@ -32,7 +37,7 @@ demo: build
 test: test-deps lint
 	CI=$${CI:-} $(GO) test -count=1 -timeout 20m ./...
 
-test-deps: $(SARIF_SCHEMA)
+test-deps: $(SARIF_SCHEMA) $(KUBE_BIN)/.built
 	@command -v git >/dev/null || { apt-get update -qq && apt-get install -y -qq git; }
 	@command -v gzip >/dev/null || { apt-get update -qq && apt-get install -y -qq gzip; }
 	@command -v moto_server >/dev/null || pip install -q 'moto[server]'
@@ -51,6 +56,12 @@ $(SARIF_SCHEMA):
 	tar -xzf .cache/npm/microsoft-sarif-multitool-linux-*.tgz -C .cache/npm package/sarif-2.1.0.json
 	mv .cache/npm/package/sarif-2.1.0.json $(SARIF_SCHEMA)
 	rm -rf .cache/npm
+
+$(KUBE_BIN)/.built: $(KUBE_MOD)/go.mod $(KUBE_MOD)/go.sum $(KUBE_MOD)/etcd/main.go
+	@echo "building kube-apiserver and etcd for the tests (once; about 6 minutes on 2 cores)"
+	cd $(KUBE_MOD) && GOFLAGS= $(GO) build -trimpath -o $(CURDIR)/$(KUBE_BIN)/kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver
+	cd $(KUBE_MOD) && GOFLAGS= $(GO) build -trimpath -o $(CURDIR)/$(KUBE_BIN)/etcd ./etcd
+	touch $@
 
 lint:
 	$(GO) vet ./...

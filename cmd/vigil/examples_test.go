@@ -16,6 +16,7 @@ import (
 	k8syaml "sigs.k8s.io/yaml"
 
 	"github.com/vigilsec/vigil/internal/config"
+	"github.com/vigilsec/vigil/internal/testenv/kubetest"
 	"github.com/vigilsec/vigil/internal/policy"
 )
 
@@ -214,5 +215,26 @@ func TestShardedCronJobExample(t *testing.T) {
 	}
 	if !config.IsPostgres(cfg.DB) || strings.Contains(cfg.DB, ":@") {
 		t.Errorf("db %q: want a PostgreSQL URL without a password", cfg.DB)
+	}
+}
+
+// The Kubernetes examples are what a real API server accepts: a
+// server-side dry run validates them against its schemas, defaults and
+// admission, storing nothing.
+func TestKubernetesExamplesOnARealAPIServer(t *testing.T) {
+	c := kubetest.Start(t)
+	// A dry-run Namespace is not created, so the objects the example puts
+	// in it would be refused for that alone.
+	c.Namespace(t, "vigil", nil)
+	for _, f := range []string{"cronjob.yaml", "kubernetes/sharded-cronjob.yaml", "kubernetes/vigil-clusterrole.yaml"} {
+		b, err := os.ReadFile(filepath.Join("..", "..", "examples", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ns := c.Prefix() + "examples"
+		c.Namespace(t, ns, nil)
+		if err := c.DryRun(ns, b); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
 	}
 }

@@ -75,3 +75,30 @@ func TestDeclaredInventoryErrors(t *testing.T) {
 		t.Fatalf("json: %v", err)
 	}
 }
+
+// A copy's source is called missing only when every store covering it
+// listed completely; a production copy of a dev path is a mismatch
+// whatever the stores say.
+func TestReferences(t *testing.T) {
+	c := &Comparer{Controls: rules.DefaultControls()}
+	refs := []stores.Reference{
+		{Store: "kubernetes:prod", From: "k8s:data-prod/db", Path: "vault:secret/prod/db", Where: "ExternalSecret data-prod/db"},
+		{Store: "kubernetes:prod", From: "k8s:data-prod/api", Path: "vault:secret/dev/api", Where: "ExternalSecret data-prod/api"},
+		{Store: "kubernetes:prod", From: "k8s:data-prod/key", Path: "awssm:prod/key", Where: "ExternalSecret data-prod/key"},
+	}
+	live := []stores.Secret{{Path: "vault:secret/dev/api", Store: "vault"}}
+	kinds := func(complete map[string]bool) []string {
+		var out []string
+		for _, f := range c.References(refs, live, complete) {
+			out = append(out, string(f.Kind)+" "+f.Resource)
+		}
+		sort.Strings(out)
+		return out
+	}
+	if got := kinds(map[string]bool{"vault:": true, "awssm:": false}); strings.Join(got, ", ") != "inventory.env_mismatch k8s:data-prod/api, inventory.missing vault:secret/prod/db" {
+		t.Fatalf("complete vault, partial awssm: %v", got)
+	}
+	if got := kinds(map[string]bool{"vault:": false}); strings.Join(got, ", ") != "inventory.env_mismatch k8s:data-prod/api" {
+		t.Fatalf("partial vault: %v", got)
+	}
+}

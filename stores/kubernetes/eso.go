@@ -217,7 +217,8 @@ func (e *eso) namespace(ctx context.Context, ns string, s *Store) (map[string]*e
 		return synced, nil, fmt.Errorf("external secrets: %w", err)
 	}
 	pushed := map[string]string{}
-	err = s.each(ctx, s.gvr(e.version, "pushsecrets"), ns, func(o *unstructured.Unstructured) {
+	// PushSecret is still v1alpha1 where ExternalSecret is v1.
+	err = s.each(ctx, s.gvr("v1alpha1", "pushsecrets"), ns, func(o *unstructured.Unstructured) {
 		if name := str(o.Object, "spec", "selector", "secret", "name"); name != "" {
 			pushed[name] = o.GetName()
 		}
