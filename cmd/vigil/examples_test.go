@@ -16,8 +16,8 @@ import (
 	k8syaml "sigs.k8s.io/yaml"
 
 	"github.com/vigilsec/vigil/internal/config"
-	"github.com/vigilsec/vigil/internal/testenv/kubetest"
 	"github.com/vigilsec/vigil/internal/policy"
+	"github.com/vigilsec/vigil/internal/testenv/kubetest"
 )
 
 // The shipped examples must work as written: every vigil command line in
