@@ -142,6 +142,7 @@ func Run(ctx context.Context, e *wiring.Env) []Check {
 	cs = append(cs, githubChecks(ctx, e)...)
 	cs = append(cs, azureChecks(ctx, e)...)
 	cs = append(cs, gcpChecks(ctx, e)...)
+	cs = append(cs, kubernetesChecks(ctx, e)...)
 	return cs
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/vigilsec/vigil/internal/config"
 	"github.com/vigilsec/vigil/internal/testenv"
+	"github.com/vigilsec/vigil/internal/testenv/kubetest"
 	"github.com/vigilsec/vigil/internal/testenv/pgtest"
 	"github.com/vigilsec/vigil/internal/wiring"
 	"github.com/vigilsec/vigil/stores/azkv"
@@ -228,5 +229,35 @@ func TestDoctorPostgresDatabase(t *testing.T) {
 	c := check(gone)
 	if c.Status != Unreachable || strings.Contains(c.Target+c.Detail, "s3cr3t-pw") {
 		t.Errorf("unreachable database: %+v", c)
+	}
+}
+
+// On a real API server: vigil's service account from the example may list
+// what the inventory lists; one nothing is bound to is told what it lacks;
+// a closed port is unreachable.
+func TestDoctorKubernetes(t *testing.T) {
+	c := kubetest.Start(t)
+	b, err := os.ReadFile(filepath.Join("..", "..", "examples", "kubernetes", "vigil-clusterrole.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Apply(t, "", b)
+	p := c.Prefix()
+	status := func(token string, namespaces ...string) map[string]Status {
+		got := map[string]Status{}
+		for _, ch := range kubernetesCluster(context.Background(), config.KubernetesCluster{Name: "k", Kubeconfig: c.Kubeconfig(t, token), Namespaces: namespaces}) {
+			got[ch.What] = ch.Status
+		}
+		return got
+	}
+	vigil := c.ServiceAccount(t, "vigil", "vigil")
+	if got := status(vigil); got["list namespaces"] != OK || got["list secrets in every namespace"] != OK || got["reach the API server"] != OK {
+		t.Errorf("vigil's service account: %v", got)
+	}
+	if got := status(c.ServiceAccount(t, p+"x", "nobody"), p+"x"); got["list secrets in "+p+"x"] != Missing {
+		t.Errorf("a service account with no role: %v", got)
+	}
+	if got := status("not-a-token"); got["reach the API server"] != Failed {
+		t.Errorf("a refused token: %v", got)
 	}
 }
