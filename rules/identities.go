@@ -18,8 +18,9 @@ import (
 // actions and resources, or both) and key hygiene limits.
 type Identity struct {
 	Name string `yaml:"name"`
-	// Kind is role or user (AWS IAM), or vault (a Vault/OpenBao token
-	// with Policies, checked only by the synthetic scanner).
+	// Kind is role or user (AWS IAM), vault (a Vault/OpenBao token with
+	// Policies, checked only by the synthetic scanner), or kubernetes (a
+	// service account: Cluster, Namespace, ServiceAccount).
 	Kind string `yaml:"kind"`
 	// ARN identifies the live principal; without it, Kind and Name do (in
 	// every account scanned).
@@ -35,6 +36,14 @@ type Identity struct {
 	// Policies are the Vault policies its token carries.
 	Vault    string   `yaml:"vault"`
 	Policies []string `yaml:"policies"`
+	// Cluster names the inventory.kubernetes cluster a kubernetes
+	// identity lives in; Namespace and ServiceAccount name it there. RBAC
+	// is what it is declared to be allowed, compared with the Roles and
+	// ClusterRoles bound to it, both ways.
+	Cluster        string     `yaml:"cluster"`
+	Namespace      string     `yaml:"namespace"`
+	ServiceAccount string     `yaml:"service_account"`
+	RBAC           []RBACRule `yaml:"rbac"`
 	// Probes are the synthetic check's expected-allow and expected-deny
 	// calls; without them the identity is not checked.
 	Probes *Probes `yaml:"probes"`
@@ -51,11 +60,23 @@ type Identity struct {
 	Line       int    `yaml:"-"`
 }
 
+// RBACRule is one declared Kubernetes permission: verbs on resources (of
+// api_groups, default the core group), by name or all, in a namespace
+// (default the identity's own; "*" for cluster-wide).
+type RBACRule struct {
+	Verbs     []string `yaml:"verbs"`
+	Resources []string `yaml:"resources"`
+	APIGroups []string `yaml:"api_groups"`
+	Names     []string `yaml:"names"`
+	Namespace string   `yaml:"namespace"`
+}
+
 // Identity kinds.
 const (
-	KindRole  = "role"
-	KindUser  = "user"
-	KindVault = "vault"
+	KindRole       = "role"
+	KindUser       = "user"
+	KindVault      = "vault"
+	KindKubernetes = "kubernetes"
 )
 
 // probeLines sets the probes' lines from the identity's own node: decoding
@@ -151,10 +172,28 @@ func LoadIdentities(path string) ([]Identity, error) {
 			if id.Vault == "" || len(id.Policies) == 0 {
 				bad("identity %q: kind vault needs vault (a store name) and policies", id.Name)
 			}
+		case KindKubernetes:
+			if id.Cluster == "" || id.Namespace == "" || id.ServiceAccount == "" {
+				bad("identity %q: kind kubernetes needs cluster (an inventory.kubernetes name), namespace and service_account", id.Name)
+			}
+			for i, r := range id.RBAC {
+				if len(r.Verbs) == 0 || len(r.Resources) == 0 {
+					bad("identity %q: rbac[%d] needs verbs and resources", id.Name, i)
+				}
+				if id.RBAC[i].Namespace == "" {
+					id.RBAC[i].Namespace = id.Namespace
+				}
+				if len(r.APIGroups) == 0 {
+					id.RBAC[i].APIGroups = []string{""}
+				}
+			}
 		case "":
-			bad("identity %q: kind is required (role, user or vault)", id.Name)
+			bad("identity %q: kind is required (role, user, vault or kubernetes)", id.Name)
 		default:
-			bad("identity %q: kind is not role, user or vault", id.Name)
+			bad("identity %q: kind is not role, user, vault or kubernetes", id.Name)
+		}
+		if id.RBAC != nil && id.Kind != KindKubernetes {
+			bad("identity %q: rbac is declared for kubernetes identities only", id.Name)
 		}
 		if id.Probes != nil {
 			probeLines(&n, id.Probes)

@@ -10,6 +10,9 @@ import (
 	"time"
 
 	"github.com/openbao/openbao/api/v2"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
 	"github.com/vigilsec/vigil/internal/awsconf"
 	"github.com/vigilsec/vigil/internal/config"
 	"github.com/vigilsec/vigil/internal/finding"
@@ -24,6 +27,7 @@ import (
 	"github.com/vigilsec/vigil/stores"
 	"github.com/vigilsec/vigil/stores/all"
 	"github.com/vigilsec/vigil/stores/awssm"
+	kstore "github.com/vigilsec/vigil/stores/kubernetes"
 )
 
 // LeakEngine loads the gitleaks rules (and checks the ignore file) once per
@@ -294,15 +298,18 @@ func (e *Env) Synthetic(ctx context.Context) (*synthetic.Scanner, error) {
 		return nil, nil
 	}
 	c := e.Config
-	var vaultNames []string
+	var vaultNames, clusters []string
 	if c.Inventory != nil {
 		for _, v := range c.Inventory.Vault {
 			vaultNames = append(vaultNames, v.Name)
 		}
+		for _, k := range c.Inventory.Kubernetes {
+			clusters = append(clusters, k.Name)
+		}
 	}
 	var errs []error
 	for i := range ids {
-		errs = append(errs, synthetic.Validate(&ids[i], vaultNames, c.AWS != nil)...)
+		errs = append(errs, synthetic.Validate(&ids[i], vaultNames, clusters, c.AWS != nil)...)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -336,6 +343,28 @@ func (e *Env) Synthetic(ctx context.Context) (*synthetic.Scanner, error) {
 			}
 			s.Issuers[key] = &synthetic.VaultIssuer{Store: v.Name, Client: client}
 		}
+		for _, k := range c.Inventory.Kubernetes {
+			key := "kubernetes:" + k.Name
+			rc, client, err := kubeClient(k)
+			if err != nil {
+				s.Issuers[key] = synthetic.FailedIssuer(key, err)
+				continue
+			}
+			s.Issuers[key] = &synthetic.KubernetesIssuer{Cluster: k.Name, Config: rc, Client: client}
+		}
 	}
 	return s, nil
+}
+
+// kubeClient is the client of one inventory.kubernetes cluster.
+func kubeClient(k config.KubernetesCluster) (*rest.Config, *kubernetes.Clientset, error) {
+	rc, err := kstore.RESTConfig(k)
+	if err != nil {
+		return nil, nil, fmt.Errorf("kubernetes:%s: %w", k.Name, err)
+	}
+	c, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, nil, fmt.Errorf("kubernetes:%s: %w", k.Name, err)
+	}
+	return rc, c, nil
 }

@@ -13,7 +13,7 @@ import (
 // Validate checks an identity's probes against what vigil can call and what
 // the config provides: the Vault stores configured (inventory.vault names)
 // and whether there are AWS credentials. Every error names the file and line.
-func Validate(id *rules.Identity, vaultStores []string, haveAWS bool) []error {
+func Validate(id *rules.Identity, vaultStores, clusters []string, haveAWS bool) []error {
 	var errs []error
 	bad := func(line int, format string, a ...any) {
 		errs = append(errs, &rules.FileError{File: id.File, Line: line, Msg: fmt.Sprintf("identity %q: ", id.Name) + fmt.Sprintf(format, a...)})
@@ -23,6 +23,10 @@ func Validate(id *rules.Identity, vaultStores []string, haveAWS bool) []error {
 		if !slices.Contains(vaultStores, id.Vault) {
 			bad(id.Line, "vault store %q is not configured (inventory.vault[].name)", id.Vault)
 		}
+	case rules.KindKubernetes:
+		if !slices.Contains(clusters, id.Cluster) {
+			bad(id.Line, "cluster %q is not configured (inventory.kubernetes[].name)", id.Cluster)
+		}
 	default:
 		if !haveAWS {
 			bad(id.Probes.Line, "probes need AWS credentials, but vigil.yaml has no aws: section")
@@ -30,9 +34,12 @@ func Validate(id *rules.Identity, vaultStores []string, haveAWS bool) []error {
 	}
 	for _, p := range id.Probes.All() {
 		var err error
-		if id.Kind == rules.KindVault {
+		switch id.Kind {
+		case rules.KindVault:
 			err = validateVault(id, p)
-		} else {
+		case rules.KindKubernetes:
+			err = validateKubernetes(p)
+		default:
 			err = validateAWS(p)
 		}
 		if err != nil {

@@ -171,6 +171,12 @@ func (s *Scanner) IssuerFor(ctx context.Context, id *rules.Identity) (Issuer, er
 		}
 		return nil, fmt.Errorf("identity %s: vault store %q is not configured (inventory.vault)", id.Name, id.Vault)
 	}
+	if id.Kind == rules.KindKubernetes {
+		if iss := s.Issuers["kubernetes:"+id.Cluster]; iss != nil {
+			return iss, nil
+		}
+		return nil, fmt.Errorf("identity %s: cluster %q is not configured (inventory.kubernetes)", id.Name, id.Cluster)
+	}
 	var aws []Issuer
 	for key, iss := range s.Issuers {
 		if strings.HasPrefix(key, "aws:") {
@@ -385,8 +391,11 @@ func (s *Scanner) finding(kind finding.Kind, sev finding.Severity, id *rules.Ide
 	ev["ledger_id"] = rec.ID
 	ev["credential_id"] = rec.CredentialID
 	resource := rec.Target
-	if id.Kind == rules.KindVault {
+	switch id.Kind {
+	case rules.KindVault:
 		resource = "vault:" + id.Vault + " policies=" + strings.Join(id.Policies, ",")
+	case rules.KindKubernetes:
+		resource = "kubernetes:" + id.Cluster + " serviceaccount " + id.Namespace + "/" + id.ServiceAccount
 	}
 	return finding.Finding{
 		ID:       finding.Fingerprint(kind, parts...),

@@ -39,10 +39,20 @@ func TestValidateProbes(t *testing.T) {
         - write secret/data/prod/etl
         - delete secret/data/dev/etl
         - read
+  - name: pod
+    kind: kubernetes
+    cluster: elsewhere
+    namespace: etl
+    service_account: loader
+    probes:
+      allow:
+        - get secrets/etl
+        - delete secrets/etl/warehouse
+        - list secrets
 `)
 	var msgs []string
 	for i := range ids {
-		for _, err := range Validate(&ids[i], nil, true) {
+		for _, err := range Validate(&ids[i], nil, []string{"prod"}, true) {
 			msgs = append(msgs, err.Error())
 		}
 	}
@@ -56,12 +66,16 @@ func TestValidateProbes(t *testing.T) {
 		`:18: identity "etl": probe "write secret/data/prod/etl": write probes are allowed only on a path listed in probes.canary`,
 		`:19: identity "etl": probe "delete secret/data/dev/etl": a Vault probe is read, list or write`,
 		`:20: identity "etl": probe "read": needs a path`,
+		`:21: identity "pod": cluster "elsewhere" is not configured`,
+		`:28: identity "pod": probe "get secrets/etl": get needs a name`,
+		`:29: identity "pod": probe "delete secrets/etl/warehouse": a Kubernetes probe is get or list`,
+		`:30: identity "pod": probe "list secrets": the target is RESOURCE[.GROUP]/NAMESPACE[/NAME]`,
 	} {
 		if !strings.Contains(all, want) {
 			t.Errorf("missing %q in:\n%s", want, all)
 		}
 	}
-	if len(msgs) != 8 {
+	if len(msgs) != 12 {
 		t.Errorf("%d errors:\n%s", len(msgs), all)
 	}
 }
