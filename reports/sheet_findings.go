@@ -95,7 +95,7 @@ func evidence(kind string, ev finding.Evidence) string {
 		keys = []string{"rule", "redacted", "author", "date", "store"}
 	case strings.HasPrefix(kind, "iam."):
 		keys = []string{"account", "principal", "policy", "uncovered_action", "uncovered_resources", "action", "resources", "access_key_id",
-			"reason", "trusted", "denied_by", "reader", "secret", "where", "iam_user"}
+			"reason", "trusted", "denied_by", "reader", "secret", "where", "iam_user", "cluster", "grant", "binding", "missing"}
 	case strings.HasPrefix(kind, "synthetic."):
 		keys = []string{"probe", "expected", "outcome", "ledger_id", "credential_id"}
 	default:

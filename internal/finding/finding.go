@@ -128,6 +128,9 @@ const (
 	KindIAMUndeclaredTrust     Kind = "iam.undeclared_trust"
 	KindIAMResourcePolicy      Kind = "iam.resource_policy_too_broad"
 	KindIAMLongLivedKeyInCI    Kind = "iam.long_lived_key_in_ci"
+	// Kubernetes RBAC of a declared service account, both ways.
+	KindIAMRBACExcess  Kind = "iam.rbac_excess_grant"
+	KindIAMRBACMissing Kind = "iam.rbac_missing_grant"
 
 	KindInvUndeclared        Kind = "inventory.undeclared"
 	KindInvMissing           Kind = "inventory.missing"

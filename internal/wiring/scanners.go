@@ -23,6 +23,7 @@ import (
 	"github.com/vigilsec/vigil/scanners/iam"
 	"github.com/vigilsec/vigil/scanners/inventory"
 	"github.com/vigilsec/vigil/scanners/leaks"
+	"github.com/vigilsec/vigil/scanners/rbac"
 	"github.com/vigilsec/vigil/scanners/synthetic"
 	"github.com/vigilsec/vigil/stores"
 	"github.com/vigilsec/vigil/stores/all"
@@ -351,6 +352,34 @@ func (e *Env) Synthetic(ctx context.Context) (*synthetic.Scanner, error) {
 				continue
 			}
 			s.Issuers[key] = &synthetic.KubernetesIssuer{Cluster: k.Name, Config: rc, Client: client}
+		}
+	}
+	return s, nil
+}
+
+// RBAC builds the Kubernetes RBAC drift scanner, or nil when no declared
+// kubernetes identity declares rbac.
+func (e *Env) RBAC() (*rbac.Scanner, error) {
+	ids, err := e.Identities()
+	if err != nil {
+		return nil, err
+	}
+	s := &rbac.Scanner{Clusters: map[string]kubernetes.Interface{}, Failed: map[string]error{}, Controls: e.Controls}
+	for _, id := range ids {
+		if id.Kind == rules.KindKubernetes && id.RBAC != nil {
+			s.Identities = append(s.Identities, id)
+		}
+	}
+	if len(s.Identities) == 0 {
+		return nil, nil
+	}
+	if inv := e.Config.Inventory; inv != nil {
+		for _, k := range inv.Kubernetes {
+			if _, c, err := kubeClient(k); err != nil {
+				s.Failed[k.Name] = err
+			} else {
+				s.Clusters[k.Name] = c
+			}
 		}
 	}
 	return s, nil

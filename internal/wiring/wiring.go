@@ -27,9 +27,10 @@ import (
 // Order is every scanner this build has, in the order a run runs them:
 // github (every repository of an organisation) beside leaks, both before
 // inventory (it matches this run's leaks with store values),
-// synthetic last (it mints and revokes credentials, and the drift found
-// before it explains what its probes find).
-var Order = []string{"leaks", "github", "inventory", "iam", "synthetic"}
+// rbac (Kubernetes RBAC drift) beside iam, synthetic last (it mints and
+// revokes credentials, and the drift found before it explains what its
+// probes find).
+var Order = []string{"leaks", "github", "inventory", "iam", "rbac", "synthetic"}
 
 // Env is a loaded configuration with what it opens, for one command.
 type Env struct {
@@ -181,6 +182,9 @@ func (e *Env) Scanners(ctx context.Context, want map[string]bool) ([]scanners.Sc
 		case "iam":
 			sc, err = scanner(e.IAM(ctx))
 			missing = "the iam scanner needs an aws: section"
+		case "rbac":
+			sc, err = scanner(e.RBAC())
+			missing = "the rbac scanner needs declared kubernetes identities with rbac (rules: identities)"
 		case "synthetic":
 			sc, err = scanner(e.Synthetic(ctx))
 			missing = "the synthetic scanner needs declared identities with probes (rules: identities)"

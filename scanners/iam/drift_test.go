@@ -132,7 +132,7 @@ func TestDeclaredFileErrorsNameFileAndLine(t *testing.T) {
 	if err == nil {
 		t.Fatal("no error")
 	}
-	for _, want := range []string{filepath.Join(dir, "bad.json") + ":4:", p + ":5: identity \"b\": kind is not role, user or vault", p + ":9: field grantz not found"} {
+	for _, want := range []string{filepath.Join(dir, "bad.json") + ":4:", p + ":5: identity \"b\": kind is not role, user, vault or kubernetes", p + ":9: field grantz not found"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q:\n%v", want, err)
 		}
