@@ -12,13 +12,35 @@ import (
 	"github.com/vigilsec/vigil/stores/awssm"
 	"github.com/vigilsec/vigil/stores/azkv"
 	"github.com/vigilsec/vigil/stores/gcpsm"
+	kstore "github.com/vigilsec/vigil/stores/kubernetes"
 	"github.com/vigilsec/vigil/stores/vault"
 )
 
 // Remediation builds the remediation engine and planner. Changes are made
 // with each account's remediation role (remediate_role_arn); the planner
-// reads with the audit role.
+// reads with the audit role. Where clusters are configured
+// (inventory.kubernetes), every rotation is carried to External Secrets
+// Operator's copies of the secret and proven there.
 func (e *Env) Remediation(ctx context.Context) (*remediate.Engine, *remediate.Planner, error) {
+	eng, pl, err := e.remediation(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if inv := e.Config.Inventory; inv != nil && len(inv.Kubernetes) > 0 {
+		syncer, err := kstore.NewSyncer(inv.Kubernetes, e.Hasher)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, kind := range []string{remediate.KindRotateVault, remediate.KindRotateAWSSM, remediate.KindRotateAzureKV, remediate.KindRotateGCPSM} {
+			if h := eng.Handlers[kind]; h != nil {
+				eng.Handlers[kind] = remediate.Synced{Handler: h, Copies: syncer}
+			}
+		}
+	}
+	return eng, pl, nil
+}
+
+func (e *Env) remediation(ctx context.Context) (*remediate.Engine, *remediate.Planner, error) {
 	c := e.Config
 	eng := &remediate.Engine{Store: e.Store, Handlers: map[string]remediate.Handler{}, Log: e.Log, LeaseTTL: c.LeaseTTL}
 	pl := &remediate.Planner{Store: e.Store, Engine: eng, VaultMounts: map[string][]string{}}

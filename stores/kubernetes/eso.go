@@ -36,8 +36,9 @@ type provider struct {
 }
 
 type externalSecret struct {
-	name, target string
-	remote       []string // remote keys, as vigil paths where the store is known, else "STORE KIND: key"
+	name, ns, target string
+	remote           []string // remote keys, as vigil paths where the store is known, else "STORE KIND: key"
+	entries          []esEntry
 }
 
 func (e *externalSecret) from() string { return strings.Join(e.remote, ", ") }
@@ -147,17 +148,20 @@ func providerOf(o *unstructured.Unstructured) provider {
 	return provider{}
 }
 
-// namespace reads the namespace's SecretStores, ExternalSecrets and
-// PushSecrets: the Secrets they sync (by target name), the Secrets pushed
-// to a store, the references to remote keys, and the syncs that fail.
-func (e *eso) namespace(ctx context.Context, ns string, s *Store) (map[string]*externalSecret, map[string]string, error) {
+// lookup resolves an ExternalSecret's store reference (kind SecretStore,
+// the default, or ClusterSecretStore) to a provider: where (for messages),
+// and whether it is known.
+type lookup func(ref map[string]any, def string) (where string, p provider, known bool)
+
+// lookupIn returns the lookup for ExternalSecrets of namespace ns.
+func (e *eso) lookupIn(ctx context.Context, ns string) (lookup, error) {
 	local := map[string]provider{}
-	if err := s.each(ctx, s.gvr(e.version, "secretstores"), ns, func(o *unstructured.Unstructured) {
+	if err := e.s.each(ctx, e.s.gvr(e.version, "secretstores"), ns, func(o *unstructured.Unstructured) {
 		local[o.GetName()] = providerOf(o)
 	}); err != nil {
-		return nil, nil, fmt.Errorf("secret stores: %w", err)
+		return nil, fmt.Errorf("secret stores: %w", err)
 	}
-	lookup := func(ref map[string]any, def string) (string, provider, bool) {
+	return func(ref map[string]any, def string) (string, provider, bool) {
 		name, kind := str(ref, "name"), str(ref, "kind")
 		if name == "" {
 			name = def
@@ -168,47 +172,79 @@ func (e *eso) namespace(ctx context.Context, ns string, s *Store) (map[string]*e
 		}
 		p, ok := local[name]
 		return "SecretStore " + ns + "/" + name, p, ok
+	}, nil
+}
+
+// esEntry is one value an ExternalSecret copies: from path (a declared
+// path; "" when no vigil store has the provider) and property (the field
+// inside it; "" for every field, as dataFrom.extract copies them) into key
+// of the target Secret ("" for dataFrom: each field under its own name).
+type esEntry struct {
+	path, property, key string
+	where               string
+}
+
+// parseES reads an ExternalSecret: its target and what it copies.
+func parseES(o *unstructured.Unstructured, look lookup) *externalSecret {
+	spec, _, _ := unstructured.NestedMap(o.Object, "spec")
+	es := &externalSecret{name: o.GetName(), ns: o.GetNamespace(), target: str(spec, "target", "name")}
+	if es.target == "" {
+		es.target = es.name
+	}
+	storeRef, _, _ := unstructured.NestedMap(spec, "secretStoreRef")
+	defStore := str(storeRef, "name")
+	add := func(ref map[string]any, remote, property, key string) {
+		if remote == "" {
+			return
+		}
+		if ref == nil {
+			ref = storeRef
+		}
+		where, p, known := look(ref, defStore)
+		path := ""
+		if known && p.path != nil {
+			path = p.path(remote)
+		}
+		if path == "" {
+			es.remote = append(es.remote, where+": "+remote)
+		} else {
+			es.remote = append(es.remote, path)
+		}
+		es.entries = append(es.entries, esEntry{path: path, property: property, key: key, where: where})
+	}
+	data, _, _ := unstructured.NestedSlice(spec, "data")
+	for _, d := range data {
+		m, _ := d.(map[string]any)
+		ref, _, _ := unstructured.NestedMap(m, "sourceRef", "storeRef")
+		add(ref, str(m, "remoteRef", "key"), str(m, "remoteRef", "property"), str(m, "secretKey"))
+	}
+	from, _, _ := unstructured.NestedSlice(spec, "dataFrom")
+	for _, d := range from {
+		m, _ := d.(map[string]any)
+		ref, _, _ := unstructured.NestedMap(m, "sourceRef", "storeRef")
+		add(ref, str(m, "extract", "key"), "", "")
+	}
+	return es
+}
+
+// namespace reads the namespace's SecretStores, ExternalSecrets and
+// PushSecrets: the Secrets they sync (by target name), the Secrets pushed
+// to a store, the references to remote keys, and the syncs that fail.
+func (e *eso) namespace(ctx context.Context, ns string, s *Store) (map[string]*externalSecret, map[string]string, error) {
+	look, err := e.lookupIn(ctx, ns)
+	if err != nil {
+		return nil, nil, err
 	}
 	synced := map[string]*externalSecret{}
-	err := s.each(ctx, s.gvr(e.version, "externalsecrets"), ns, func(o *unstructured.Unstructured) {
-		spec, _, _ := unstructured.NestedMap(o.Object, "spec")
-		es := &externalSecret{name: o.GetName(), target: str(spec, "target", "name")}
-		if es.target == "" {
-			es.target = es.name
-		}
-		storeRef, _, _ := unstructured.NestedMap(spec, "secretStoreRef")
-		defStore := str(storeRef, "name")
-		add := func(ref map[string]any, key string) {
-			if key == "" {
-				return
+	err = s.each(ctx, s.gvr(e.version, "externalsecrets"), ns, func(o *unstructured.Unstructured) {
+		es := parseES(o, look)
+		seen := map[string]bool{}
+		for _, en := range es.entries {
+			if en.path != "" && !seen[en.path] {
+				seen[en.path] = true
+				s.refs = append(s.refs, stores.Reference{Store: s.name, From: "k8s:" + ns + "/" + es.target,
+					Path: en.path, Where: "ExternalSecret " + ns + "/" + es.name + " through " + en.where})
 			}
-			if ref == nil {
-				ref = storeRef
-			}
-			where, p, known := lookup(ref, defStore)
-			path := ""
-			if known && p.path != nil {
-				path = p.path(key)
-			}
-			if path == "" {
-				es.remote = append(es.remote, where+": "+key)
-				return
-			}
-			es.remote = append(es.remote, path)
-			s.refs = append(s.refs, stores.Reference{Store: s.name, From: "k8s:" + ns + "/" + es.target,
-				Path: path, Where: "ExternalSecret " + ns + "/" + es.name + " through " + where})
-		}
-		data, _, _ := unstructured.NestedSlice(spec, "data")
-		for _, d := range data {
-			m, _ := d.(map[string]any)
-			ref, _, _ := unstructured.NestedMap(m, "sourceRef", "storeRef")
-			add(ref, str(m, "remoteRef", "key"))
-		}
-		from, _, _ := unstructured.NestedSlice(spec, "dataFrom")
-		for _, d := range from {
-			m, _ := d.(map[string]any)
-			ref, _, _ := unstructured.NestedMap(m, "sourceRef", "storeRef")
-			add(ref, str(m, "extract", "key"))
 		}
 		synced[es.target] = es
 		s.syncFailed(o, ns, "ExternalSecret", "k8s:"+ns+"/"+es.target)

@@ -8,13 +8,9 @@ import (
 	"sort"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/openbao/openbao/api/v2"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/vigilsec/vigil/internal/finding"
 	"github.com/vigilsec/vigil/internal/testenv"
@@ -44,72 +40,16 @@ func bao(t *testing.T) (*api.Client, string) {
 	return c, m
 }
 
-// esoStandIn is a small stand-in for ESO's controller, written for the
-// tests (the controller itself is not needed to prove vigil's reading of
-// its objects): it syncs every ExternalSecret of a namespace from the real
-// OpenBao server as ESO does (the target Secret owned by the
-// ExternalSecret, the Ready condition), and syncs again only when the
-// force-sync annotation changed, as ESO does between refresh intervals.
-type esoStandIn struct {
-	c     *kubetest.Cluster
-	bao   *api.Client
-	mount string
-	ns    string
-}
-
-func (e esoStandIn) reconcile(t *testing.T) {
-	t.Helper()
-	ctx := context.Background()
-	r := e.c.Dynamic.Resource(esGVR).Namespace(e.ns)
-	list, err := r.List(ctx, metav1.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, es := range list.Items {
-		if str(es.Object, "spec", "secretStoreRef", "name") != "bao" {
-			continue // only OpenBao is behind this stand-in
+// baoFetch reads a property of a KV v2 secret, as ESO's Vault provider does.
+func baoFetch(b *api.Client, mount string) func(key, property string) (string, error) {
+	return func(key, property string) (string, error) {
+		kv, err := b.KVv2(mount).Get(context.Background(), key)
+		if err != nil {
+			return "", err
 		}
-		force := es.GetAnnotations()["force-sync"]
-		if synced, _, _ := unstructured.NestedString(es.Object, "status", "syncedResourceVersion"); synced != "" && synced == force+"/"+es.GetResourceVersion() {
-			continue
-		}
-		data := map[string]string{}
-		ready, reason := "True", "SecretSynced"
-		entries, _, _ := unstructured.NestedSlice(es.Object, "spec", "data")
-		for _, x := range entries {
-			m := x.(map[string]any)
-			key, prop, target := str(m, "remoteRef", "key"), str(m, "remoteRef", "property"), str(m, "secretKey")
-			kv, err := e.bao.KVv2(e.mount).Get(ctx, key)
-			if err != nil {
-				ready, reason = "False", "SecretSyncedError"
-				break
-			}
-			data[target] = fmt.Sprint(kv.Data[prop])
-		}
-		target := str(es.Object, "spec", "target", "name")
-		if ready == "True" {
-			sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: target, Namespace: e.ns,
-				Labels:          map[string]string{"reconcile.external-secrets.io/managed": "true"},
-				OwnerReferences: []metav1.OwnerReference{{APIVersion: "external-secrets.io/v1", Kind: "ExternalSecret", Name: es.GetName(), UID: es.GetUID()}}},
-				StringData: data}
-			_, err := e.c.Admin.CoreV1().Secrets(e.ns).Create(ctx, sec, metav1.CreateOptions{FieldManager: "external-secrets"})
-			if apierrors.IsAlreadyExists(err) {
-				_, err = e.c.Admin.CoreV1().Secrets(e.ns).Update(ctx, sec, metav1.UpdateOptions{FieldManager: "external-secrets"})
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-		}
-		unstructured.SetNestedSlice(es.Object, []any{map[string]any{"type": "Ready", "status": ready, "reason": reason,
-			"message": "synced by the test's stand-in", "lastTransitionTime": time.Now().UTC().Format(time.RFC3339)}}, "status", "conditions")
-		unstructured.SetNestedField(es.Object, force+"/"+es.GetResourceVersion(), "status", "syncedResourceVersion")
-		if _, err := r.UpdateStatus(ctx, &es, metav1.UpdateOptions{}); err != nil {
-			t.Fatal(err)
-		}
+		return fmt.Sprint(kv.Data[property]), nil
 	}
 }
-
-var esGVR = (&Store{}).gvr("v1", "externalsecrets")
 
 func esDoc(name, store, storeKind, target string, keys ...string) string {
 	var data []string
@@ -180,7 +120,7 @@ spec:
 	c.Apply(t, ns, []byte(docs))
 	mkSecret(t, c, ns, "bao-token", corev1.SecretTypeOpaque, map[string]string{"token": testenv.FakeGitHubToken()}, nil, nil)
 	mkSecret(t, c, ns, "pushed-api", corev1.SecretTypeOpaque, map[string]string{"token": testenv.FakeGitHubToken()}, nil, nil)
-	esoStandIn{c: c, bao: b, mount: m, ns: ns}.reconcile(t)
+	kubetest.ESOStandIn{C: c, NS: ns, Store: "bao", Fetch: baoFetch(b, m)}.Reconcile(t)
 
 	kube := asVigil(t, c, []string{ns}, nil)
 	inv := &inventory.Scanner{

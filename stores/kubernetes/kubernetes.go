@@ -51,7 +51,8 @@ type Store struct {
 	// reportGenerated lists the platform's own Secrets (service-account
 	// tokens, Helm releases) as ordinary secrets, undeclared if not declared.
 	reportGenerated bool
-	page            int // the page size asked of the API server
+	page            int    // the page size asked of the API server
+	esVersion       string // ESO's API version, once found
 
 	// What the last List found besides the secrets.
 	covers   []string

@@ -73,3 +73,27 @@ func RESTConfig(k config.KubernetesCluster) (*rest.Config, error) {
 	rc.UserAgent = "vigil"
 	return rc, nil
 }
+
+// NewSyncer opens the clusters of inventory.kubernetes for remediation's
+// force-sync of ExternalSecrets after a rotation. A cluster that can't be
+// opened is an error: a rotation whose copies can't be refreshed is not
+// complete.
+func NewSyncer(clusters []config.KubernetesCluster, h stores.Hasher) (*Syncer, error) {
+	y := &Syncer{Hasher: h}
+	for _, k := range clusters {
+		rc, err := RESTConfig(k)
+		if err != nil {
+			return nil, fmt.Errorf("kubernetes:%s: %w", k.Name, err)
+		}
+		core, err := kubernetes.NewForConfig(rc)
+		if err != nil {
+			return nil, fmt.Errorf("kubernetes:%s: %w", k.Name, err)
+		}
+		dyn, err := dynamic.NewForConfig(rc)
+		if err != nil {
+			return nil, fmt.Errorf("kubernetes:%s: %w", k.Name, err)
+		}
+		y.Clusters = append(y.Clusters, New(k.Name, core, dyn, k.Namespaces, false, nil, nil))
+	}
+	return y, nil
+}
