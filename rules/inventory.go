@@ -63,6 +63,16 @@ var Charsets = []string{"alnum", "hex", "base64url", "ascii"}
 // Envs a declaration may name.
 var Envs = []string{"dev", "stg", "prod"}
 
+// StorePrefixes are the stores a declared path can name, as the stores
+// list them: vault:MOUNT/PATH, awssm:NAME, github:..., file:PATH#KEY,
+// k8s:NAMESPACE/NAME/KEY, azkv:VAULT/NAME, gcpsm:PROJECT/NAME,
+// sops:PATH#KEY, sealed:NAMESPACE/NAME/KEY.
+var StorePrefixes = []string{"vault", "awssm", "github", "file", "k8s", "azkv", "gcpsm", "sops", "sealed"}
+
+// RotatableStores are the stores `vigil remediate` can write a new value
+// to (a remediate handler each).
+var RotatableStores = []string{"vault", "awssm", "azkv", "gcpsm"}
+
 // LoadInventory reads the declared inventory: YAML (`secrets: [...]`) or the
 // seed format secrets.json (a list of {path, owner, env, rotation_days}).
 func LoadInventory(path string) ([]Declared, error) {
@@ -106,12 +116,17 @@ func LoadInventory(path string) ([]Declared, error) {
 		bad := func(format string, a ...any) {
 			errs = append(errs, &FileError{File: path, Line: d.Line, Msg: fmt.Sprintf(format, a...)})
 		}
-		store, _, ok := strings.Cut(d.Path, ":")
+		store, rest, ok := strings.Cut(d.Path, ":")
 		switch {
 		case !ok || d.Path == "":
-			bad("secret %d: path %q needs a store prefix (vault:, awssm:, github:, file:, k8s:)", i, d.Path)
-		case store != "vault" && store != "awssm" && store != "github" && store != "file" && store != "k8s":
-			bad("secret %q: unknown store %q", d.Path, store)
+			bad("secret %d: path %q needs a store prefix (%s:)", i, d.Path, strings.Join(StorePrefixes, ":, "))
+		case !contains(StorePrefixes, store):
+			bad("secret %q: unknown store %q (one of %s)", d.Path, store, strings.Join(StorePrefixes, ", "))
+		case store == "k8s" && strings.Count(rest, "/") == 1 && strings.Count(rest, "#") == 1:
+			// The files store's first spelling of a Secret manifest's key,
+			// NAMESPACE/NAME#KEY: the same secret as the cluster's
+			// NAMESPACE/NAME/KEY, which both stores now list.
+			d.Path = "k8s:" + strings.Replace(rest, "#", "/", 1)
 		}
 		if d.Env != "" && !contains(Envs, d.Env) {
 			bad("secret %q: env is not dev, stg or prod", d.Path)
@@ -124,8 +139,8 @@ func LoadInventory(path string) ([]Declared, error) {
 				bad("secret %q: rotation charset is not one of %v", d.Path, Charsets)
 			case r.Length != 0 && (r.Length < 16 || r.Length > 4096):
 				bad("secret %q: rotation length %d is outside 16..4096", d.Path, r.Length)
-			case store != "vault" && store != "awssm":
-				bad("secret %q: vigil rotates Vault KV and Secrets Manager secrets only", d.Path)
+			case !contains(RotatableStores, store):
+				bad("secret %q: vigil rotates secrets of %s only", d.Path, strings.Join(RotatableStores, ", "))
 			case r.GraceDays < 0:
 				bad("secret %q: rotation grace_days is negative", d.Path)
 			}

@@ -44,12 +44,44 @@ func TestRotationDeclarations(t *testing.T) {
 		os.WriteFile(p, []byte("secrets:\n  - path: "+path+"\n    owner: a\n"+c.yaml), 0o644)
 		_, err := LoadInventory(p)
 		switch {
-		case name == "store" && (err == nil || !strings.Contains(err.Error(), "Vault KV and Secrets Manager")):
+		case name == "store" && (err == nil || !strings.Contains(err.Error(), "vigil rotates secrets of vault, awssm, azkv, gcpsm only")):
 			t.Errorf("%s: %v", name, err)
 		case name == "fileonly" && err != nil:
 			t.Errorf("%s: %v", name, err)
 		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), p)):
 			t.Errorf("%s: want %q naming the file, got %v", name, c.want, err)
 		}
+	}
+}
+
+// Every store's paths can be declared, and rotation declared for every
+// store remediation writes to; a manifest key's first spelling
+// (k8s:NS/NAME#KEY) is read as the cluster lists it.
+func TestEveryStoreCanBeDeclared(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "secrets.yaml")
+	doc := `secrets:
+  - {path: "vault:secret/prod/db"}
+  - {path: "awssm:prod/db", rotation: {length: 32}}
+  - {path: "github:org/acme/actions/TOKEN"}
+  - {path: "file:.env#DB_PASSWORD"}
+  - {path: "k8s:etl/warehouse#password"}
+  - {path: "k8s:etl/api/token"}
+  - {path: "azkv:prod-kv/db", rotation: {length: 32}}
+  - {path: "gcpsm:data-prod/db", rotation: {length: 32}}
+  - {path: "sops:secrets/prod.yaml#db.password"}
+  - {path: "sealed:etl/db/password"}
+`
+	os.WriteFile(p, []byte(doc), 0o644)
+	d, err := LoadInventory(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d[4].Path != "k8s:etl/warehouse/password" || d[5].Path != "k8s:etl/api/token" {
+		t.Errorf("k8s paths: %q %q", d[4].Path, d[5].Path)
+	}
+	os.WriteFile(p, []byte("secrets:\n  - {path: \"sops:x.yaml#k\", rotation: {length: 32}}\n  - {path: \"doppler:p/c/n\"}\n"), 0o644)
+	_, err = LoadInventory(p)
+	if err == nil || !strings.Contains(err.Error(), "vigil rotates secrets of vault, awssm, azkv, gcpsm only") || !strings.Contains(err.Error(), `unknown store "doppler"`) {
+		t.Fatalf("%v", err)
 	}
 }

@@ -63,12 +63,15 @@ func TestRenewKeepsLeaseAndReportsLoss(t *testing.T) {
 	if err := s.Renew(ctx, "run", "r1", time.Minute); !errors.Is(err, ErrLeaseLost) {
 		t.Fatalf("renewing a cleared lease: %v", err)
 	}
-	hctx, release, err := s.Hold(ctx, "run", "r3", 30*time.Millisecond)
+	// A lease of half a second, renewed every third of it: long enough
+	// that a loaded machine (the whole suite runs packages in parallel)
+	// still renews in time, short enough to see it renewed.
+	hctx, release, err := s.Hold(ctx, "run", "r3", 500*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer release()
-	time.Sleep(60 * time.Millisecond) // two renewals at least
+	time.Sleep(1200 * time.Millisecond) // past the first expiry: renewed at least twice
 	var expires string
 	s.db.QueryRow(`SELECT expires_at FROM locks WHERE name = 'run'`).Scan(&expires)
 	if e := parseTS(sql.NullString{String: expires, Valid: true}); !time.Now().Before(e) {

@@ -29,7 +29,7 @@ var (
 // from the address), killed with the test binary, and waits until
 // GET health answers (200 only, when strict). It returns the base URL.
 func startServer(bin string, args func(addr string) []string, env []string, health string, strict bool) (string, error) {
-	port, err := freePort()
+	port, err := FreePort()
 	if err != nil {
 		return "", err
 	}
@@ -59,7 +59,9 @@ func startServer(bin string, args func(addr string) []string, env []string, heal
 	return "", fmt.Errorf("%s did not answer on %s within 60s:\n%s", bin, url, b)
 }
 
-func freePort() (int, error) {
+// FreePort returns a loopback port nothing listens on (for a server a
+// test starts).
+func FreePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err

@@ -42,10 +42,10 @@ func TestMissingIsFoundForEveryStoreTypeWhateverItsName(t *testing.T) {
 		{Path: "github:org/acme/actions/DEPLOY", File: "inv.yaml", Line: 3},
 		{Path: "github:org/other-org/actions/DEPLOY", File: "inv.yaml", Line: 4}, // no store lists other-org
 		{Path: "file:config/.env#DB_PASSWORD", File: "inv.yaml", Line: 5},
-		{Path: "k8s:etl/db#password", File: "inv.yaml", Line: 6},
+		{Path: "k8s:etl/db/password", File: "inv.yaml", Line: 6},
 	}
 	got := missing(t, stores, declared)
-	want := "awssm:prod/db/password file:config/.env#DB_PASSWORD github:org/acme/actions/DEPLOY k8s:etl/db#password vault:secret/prod/db"
+	want := "awssm:prod/db/password file:config/.env#DB_PASSWORD github:org/acme/actions/DEPLOY k8s:etl/db/password vault:secret/prod/db"
 	if got != want {
 		t.Fatalf("missing:\n got  %s\n want %s", got, want)
 	}

@@ -171,7 +171,7 @@ func (s *Store) kubernetes(p string, emit func(stores.Secret)) error {
 					}
 					v = string(dv)
 				}
-				sec := s.secret(p, "k8s:"+ns+"/"+doc.Metadata.Name+"#"+k)
+				sec := s.secret(p, "k8s:"+ns+"/"+doc.Metadata.Name+"/"+k)
 				s.hash(&sec, "", v)
 				emit(sec)
 			}

@@ -57,12 +57,12 @@ steps:
 		if x.Path == "file:.env#DB_PASSWORD" && (len(x.Hashes) != 1 || x.Hashes[0].Hash != h.Hash(pw)) {
 			t.Errorf("DB_PASSWORD hash %+v", x.Hashes)
 		}
-		if x.Path == "k8s:data/etl#password" && x.Hashes[0].Hash != h.Hash(pw) {
+		if x.Path == "k8s:data/etl/password" && x.Hashes[0].Hash != h.Hash(pw) {
 			t.Error("base64 data not decoded before hashing")
 		}
 	}
 	sort.Strings(paths)
-	want := "[file:.env#DB_PASSWORD file:.env#GH_TOKEN k8s:data/etl#password k8s:data/etl#token]"
+	want := "[file:.env#DB_PASSWORD file:.env#GH_TOKEN k8s:data/etl/password k8s:data/etl/token]"
 	if strings.Join(strings.Fields(strings.Trim(want, "[]")), " ") != strings.Join(paths, " ") {
 		t.Fatalf("paths %v, want %s", paths, want)
 	}
