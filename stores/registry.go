@@ -32,6 +32,9 @@ type Deps interface {
 	// variables): loaded when first asked for.
 	Detector() (TextDetector, error)
 	Controls() rules.Controls
+	// GitDir is the git directory of the sources.git repository name: its
+	// path, or the leaks scanner's mirror of its URL.
+	GitDir(name string) (string, error)
 }
 
 // TextDetector finds secrets in a value that is neither a file nor a

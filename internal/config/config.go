@@ -142,11 +142,22 @@ type SealedFiles struct {
 	PrivateKeyFile string   `yaml:"private_key_file"`
 }
 
-// SOPSFiles are SOPS-encrypted files by glob (relative to the config), and
-// the age key file that decrypts them when values are hashed.
+// SOPSFiles are SOPS-encrypted files by glob (relative to the config, and
+// to the top of each repository in Repos), and the age key file that
+// decrypts them when values are hashed.
 type SOPSFiles struct {
-	Paths      []string `yaml:"paths"`
-	AgeKeyFile string   `yaml:"age_key_file"`
+	Paths []string `yaml:"paths"`
+	// Repos are sources.git repositories whose files at HEAD their globs
+	// match: declared paths sops:git:REPO/PATH#KEY.
+	Repos      []SOPSRepo `yaml:"repos"`
+	AgeKeyFile string     `yaml:"age_key_file"`
+}
+
+// SOPSRepo is a sources.git repository (by name) and globs of its files
+// (relative to its top, path.Match).
+type SOPSRepo struct {
+	Name  string   `yaml:"name"`
+	Paths []string `yaml:"paths"`
 }
 
 // GCPProject is one project's Secret Manager (declared paths
@@ -766,7 +777,7 @@ func (c *Config) validate() error {
 			if paths == nil {
 				continue
 			}
-			if len(paths) == 0 {
+			if len(paths) == 0 && (section != "sops" || len(inv.SOPS.Repos) == 0) {
 				bad(0, "inventory.%s: paths is required (globs of files)", section)
 			}
 			for i, p := range paths {
@@ -829,6 +840,21 @@ func (c *Config) validate() error {
 			g.Name = defaultName(g.Path, g.URL)
 		}
 		name("git", g.Name, g.Line)
+	}
+	if inv := c.Inventory; inv != nil && inv.SOPS != nil {
+		for i, r := range inv.SOPS.Repos {
+			if _, ok := names["git:"+r.Name]; !ok {
+				bad(0, "inventory.sops.repos[%d]: %q is not the name of a sources.git repository", i, r.Name)
+			}
+			if len(r.Paths) == 0 {
+				bad(0, "inventory.sops.repos[%d] (%s): paths is required (globs of the repository's files)", i, r.Name)
+			}
+			for j, g := range r.Paths {
+				if _, err := path.Match(g, ""); err != nil {
+					bad(0, "inventory.sops.repos[%d].paths[%d]: bad glob %q: %v", i, j, g, err)
+				}
+			}
+		}
 	}
 	for i := range c.Sources.Dirs {
 		d := &c.Sources.Dirs[i]

@@ -80,6 +80,12 @@ func TestLoadErrorsNameFileAndLine(t *testing.T) {
 		{"github glob", "sources:\n  github:\n    - {org: acme, include: [\"[\"]}\n", `sources.github[0]: bad glob`},
 		{"github api url with credentials", "sources:\n  github:\n    - {org: acme, api_url: \"https://u:p@ghe.example\"}\n", "api_url must be an http(s) URL without credentials"},
 		{"github duplicate org", "sources:\n  github:\n    - {org: acme}\n    - {org: acme}\n", `:4: github source name "acme" is already used on line 3`},
+		{"kubernetes without name", "inventory:\n  kubernetes:\n    - {kubeconfig: k}\n", "inventory.kubernetes[0]: name is required"},
+		{"kubernetes in cluster and kubeconfig", "inventory:\n  kubernetes:\n    - {name: p, in_cluster: true, kubeconfig: k}\n", "inventory.kubernetes[0] (p): in_cluster uses the pod's service account"},
+		{"kubernetes bad namespace glob", "inventory:\n  kubernetes:\n    - {name: p, namespaces: [\"[\"]}\n", "inventory.kubernetes[0].namespaces[0]: bad glob"},
+		{"kubernetes duplicate", "inventory:\n  kubernetes:\n    - {name: p}\n    - {name: p}\n", `inventory.kubernetes[1]: name "p" is used twice`},
+		{"sops repo unknown", "inventory:\n  sops:\n    repos: [{name: etl, paths: [\"*.yaml\"]}]\n", `inventory.sops.repos[0]: "etl" is not the name of a sources.git repository`},
+		{"sops repo without paths", "sources:\n  git:\n    - {name: etl, path: r}\ninventory:\n  sops:\n    repos: [{name: etl}]\n", "inventory.sops.repos[0] (etl): paths is required"},
 		{"organization not an account", "aws:\n  organization: mgmt\n  accounts:\n    - name: data\n", `aws.organization: "mgmt" is not one of aws.accounts`},
 	}
 	for _, tc := range cases {

@@ -124,8 +124,10 @@ func Run(ctx context.Context, e *wiring.Env) []Check {
 			sets = append(sets, encrypted{"sealed", s.Paths, s.PrivateKeyFile, "controller's private key readable"})
 		}
 		for _, set := range sets {
-			files, err := safefile.Glob(cfg.Dir, set.paths)
-			matched(set.area, strings.Join(set.paths, ", "), files, err)
+			if len(set.paths) > 0 {
+				files, err := safefile.Glob(cfg.Dir, set.paths)
+				matched(set.area, strings.Join(set.paths, ", "), files, err)
+			}
 			if inv.HashValues && set.key != "" {
 				if _, err := os.Stat(set.key); err != nil {
 					add(set.area, set.key, set.whatK, Failed, err.Error())

@@ -205,6 +205,18 @@ type deps struct {
 func (d *deps) Config() *config.Config   { return d.e.Config }
 func (d *deps) Hasher() stores.Hasher    { return d.hasher }
 func (d *deps) Controls() rules.Controls { return d.e.Controls }
+func (d *deps) GitDir(name string) (string, error) {
+	for _, g := range d.e.Config.Sources.Git {
+		if g.Name != name {
+			continue
+		}
+		if g.Path != "" {
+			return g.Path, nil
+		}
+		return leaks.MirrorPath(d.e.Config.CacheDir, g.Name), nil
+	}
+	return "", fmt.Errorf("no sources.git repository is named %q", name)
+}
 func (d *deps) Vault(ctx context.Context, v config.VaultStore) (*api.Client, error) {
 	return d.e.Vault(ctx, v)
 }

@@ -174,7 +174,14 @@ func (s *Scanner) mirrorDir(t GitTarget) string {
 	if t.Mirror != "" {
 		return t.Mirror
 	}
-	return filepath.Join(s.CacheDir, "git", t.Name+".git")
+	return MirrorPath(s.CacheDir, t.Name)
+}
+
+// MirrorPath is where the leaks scanner keeps the mirror of the
+// sources.git repository name, given by URL, under cacheDir (the SOPS
+// store reads files from it, after the leaks scanner updated it).
+func MirrorPath(cacheDir, name string) string {
+	return filepath.Join(cacheDir, "git", name+".git")
 }
 
 // git runs git with the credentials (if any) available to it, and returns

@@ -2,6 +2,7 @@ package sops
 
 import (
 	"context"
+	"fmt"
 
 	"filippo.io/age"
 
@@ -23,5 +24,13 @@ func Open(_ context.Context, d stores.Deps) ([]stores.Store, error) {
 			return nil, err
 		}
 	}
-	return []stores.Store{New(cfg.Dir, inv.SOPS.Paths, ids, d.Hasher(), d.Controls())}, nil
+	s := New(cfg.Dir, inv.SOPS.Paths, ids, d.Hasher(), d.Controls())
+	for _, r := range inv.SOPS.Repos {
+		dir, err := d.GitDir(r.Name)
+		if err != nil {
+			return nil, fmt.Errorf("inventory.sops.repos: %w", err)
+		}
+		s.WithRepos(Repo{Name: r.Name, Dir: dir, Paths: r.Paths})
+	}
+	return []stores.Store{s}, nil
 }

@@ -35,20 +35,35 @@ import (
 	"github.com/vigilsec/vigil/stores"
 )
 
-// Store is the SOPS files matched by a set of globs.
+// Store is the SOPS files matched by a set of globs, in a directory and at
+// HEAD of git repositories.
 type Store struct {
 	dir      string // relative globs and the paths shown are relative to it (the config's directory)
 	globs    []string
+	repos    []Repo
 	ids      []age.Identity
 	hasher   stores.Hasher
 	controls rules.Controls
 	reported []finding.Finding
 }
 
+// Repo is a git repository whose files at HEAD Paths match.
+type Repo struct {
+	Name  string   // as in sources.git; declared paths sops:git:NAME/PATH#KEY
+	Dir   string   // a work tree or a bare mirror
+	Paths []string // globs relative to its top (path.Match)
+}
+
 // New returns the store of the files globs match; ids (age identities) are
 // used only when hasher is set.
 func New(dir string, globs []string, ids []age.Identity, hasher stores.Hasher, controls rules.Controls) *Store {
 	return &Store{dir: dir, globs: globs, ids: ids, hasher: hasher, controls: controls}
+}
+
+// WithRepos adds repositories whose files at HEAD their globs match.
+func (s *Store) WithRepos(repos ...Repo) *Store {
+	s.repos = append(s.repos, repos...)
+	return s
 }
 
 // Name implements stores.Store.
@@ -64,9 +79,12 @@ func (s *Store) Reported() []finding.Finding { return s.reported }
 // error naming it; the other files are still listed.
 func (s *Store) List(ctx context.Context, emit func(stores.Secret)) error {
 	s.reported = nil
-	files, err := safefile.Glob(s.dir, s.globs)
-	if err != nil {
-		return fmt.Errorf("sops: %w", err)
+	var files []string
+	if len(s.globs) > 0 {
+		var err error
+		if files, err = safefile.Glob(s.dir, s.globs); err != nil {
+			return fmt.Errorf("sops: %w", err)
+		}
 	}
 	var errs []error
 	for _, f := range files {
@@ -74,6 +92,11 @@ func (s *Store) List(ctx context.Context, emit func(stores.Secret)) error {
 			return ctx.Err()
 		}
 		if err := s.file(f, emit); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, r := range s.repos {
+		if err := s.repo(ctx, r, emit); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -102,7 +125,13 @@ func (s *Store) file(path string, emit func(stores.Secret)) error {
 	if err != nil {
 		return fmt.Errorf("sops %s: %w", rel, err)
 	}
-	tree, err := loader(path).LoadEncryptedFile(data)
+	return s.parse(rel, data, emit)
+}
+
+// parse inventories one SOPS file's content; rel names it in paths and
+// messages.
+func (s *Store) parse(rel string, data []byte, emit func(stores.Secret)) error {
+	tree, err := loader(rel).LoadEncryptedFile(data)
 	if err != nil {
 		// The library's messages may quote the file ("invalid dotenv input
 		// line: ..."), which may be a secret: only a line number is kept.

@@ -1,6 +1,7 @@
 package sops
 
 import (
+	"context"
 	"crypto/rand"
 	"os"
 	"path/filepath"
@@ -188,5 +189,51 @@ func TestMissingDirectoryIsAnError(t *testing.T) {
 	err := New(dir, []string{"secrets/*.enc.yaml"}, nil, nil, rules.DefaultControls()).List(t.Context(), func(stores.Secret) {})
 	if err == nil || !strings.Contains(err.Error(), "secrets") {
 		t.Fatalf("%v", err)
+	}
+}
+
+// SOPS files in a git repository are read at HEAD (a work tree or a bare
+// mirror, as the leaks scanner keeps URL sources), matched by globs of
+// repository paths; what is only in the work tree is not read, and a
+// hostile file name is only a name.
+func TestFilesInARepository(t *testing.T) {
+	id := identity(t)
+	pw, later := testenv.FakeAWSKey(), testenv.FakeAWSKey()
+	tmp := t.TempDir()
+	enc := func(plain string) string {
+		p := filepath.Join(tmp, "f.yaml")
+		encrypt(t, p, plain, id.Recipient(), gsops.Metadata{UnencryptedSuffix: "_unencrypted"})
+		b, _ := os.ReadFile(p)
+		return string(b)
+	}
+	r := testenv.NewRepo(t)
+	r.Commit("secrets", map[string]string{
+		"secrets/prod.enc.yaml":          enc("db:\n  password: " + pw + "\n"),
+		"secrets/-x --output=y.enc.yaml": enc("token: " + testenv.FakeGitHubToken() + "\n"),
+		"README.md":                      "not a secret\n",
+	})
+	// Uncommitted: not at HEAD, not read.
+	os.WriteFile(filepath.Join(r.Dir, "secrets", "wip.enc.yaml"), []byte(enc("k: "+later+"\n")), 0o600)
+	mirror := filepath.Join(t.TempDir(), "etl.git")
+	r.Git("clone", "--quiet", "--mirror", r.Dir, mirror)
+
+	h, _ := secrethash.New([]byte(strings.Repeat("k", 32)))
+	for _, dir := range []string{r.Dir, mirror} {
+		s := New(t.TempDir(), nil, []age.Identity{id}, h, rules.DefaultControls()).WithRepos(Repo{Name: "etl", Dir: dir, Paths: []string{"secrets/*.enc.yaml"}})
+		got := storetest.List(t, s)
+		var paths []string
+		for _, sec := range got {
+			paths = append(paths, sec.Path)
+			if sec.Path == "sops:git:etl/secrets/prod.enc.yaml#db.password" && (len(sec.Hashes) != 1 || sec.Hashes[0].Hash != h.Hash(pw)) {
+				t.Errorf("%s: not hashed with the key", sec.Path)
+			}
+		}
+		if want := "sops:git:etl/secrets/-x --output=y.enc.yaml#token sops:git:etl/secrets/prod.enc.yaml#db.password"; strings.Join(paths, " ") != want {
+			t.Errorf("%s: paths %q", dir, paths)
+		}
+	}
+	s := New(t.TempDir(), nil, nil, nil, rules.DefaultControls()).WithRepos(Repo{Name: "gone", Dir: filepath.Join(tmp, "nowhere"), Paths: []string{"*"}})
+	if err := s.List(context.Background(), func(stores.Secret) {}); err == nil || !strings.Contains(err.Error(), "sops git:gone") {
+		t.Fatalf("a missing repository: %v", err)
 	}
 }

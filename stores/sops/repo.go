@@ -1,0 +1,73 @@
+package sops
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+	"path"
+
+	"github.com/vigilsec/vigil/stores"
+)
+
+// maxRepoFile bounds a file read from a repository: a SOPS file is small,
+// and a huge blob that a glob happens to match is not read into memory.
+const maxRepoFile = 10 << 20
+
+// repo inventories the SOPS files of r at HEAD that the globs match
+// (repository-relative, path.Match). Names come NUL-separated from git, so
+// no file name, however hostile, is parsed as anything but a name.
+func (s *Store) repo(ctx context.Context, r Repo, emit func(stores.Secret)) error {
+	out, err := exec.CommandContext(ctx, "git", "-C", r.Dir, "ls-tree", "-r", "-z", "--name-only", "HEAD").Output()
+	if err != nil {
+		return fmt.Errorf("sops git:%s: list the files at HEAD: %v", r.Name, gitErr(err))
+	}
+	var errs []error
+	for _, name := range bytes.Split(bytes.TrimRight(out, "\x00"), []byte{0}) {
+		f := string(name)
+		if f == "" || !matches(r.Paths, f) {
+			continue
+		}
+		rel := "git:" + r.Name + "/" + f
+		size, err := exec.CommandContext(ctx, "git", "-C", r.Dir, "cat-file", "-s", "HEAD:"+f).Output()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("sops %s: %v", rel, gitErr(err)))
+			continue
+		}
+		var n int64
+		fmt.Sscan(string(size), &n)
+		if n > maxRepoFile {
+			errs = append(errs, fmt.Errorf("sops %s: %d bytes, more than a SOPS file holds: not read", rel, n))
+			continue
+		}
+		data, err := exec.CommandContext(ctx, "git", "-C", r.Dir, "cat-file", "blob", "HEAD:"+f).Output()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("sops %s: %v", rel, gitErr(err)))
+			continue
+		}
+		if err := s.parse(rel, data, emit); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func matches(globs []string, f string) bool {
+	for _, g := range globs {
+		if ok, _ := path.Match(g, f); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// gitErr keeps git's own message (it names the repository and the object,
+// never a file's content).
+func gitErr(err error) error {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) && len(ee.Stderr) > 0 {
+		return fmt.Errorf("%s", bytes.TrimSpace(ee.Stderr))
+	}
+	return err
+}
