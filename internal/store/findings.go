@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"encoding/json"
 	"errors"
@@ -152,8 +153,11 @@ func (s *Store) Apply(ctx context.Context, runID string, b Batch) (Counts, error
 type upserter struct {
 	s                  *Store
 	runID, source, now string
-	known              map[string][2]string // id -> status, first run
+	known              map[string]knownRow
 	upd, lookup        *sql.Stmt
+	// touch are findings seen again unchanged: only their last run moves,
+	// many ids a statement.
+	touch []any
 	// chained are the ids each transition moved, for the audit row.
 	chained map[finding.Transition][]string
 	// prefetched: every id of the batch not in known is new (prefetch
@@ -162,6 +166,33 @@ type upserter struct {
 	// rows and events wait to be written many to a statement (flush): on
 	// PostgreSQL every statement is a round trip.
 	rows, events [][]any
+}
+
+// knownRow is what the upserter knows of a stored finding: its status,
+// first run, and a digest of what a scan sets (to tell "seen again,
+// unchanged" from "changed").
+type knownRow struct{ status, firstRun, digest string }
+
+// knownCols are read with every known row, in digest's order.
+const knownCols = `id, status, first_run_id, severity, resource, title, detail, evidence, controls, location`
+
+func scanKnown(rows *sql.Rows) (string, knownRow, error) {
+	var id, st, fr, sev, res, title, detail, ev, ctl string
+	var loc []byte
+	if err := rows.Scan(&id, &st, &fr, &sev, &res, &title, &detail, &ev, &ctl, &loc); err != nil {
+		return "", knownRow{}, err
+	}
+	return id, knownRow{st, fr, digest(sev, res, title, detail, ev, ctl, loc)}, nil
+}
+
+// digest is a hash of a finding's stored content, the same from the
+// columns read back as from the values about to be written.
+func digest(sev, res, title, detail, ev, ctl string, loc []byte) string {
+	h := sha256.New()
+	for _, v := range []string{sev, res, title, detail, ev, ctl, string(loc)} {
+		fmt.Fprintf(h, "%d:%s", len(v), v)
+	}
+	return string(h.Sum(nil))
 }
 
 // Rows per multi-row statement: well under both engines' parameter limits
@@ -190,6 +221,15 @@ func (u *upserter) flush(ctx context.Context, tx *Tx) error {
 		return err
 	}
 	u.events = u.events[:0]
+	for len(u.touch) > 0 {
+		n := min(len(u.touch), prefetchChunk)
+		args := append([]any{u.now, u.runID}, u.touch[:n]...)
+		if _, err := tx.ExecContext(ctx, `UPDATE findings SET last_seen = ?, last_run_id = ? WHERE id IN (?`+
+			strings.Repeat(", ?", n-1)+`)`, args...); err != nil {
+			return err
+		}
+		u.touch = u.touch[n:]
+	}
 	return nil
 }
 
@@ -233,18 +273,18 @@ func (u *upserter) prefetch(ctx context.Context, tx *Tx, fs []finding.Finding) e
 	}
 	for len(ids) > 0 {
 		n := min(len(ids), prefetchChunk)
-		rows, err := tx.QueryContext(ctx, `SELECT id, status, first_run_id FROM findings WHERE id IN (?`+
+		rows, err := tx.QueryContext(ctx, `SELECT `+knownCols+` FROM findings WHERE id IN (?`+
 			strings.Repeat(", ?", n-1)+`)`, ids[:n]...)
 		if err != nil {
 			return err
 		}
 		for rows.Next() {
-			var id, st, fr string
-			if err := rows.Scan(&id, &st, &fr); err != nil {
+			id, k, err := scanKnown(rows)
+			if err != nil {
 				rows.Close()
 				return err
 			}
-			u.known[id] = [2]string{st, fr}
+			u.known[id] = k
 		}
 		if err := rows.Close(); err != nil {
 			return err
@@ -256,19 +296,19 @@ func (u *upserter) prefetch(ctx context.Context, tx *Tx, fs []finding.Finding) e
 }
 
 func (s *Store) newUpserter(ctx context.Context, tx *Tx, runID, source string) (*upserter, error) {
-	u := &upserter{s: s, runID: runID, source: source, now: ts(s.now()), known: map[string][2]string{},
+	u := &upserter{s: s, runID: runID, source: source, now: ts(s.now()), known: map[string]knownRow{},
 		chained: map[finding.Transition][]string{}}
-	rows, err := tx.QueryContext(ctx, `SELECT id, status, first_run_id FROM findings WHERE source = ?`, source)
+	rows, err := tx.QueryContext(ctx, `SELECT `+knownCols+` FROM findings WHERE source = ?`, source)
 	if err != nil {
 		return nil, err
 	}
 	for rows.Next() {
-		var id, st, fr string
-		if err := rows.Scan(&id, &st, &fr); err != nil {
+		id, k, err := scanKnown(rows)
+		if err != nil {
 			rows.Close()
 			return nil, err
 		}
-		u.known[id] = [2]string{st, fr}
+		u.known[id] = k
 	}
 	rows.Close()
 	prep := func(q string) *sql.Stmt {
@@ -286,7 +326,7 @@ func (s *Store) newUpserter(ctx context.Context, tx *Tx, runID, source string) (
 		WHERE id = ?`)
 	// A finding id seen first under another source (a repository renamed
 	// in the config) is looked up by id.
-	u.lookup = prep(`SELECT status, first_run_id FROM findings WHERE id = ?`)
+	u.lookup = prep(`SELECT ` + knownCols + ` FROM findings WHERE id = ?`)
 	if err != nil {
 		u.close()
 		return nil, err
@@ -319,38 +359,50 @@ func (u *upserter) upsert(ctx context.Context, f *finding.Finding) (finding.Tran
 	}
 	k, ok := u.known[f.ID]
 	if !ok && !u.prefetched {
-		var st, fr string
-		switch err := u.lookup.QueryRowContext(ctx, f.ID).Scan(&st, &fr); {
-		case err == nil:
-			k, ok = [2]string{st, fr}, true
-		case !errors.Is(err, sql.ErrNoRows):
+		rows, err := u.lookup.QueryContext(ctx, f.ID)
+		if err != nil {
+			return "", err
+		}
+		if rows.Next() {
+			_, k, err = scanKnown(rows)
+			ok = err == nil
+		}
+		if cerr := rows.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
 			return "", err
 		}
 	}
 	if !ok {
 		u.rows = append(u.rows, []any{f.ID, string(f.Kind), string(f.Severity), f.Scanner, u.source, f.Resource, f.Title, f.Detail,
 			string(finding.StatusOpen), u.now, u.now, u.runID, u.runID, string(ev), string(ctl), nullBytes(loc)})
-		u.known[f.ID] = [2]string{string(finding.StatusOpen), u.runID}
+		u.known[f.ID] = knownRow{string(finding.StatusOpen), u.runID, ""}
 		u.chained[finding.New] = append(u.chained[finding.New], f.ID)
 		u.events = append(u.events, []any{u.runID, f.ID, string(finding.New), u.now})
 		return finding.New, nil
 	}
-	status, firstRun := k[0], k[1]
 	t := finding.StillOpen
-	newStatus := status
+	newStatus := k.status
 	regress := 0
 	switch {
-	case status == string(finding.StatusResolved):
+	case k.status == string(finding.StatusResolved):
 		t, newStatus, regress = finding.Regressed, string(finding.StatusOpen), 1
-	case firstRun == u.runID:
+	case k.firstRun == u.runID:
 		t = finding.New
+	}
+	if regress == 0 && k.digest == digest(string(f.Severity), f.Resource, f.Title, f.Detail, string(ev), string(ctl), loc) {
+		// Seen again as it was: only its last run moves (flush, before
+		// anything unseen is resolved).
+		u.touch = append(u.touch, f.ID)
+		return t, nil
 	}
 	if _, err := u.upd.ExecContext(ctx, string(f.Severity), f.Resource, f.Title, f.Detail, newStatus, u.now, u.runID,
 		string(ev), string(ctl), nullBytes(loc), regress, regress, regress, f.ID); err != nil {
 		return "", err
 	}
 	if t == finding.Regressed {
-		u.known[f.ID] = [2]string{newStatus, firstRun}
+		u.known[f.ID] = knownRow{newStatus, k.firstRun, ""}
 		u.chained[finding.Regressed] = append(u.chained[finding.Regressed], f.ID)
 		u.events = append(u.events, []any{u.runID, f.ID, string(t), u.now})
 	}
@@ -385,15 +437,24 @@ func (s *Store) resolveUnseen(ctx context.Context, tx *Tx, runID, source string,
 	if err := rows.Err(); err != nil {
 		return nil, nil, err
 	}
+	if len(ids) == 0 {
+		return nil, nil, nil
+	}
+	// One statement for all of them, by the predicate that selected them:
+	// the write transaction holds the store's write lock, so nothing
+	// changed in between. Then their events, many rows a statement.
 	now := ts(s.now())
-	for _, id := range ids {
-		if _, err := tx.ExecContext(ctx, `UPDATE findings SET status = 'resolved', resolved_at = ?, resolved_run_id = ? WHERE id = ?`,
-			now, runID, id); err != nil {
-			return nil, nil, err
-		}
-		if err := s.event(ctx, tx, runID, id, finding.Resolved); err != nil {
-			return nil, nil, err
-		}
+	if _, err := tx.ExecContext(ctx, `UPDATE findings SET status = 'resolved', resolved_at = ?, resolved_run_id = ?
+		WHERE source = ? AND status = 'open' AND last_run_id != ?`, now, runID, source, runID); err != nil {
+		return nil, nil, err
+	}
+	events := make([][]any, len(ids))
+	for i, id := range ids {
+		events[i] = []any{runID, id, string(finding.Resolved), now}
+	}
+	if err := insertMany(ctx, tx, `INSERT INTO finding_events(run_id, finding_id, transition, at) VALUES `,
+		` ON CONFLICT(run_id, finding_id) DO UPDATE SET transition = excluded.transition`, events); err != nil {
+		return nil, nil, err
 	}
 	return ids, byRule, nil
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -130,6 +131,45 @@ func TestLifecycleAcrossRuns(t *testing.T) {
 	open, _ := s.Findings(context.Background(), Filter{Status: []string{"open"}, Kind: []finding.Kind{finding.KindLeakGit}})
 	if len(open) != 1 || open[0].ID != "b" {
 		t.Errorf("open filter: %d", len(open))
+	}
+}
+
+// A finding seen again unchanged only has its last run moved (many at a
+// time); one whose content changed is rewritten; neither is resolved.
+func TestSeenAgainUnchangedAndChanged(t *testing.T) {
+	s := open(t)
+	day := time.Date(2026, 11, 1, 2, 0, 0, 0, time.UTC)
+	s.SetClock(func() time.Time { return day })
+	var fs []finding.Finding
+	for i := 0; i < 1200; i++ { // more than one chunk of ids
+		fs = append(fs, f(fmt.Sprintf("k%04d", i)))
+	}
+	run(t, s, Batch{Source: "git:x", Mode: Full, Findings: fs})
+	day = day.Add(24 * time.Hour)
+	fs[7].Title, fs[7].Severity = "changed", finding.Critical
+	fs[8].Evidence = finding.Evidence{"rule": "r", "more": "x"}
+	r2, c := run(t, s, Batch{Source: "git:x", Mode: Full, Findings: fs})
+	if seen, _ := s.Findings(context.Background(), Filter{RunID: r2}); len(seen) != 1200 {
+		t.Fatalf("run 2 saw %d findings (last_run_id), want 1200", len(seen))
+	}
+	if c != (Counts{StillOpen: 1200}) {
+		t.Fatalf("night 2: %+v", c)
+	}
+	got, _ := s.Findings(context.Background(), Filter{Source: "git:x"})
+	for _, g := range got {
+		if g.Status != finding.StatusOpen || !g.LastSeen.Equal(day) {
+			t.Fatalf("%s: %s, last seen %v", g.ID, g.Status, g.LastSeen)
+		}
+		switch g.ID {
+		case "k0007":
+			if g.Title != "changed" || g.Severity != finding.Critical {
+				t.Errorf("k0007 not rewritten: %q %s", g.Title, g.Severity)
+			}
+		case "k0008":
+			if g.Evidence.String("more") != "x" {
+				t.Errorf("k0008 evidence not rewritten: %v", g.Evidence)
+			}
+		}
 	}
 }
 

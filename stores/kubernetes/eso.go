@@ -37,11 +37,23 @@ type provider struct {
 
 type externalSecret struct {
 	name, ns, target string
+	refresh          string // spec.refreshInterval ("1h"; "0" syncs once)
 	remote           []string // remote keys, as vigil paths where the store is known, else "STORE KIND: key"
 	entries          []esEntry
 }
 
-func (e *externalSecret) from() string { return strings.Join(e.remote, ", ") }
+// from says where the copy comes from and how often ESO refreshes it.
+func (e *externalSecret) from() string {
+	s := strings.Join(e.remote, ", ")
+	switch e.refresh {
+	case "":
+	case "0", "0s":
+		s += ", synced once"
+	default:
+		s += ", every " + e.refresh
+	}
+	return s
+}
 
 func (s *Store) gvr(version, resource string) schema.GroupVersionResource {
 	return schema.GroupVersionResource{Group: esoGroup, Version: version, Resource: resource}
@@ -187,7 +199,7 @@ type esEntry struct {
 // parseES reads an ExternalSecret: its target and what it copies.
 func parseES(o *unstructured.Unstructured, look lookup) *externalSecret {
 	spec, _, _ := unstructured.NestedMap(o.Object, "spec")
-	es := &externalSecret{name: o.GetName(), ns: o.GetNamespace(), target: str(spec, "target", "name")}
+	es := &externalSecret{name: o.GetName(), ns: o.GetNamespace(), target: str(spec, "target", "name"), refresh: str(spec, "refreshInterval")}
 	if es.target == "" {
 		es.target = es.name
 	}

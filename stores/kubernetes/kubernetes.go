@@ -361,7 +361,7 @@ func (s *Store) emitNamespace(ns string, secrets []secret, synced map[string]*ex
 		for _, k := range keys {
 			out := stores.Secret{
 				Path: "k8s:" + ns + "/" + sec.meta.Name + "/" + k, Store: s.name,
-				Where: "secret " + ns + "/" + sec.meta.Name + " (" + string(sec.typ) + ")",
+				Where: where(ns, sec),
 				Owner: owner, Env: env, RotationDays: rot, ManagedBy: managedBy,
 				Created: sec.meta.CreationTimestamp.Time, Updated: sec.keys[k],
 			}
@@ -372,6 +372,16 @@ func (s *Store) emitNamespace(ns string, secrets []secret, synced map[string]*ex
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// where names a Secret for a person: namespace, name, type, and what its
+// labels say manages it.
+func where(ns string, sec secret) string {
+	w := "secret " + ns + "/" + sec.meta.Name + " (" + string(sec.typ)
+	if m := sec.meta.Labels["app.kubernetes.io/managed-by"]; m != "" {
+		w += ", managed by " + m
+	}
+	return w + ")"
 }
 
 func ownedBy(m metav1.ObjectMeta, kind string) string {
