@@ -37,7 +37,7 @@ type provider struct {
 
 type externalSecret struct {
 	name, ns, target string
-	refresh          string // spec.refreshInterval ("1h"; "0" syncs once)
+	refresh          string   // spec.refreshInterval ("1h"; "0" syncs once)
 	remote           []string // remote keys, as vigil paths where the store is known, else "STORE KIND: key"
 	entries          []esEntry
 }
