@@ -168,7 +168,9 @@ func runSharded(cmd *cobra.Command, g *globals, cfg *config.Config, want map[str
 		switch sc.Name() {
 		case "leaks":
 			shardScs = append(shardScs, sc)
-		case "github":
+		case "github", "iam":
+			// Each shard its own repositories or accounts; the last step
+			// what needs all of them (alerts; who trusts GitHub's OIDC).
 			shardScs = append(shardScs, sc)
 			finalScs = append(finalScs, sc)
 		default:

@@ -174,22 +174,22 @@ type upserter struct {
 type knownRow struct{ status, firstRun, digest string }
 
 // knownCols are read with every known row, in digest's order.
-const knownCols = `id, status, first_run_id, severity, resource, title, detail, evidence, controls, location`
+const knownCols = `id, status, first_run_id, source, severity, resource, title, detail, evidence, controls, location`
 
 func scanKnown(rows *sql.Rows) (string, knownRow, error) {
-	var id, st, fr, sev, res, title, detail, ev, ctl string
+	var id, st, fr, src, sev, res, title, detail, ev, ctl string
 	var loc []byte
-	if err := rows.Scan(&id, &st, &fr, &sev, &res, &title, &detail, &ev, &ctl, &loc); err != nil {
+	if err := rows.Scan(&id, &st, &fr, &src, &sev, &res, &title, &detail, &ev, &ctl, &loc); err != nil {
 		return "", knownRow{}, err
 	}
-	return id, knownRow{st, fr, digest(sev, res, title, detail, ev, ctl, loc)}, nil
+	return id, knownRow{st, fr, digest(src, sev, res, title, detail, ev, ctl, loc)}, nil
 }
 
 // digest is a hash of a finding's stored content, the same from the
 // columns read back as from the values about to be written.
-func digest(sev, res, title, detail, ev, ctl string, loc []byte) string {
+func digest(src, sev, res, title, detail, ev, ctl string, loc []byte) string {
 	h := sha256.New()
-	for _, v := range []string{sev, res, title, detail, ev, ctl, string(loc)} {
+	for _, v := range []string{src, sev, res, title, detail, ev, ctl, string(loc)} {
 		fmt.Fprintf(h, "%d:%s", len(v), v)
 	}
 	return string(h.Sum(nil))
@@ -319,7 +319,10 @@ func (s *Store) newUpserter(ctx context.Context, tx *Tx, runID, source string) (
 		st, err = tx.PrepareContext(ctx, q)
 		return st
 	}
-	u.upd = prep(`UPDATE findings SET severity = ?, resource = ?, title = ?, detail = ?, status = ?,
+	// The source moves with the finding: one stored first under another
+	// source (a repository renamed in the config, a CI name-only finding
+	// that was an account's) is then resolved only with its new source.
+	u.upd = prep(`UPDATE findings SET source = ?, severity = ?, resource = ?, title = ?, detail = ?, status = ?,
 		last_seen = ?, last_run_id = ?, evidence = ?, controls = ?, location = ?, regressions = regressions + ?,
 		resolved_at = CASE WHEN ? = 1 THEN NULL ELSE resolved_at END,
 		resolved_run_id = CASE WHEN ? = 1 THEN NULL ELSE resolved_run_id END
@@ -391,13 +394,13 @@ func (u *upserter) upsert(ctx context.Context, f *finding.Finding) (finding.Tran
 	case k.firstRun == u.runID:
 		t = finding.New
 	}
-	if regress == 0 && k.digest == digest(string(f.Severity), f.Resource, f.Title, f.Detail, string(ev), string(ctl), loc) {
+	if regress == 0 && k.digest == digest(u.source, string(f.Severity), f.Resource, f.Title, f.Detail, string(ev), string(ctl), loc) {
 		// Seen again as it was: only its last run moves (flush, before
 		// anything unseen is resolved).
 		u.touch = append(u.touch, f.ID)
 		return t, nil
 	}
-	if _, err := u.upd.ExecContext(ctx, string(f.Severity), f.Resource, f.Title, f.Detail, newStatus, u.now, u.runID,
+	if _, err := u.upd.ExecContext(ctx, u.source, string(f.Severity), f.Resource, f.Title, f.Detail, newStatus, u.now, u.runID,
 		string(ev), string(ctl), nullBytes(loc), regress, regress, regress, f.ID); err != nil {
 		return "", err
 	}

@@ -34,12 +34,14 @@ func hasGitHubOIDC(g *Graph) bool {
 	return false
 }
 
-// CIKeys reports long-lived access keys held by CI in an account that
-// already trusts GitHub's OIDC issuer, where federation would do: a CI
-// credential whose keyed hash is one of the account's live access key ids
-// (naming the IAM user), and, when names is set (once per run, since a
-// name says nothing of the account), a CI secret named like an access key.
-func (a *Analyzer) CIKeys(g *Graph, creds []CICredential, names bool) []finding.Finding {
+// ciAdvice is what a person should do about a long-lived key in CI.
+const ciAdvice = "The account trusts GitHub's OIDC issuer, so the workflow can assume a role with a short-lived token instead (aws-actions/configure-aws-credentials with role-to-assume): do that, then delete the key."
+
+// CIKeys reports long-lived access keys of the account held by CI, where
+// the account already trusts GitHub's OIDC issuer and federation would
+// do: a CI credential whose keyed hash is one of the account's live access
+// key ids, naming the IAM user.
+func (a *Analyzer) CIKeys(g *Graph, creds []CICredential) []finding.Finding {
 	if !hasGitHubOIDC(g) {
 		return nil
 	}
@@ -56,7 +58,6 @@ func (a *Analyzer) CIKeys(g *Graph, creds []CICredential, names bool) []finding.
 	}
 	var out []finding.Finding
 	kind := finding.KindIAMLongLivedKeyInCI
-	advice := "The account trusts GitHub's OIDC issuer, so the workflow can assume a role with a short-lived token instead (aws-actions/configure-aws-credentials with role-to-assume): do that, then delete the key."
 	for _, c := range creds {
 		if o, ok := live[c.Hash]; ok && c.Hash != "" {
 			// Named redacted, as the plaintext_variable finding names what
@@ -64,16 +65,29 @@ func (a *Analyzer) CIKeys(g *Graph, creds []CICredential, names bool) []finding.
 			key := secrethash.Redact(o.key)
 			out = append(out, a.newFinding(kind, finding.High, c.Where,
 				fmt.Sprintf("CI holds access key %s of %s at %s", key, o.user[strings.LastIndex(o.user, "/")+1:], c.Where),
-				fmt.Sprintf("%s holds the id of live access key %s of IAM user %s, a long-lived credential. %s", c.Where, key, o.user, advice),
+				fmt.Sprintf("%s holds the id of live access key %s of IAM user %s, a long-lived credential. %s", c.Where, key, o.user, ciAdvice),
 				finding.Evidence{"where": c.Where, "iam_user": o.user, "access_key_id": key}, c.Where, o.key))
+		}
+	}
+	return out
+}
+
+// CINames reports CI secrets named like an AWS access key (CI secrets are
+// write-only: only the name is known; a plaintext variable is matched by
+// its value in CIKeys instead), for when some account trusts GitHub's OIDC
+// issuer. A name says nothing of the account: these are a source of their
+// own (iam:ci), not any account's.
+func (a *Analyzer) CINames(creds []CICredential) []finding.Finding {
+	var out []finding.Finding
+	kind := finding.KindIAMLongLivedKeyInCI
+	for _, c := range creds {
+		if c.Hash != "" || !awsKeyName.MatchString(c.Name) {
 			continue
 		}
-		if names && awsKeyName.MatchString(c.Name) {
-			out = append(out, a.newFinding(kind, finding.Medium, c.Where,
-				fmt.Sprintf("CI secret %s looks like a long-lived AWS access key", c.Where),
-				fmt.Sprintf("%s is named like an AWS access key; CI secrets are write-only, so vigil can't tell whose. %s", c.Where, advice),
-				finding.Evidence{"where": c.Where, "name": c.Name}, c.Where))
-		}
+		out = append(out, a.newFinding(kind, finding.Medium, c.Where,
+			fmt.Sprintf("CI secret %s looks like a long-lived AWS access key", c.Where),
+			fmt.Sprintf("%s is named like an AWS access key; CI secrets are write-only, so vigil can't tell whose. %s", c.Where, ciAdvice),
+			finding.Evidence{"where": c.Where, "name": c.Name}, c.Where))
 	}
 	return out
 }

@@ -196,11 +196,22 @@ func TestDoorsAgainstMoto(t *testing.T) {
 	if err := s.Scan(context.Background(), nil, func(r scanners.Result) { res = append(res, r) }); err != nil {
 		t.Fatal(err)
 	}
-	if len(res) != 1 || res[0].Err != nil || res[0].Mode != scanners.Full {
+	// The account, then the CI secrets known by name alone (a source of
+	// their own: a name says nothing of the account).
+	if len(res) != 2 || res[0].Source.String() != "iam:data" || res[1].Source.String() != "iam:ci" {
 		t.Fatalf("results %+v", res)
 	}
+	for _, r := range res {
+		if r.Err != nil || r.Mode != scanners.Full {
+			t.Fatalf("%s: %v %v", r.Source, r.Mode, r.Err)
+		}
+	}
+	if len(res[1].Findings) != 1 || res[1].Findings[0].Resource != "github:org/acme/actions/AWS_ACCESS_KEY_ID" || res[1].Findings[0].Source != "iam:ci" {
+		t.Errorf("iam:ci: %+v", res[1].Findings)
+	}
+	all := append(append([]finding.Finding(nil), res[0].Findings...), res[1].Findings...)
 	var got []string
-	for _, f := range res[0].Findings {
+	for _, f := range all {
 		switch f.Kind {
 		case finding.KindIAMOldKey, finding.KindIAMUnusedKey:
 			continue // ci-bot's new key; drift_test covers those
@@ -248,7 +259,7 @@ func TestDoorsAgainstMoto(t *testing.T) {
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("findings:\n got  %s\n want %s", strings.Join(got, "\n      "), strings.Join(want, "\n      "))
 	}
-	for _, f := range res[0].Findings {
+	for _, f := range all {
 		if f.Kind == finding.KindIAMUndeclaredTrust && f.Evidence.String("trusted") != ghIssuer+" repo:acme/deploy:ref:refs/heads/dev" {
 			t.Errorf("undeclared trust names %q", f.Evidence.String("trusted"))
 		}
@@ -319,5 +330,45 @@ func TestSCPsSpareTheManagementAccount(t *testing.T) {
 		if f.Kind == finding.KindIAMMissingGrant {
 			t.Errorf("an SCP was applied to the management account: %s", f.Title)
 		}
+	}
+}
+
+// In a sharded run each shard reads the accounts it owns and no shard
+// reports the CI secrets known by name; the last step reads only whether
+// any account trusts GitHub's OIDC issuer and reports them, once.
+func TestShardsDivideAccounts(t *testing.T) {
+	mgmt := testenv.AWSConfig(t, testenv.Moto(t))
+	cfg, _, _ := seedDoors(t, mgmt)
+	var accts []awsconf.Account
+	for _, n := range []string{"a", "b", "c", "d", "e", "f", "g", "h"} {
+		accts = append(accts, awsconf.Account{Name: n, Config: cfg})
+	}
+	s := &Scanner{Accounts: accts,
+		CI: func(context.Context) ([]CICredential, error) {
+			return []CICredential{{Where: "github:org/acme/actions/AWS_ACCESS_KEY_ID", Name: "AWS_ACCESS_KEY_ID"}}, nil
+		},
+		Analyzer: &Analyzer{Controls: rules.DefaultControls(), Ignore: []string{"*"}, Now: time.Now()},
+	}
+	seen := map[string]int{}
+	for i := 0; i < 3; i++ {
+		ctx := scanners.WithShard(context.Background(), scanners.Shard{I: i, N: 3})
+		if err := s.Scan(ctx, nil, func(r scanners.Result) { seen[r.Source.String()]++ }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, a := range accts {
+		if seen["iam:"+a.Name] != 1 {
+			t.Errorf("account %s read by %d shards", a.Name, seen["iam:"+a.Name])
+		}
+	}
+	if seen["iam:ci"] != 0 || len(seen) != len(accts) {
+		t.Errorf("shards emitted %v", seen)
+	}
+	var final []scanners.Result
+	if err := s.Scan(scanners.WithFinalizing(context.Background()), nil, func(r scanners.Result) { final = append(final, r) }); err != nil {
+		t.Fatal(err)
+	}
+	if len(final) != 1 || final[0].Source.String() != "iam:ci" || final[0].Mode != scanners.Full || len(final[0].Findings) != 1 {
+		t.Fatalf("last step: %+v", final)
 	}
 }

@@ -106,11 +106,34 @@ func (s *Scanner) Scan(ctx context.Context, _ scanners.StateReader, emit func(sc
 	if s.CI != nil {
 		ci, ciErr = s.CI(ctx)
 	}
-	nameOnce := true
+	// A sharded run's shards read the accounts they own; its last step
+	// reads only what needs every account: whether any trusts GitHub's
+	// OIDC issuer, for the CI secrets known by name alone (iam:ci). A run
+	// in one process does both.
+	shard, final := scanners.Sharded(ctx), scanners.Finalizing(ctx)
+	trustsGitHub := false
+	var unknown []error // accounts whose OIDC providers could not be read
 	for i, acct := range s.Accounts {
-		res := scanners.Result{Source: scanners.Source{Scanner: "iam", Name: acct.Name}, Mode: scanners.Full, Note: strings.Join(notes, "; ")}
+		src := scanners.Source{Scanner: "iam", Name: acct.Name}
+		if final {
+			if idErr[i] != nil {
+				unknown = append(unknown, idErr[i])
+				continue
+			}
+			provs, err := OIDCProviders(ctx, iam.NewFromConfig(acct.Config))
+			if err != nil {
+				unknown = append(unknown, fmt.Errorf("iam %s: %w", acct.Name, err))
+			}
+			trustsGitHub = trustsGitHub || hasGitHubOIDC(&Graph{OIDCProviders: provs})
+			continue
+		}
+		if shard && !scanners.Owns(ctx, src) {
+			continue
+		}
+		res := scanners.Result{Source: src, Mode: scanners.Full, Note: strings.Join(notes, "; ")}
 		if idErr[i] != nil {
 			res.Mode, res.Err = scanners.Partial, idErr[i]
+			unknown = append(unknown, idErr[i])
 			emit(res)
 			continue
 		}
@@ -119,6 +142,7 @@ func (s *Scanner) Scan(ctx context.Context, _ scanners.StateReader, emit func(sc
 		g, err := Fetch(ctx, client, ids[i])
 		if err != nil {
 			res.Mode, res.Err = scanners.Partial, fmt.Errorf("iam %s (account %s): %w", acct.Name, ids[i], err)
+			unknown = append(unknown, res.Err)
 			emit(res)
 			continue
 		}
@@ -134,7 +158,9 @@ func (s *Scanner) Scan(ctx context.Context, _ scanners.StateReader, emit func(sc
 		}
 		if g.OIDCProviders, err = OIDCProviders(ctx, client); err != nil {
 			partial = append(partial, err)
+			unknown = append(unknown, err)
 		}
+		trustsGitHub = trustsGitHub || hasGitHubOIDC(g)
 		for _, region := range s.SecretRegions {
 			c := acct.Config.Copy()
 			c.Region = region
@@ -149,12 +175,7 @@ func (s *Scanner) Scan(ctx context.Context, _ scanners.StateReader, emit func(sc
 		if ciErr != nil {
 			partial = append(partial, fmt.Errorf("CI credentials: %w", ciErr))
 		} else {
-			res.Findings = append(res.Findings, a.CIKeys(g, ci, nameOnce)...)
-			// Name-only findings say nothing of the account: reported with
-			// the first account that trusts GitHub's issuer.
-			if hasGitHubOIDC(g) {
-				nameOnce = false
-			}
+			res.Findings = append(res.Findings, a.CIKeys(g, ci)...)
 		}
 		if len(partial) > 0 {
 			res.Mode, res.Err = scanners.Partial, fmt.Errorf("iam %s (account %s): %w", acct.Name, g.Account, errors.Join(partial...))
@@ -168,6 +189,24 @@ func (s *Scanner) Scan(ctx context.Context, _ scanners.StateReader, emit func(sc
 			"scp_levels", len(g.SCPs), "secrets", len(g.Secrets), "findings", len(res.Findings), "took", time.Since(start))
 		emit(res)
 	}
+	if s.CI == nil || shard {
+		return nil
+	}
+	res := scanners.Result{Source: scanners.Source{Scanner: "iam", Name: "ci"}, Mode: scanners.Full}
+	switch {
+	case ciErr != nil:
+		res.Mode, res.Err = scanners.Partial, fmt.Errorf("iam ci: CI credentials: %w", ciErr)
+	case trustsGitHub:
+		res.Findings = a.CINames(ci)
+	case len(unknown) > 0:
+		// No account read trusts GitHub, but one that could not be read
+		// might: what was found stays as it was.
+		res.Mode, res.Err = scanners.Partial, fmt.Errorf("iam ci: whether any account trusts GitHub's OIDC issuer is unknown: %w", errors.Join(unknown...))
+	}
+	for i := range res.Findings {
+		res.Findings[i].Source = res.Source.String()
+	}
+	emit(res)
 	return nil
 }
 
