@@ -225,3 +225,44 @@ func TestOpenFromKubeconfig(t *testing.T) {
 		t.Fatal("a missing kubeconfig opened")
 	}
 }
+
+// SealedSecret objects in the cluster are listed from their metadata and
+// the names of their encrypted keys, with their scope; the Secret the
+// controller unsealed from one is classified as its copy.
+func TestSealedSecretObjects(t *testing.T) {
+	c := kubetest.Start(t)
+	p := c.Prefix()
+	ns := p + "sealed"
+	c.Namespace(t, ns, nil)
+	c.Apply(t, ns, []byte(`apiVersion: bitnami.com/v1alpha1
+kind: SealedSecret
+metadata:
+  name: db
+  annotations: {sealedsecrets.bitnami.com/namespace-wide: "true"}
+  labels: {owner: data-platform}
+spec:
+  encryptedData: {password: AgBy3i4OJSWK+PiTySYZZA==, user: AgCd1+h1w==}
+  template: {metadata: {name: db}}
+`))
+	mkSecret(t, c, ns, "db", corev1.SecretTypeOpaque, map[string]string{"password": testenv.FakeAWSKey(), "user": "etl"}, nil,
+		&metav1.OwnerReference{APIVersion: "bitnami.com/v1alpha1", Kind: "SealedSecret", Name: "db", UID: "00000000-0000-0000-0000-000000000001"})
+	s := asVigil(t, c, []string{ns}, nil)
+	got := storetest.List(t, s)
+	by := map[string]stores.Secret{}
+	for _, sec := range got {
+		by[sec.Path] = sec
+	}
+	for _, k := range []string{"password", "user"} {
+		sealed, ok := by["sealed:"+ns+"/db/"+k]
+		if !ok || !strings.Contains(sealed.Where, "namespace-wide") || sealed.Owner != "data-platform" {
+			t.Errorf("sealed:%s/db/%s: %+v", ns, k, sealed)
+		}
+		if cp := by["k8s:"+ns+"/db/"+k]; !strings.HasPrefix(cp.ManagedBy, "SealedSecret "+ns+"/db") {
+			t.Errorf("the unsealed copy of %s is not classified: %q", k, cp.ManagedBy)
+		}
+	}
+	covers := strings.Join(s.Covers(), " ")
+	if !strings.Contains(covers, "sealed:"+ns+"/") || !strings.Contains(covers, "k8s:"+ns+"/") {
+		t.Errorf("covers %s", covers)
+	}
+}
