@@ -35,21 +35,9 @@ func TestRunOverAKubernetesCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.ServiceAccount(t, ns, "loader")
-	if _, err := c.Admin.RbacV1().Roles(ns).Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "loader"}, Rules: []rbacv1.PolicyRule{
-		{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get"}, ResourceNames: []string{"warehouse"}}}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Admin.RbacV1().RoleBindings(ns).Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "loader"},
-		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "loader"},
-		Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Namespace: ns, Name: "loader"}}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(filepath.Join("..", "..", "examples", "kubernetes", "vigil-clusterrole.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.Apply(t, "", b)
-	token := c.ServiceAccount(t, "vigil", "vigil")
+	c.Grant(t, ns, "loader", "loader",
+		rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get"}, ResourceNames: []string{"warehouse"}})
+	token := c.VigilToken(t)
 
 	r := testenv.NewRepo(t)
 	r.Commit("oops", map[string]string{"deploy/env.sh": "export AWS_ACCESS_KEY_ID=" + live + "\n"})

@@ -237,11 +237,7 @@ func TestDoctorPostgresDatabase(t *testing.T) {
 // a closed port is unreachable.
 func TestDoctorKubernetes(t *testing.T) {
 	c := kubetest.Start(t)
-	b, err := os.ReadFile(filepath.Join("..", "..", "examples", "kubernetes", "vigil-clusterrole.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.Apply(t, "", b)
+	vigil := c.VigilToken(t)
 	p := c.Prefix()
 	status := func(token string, namespaces ...string) map[string]Status {
 		got := map[string]Status{}
@@ -250,7 +246,6 @@ func TestDoctorKubernetes(t *testing.T) {
 		}
 		return got
 	}
-	vigil := c.ServiceAccount(t, "vigil", "vigil")
 	if got := status(vigil); got["list namespaces"] != OK || got["list secrets in every namespace"] != OK || got["reach the API server"] != OK {
 		t.Errorf("vigil's service account: %v", got)
 	}

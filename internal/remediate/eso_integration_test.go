@@ -3,8 +3,6 @@ package remediate
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -55,12 +53,7 @@ spec:
 	if run {
 		standIn.Run(t, 200*time.Millisecond)
 	}
-	b, err := os.ReadFile(filepath.Join("..", "..", "examples", "kubernetes", "vigil-clusterrole.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.Apply(t, "", b)
-	rc := c.Config(c.ServiceAccount(t, "vigil", "vigil"))
+	rc := c.Config(c.VigilToken(t))
 	core, _ := kubernetes.NewForConfig(rc)
 	dyn, _ := dynamic.NewForConfig(rc)
 	kv := fx.engine.Handlers[KindRotateVault].(*VaultKV)

@@ -12,6 +12,22 @@ import (
 	"github.com/vigilsec/vigil/internal/testenv/pgtest"
 )
 
+// benchStore opens an empty store on engine ("sqlite" or "postgres"),
+// closed when the benchmark ends.
+func benchStore(b *testing.B, engine string) *Store {
+	h, _ := secrethash.New([]byte(strings.Repeat("s", 32)))
+	where := filepath.Join(b.TempDir(), "v.db")
+	if engine == "postgres" {
+		where = pgtest.Database(b)
+	}
+	s, err := Open(context.Background(), where, h)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	return s
+}
+
 // BenchmarkApply is the store's cost per finding written: one source's
 // batch of 100 new findings per operation (a night's new leaks in a
 // repository), with their events and audit row, on each engine. ns/op
@@ -19,16 +35,7 @@ import (
 func BenchmarkApply(b *testing.B) {
 	for _, engine := range []string{"sqlite", "postgres"} {
 		b.Run(engine, func(b *testing.B) {
-			h, _ := secrethash.New([]byte(strings.Repeat("s", 32)))
-			where := filepath.Join(b.TempDir(), "v.db")
-			if engine == "postgres" {
-				where = pgtest.Database(b)
-			}
-			s, err := Open(context.Background(), where, h)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer s.Close()
+			s := benchStore(b, engine)
 			ctx := context.Background()
 			run, err := s.BeginRun(ctx, "bench")
 			if err != nil {
@@ -55,16 +62,7 @@ func BenchmarkApply(b *testing.B) {
 func BenchmarkApplyNextNight(b *testing.B) {
 	for _, engine := range []string{"sqlite", "postgres"} {
 		b.Run(engine, func(b *testing.B) {
-			h, _ := secrethash.New([]byte(strings.Repeat("s", 32)))
-			where := filepath.Join(b.TempDir(), "v.db")
-			if engine == "postgres" {
-				where = pgtest.Database(b)
-			}
-			s, err := Open(context.Background(), where, h)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer s.Close()
+			s := benchStore(b, engine)
 			ctx := context.Background()
 			first, err := s.BeginRun(ctx, "bench")
 			if err != nil {

@@ -12,6 +12,7 @@ package rbac
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -82,52 +83,65 @@ type graph struct {
 func load(ctx context.Context, c kubernetes.Interface) (*graph, error) {
 	g := &graph{clusterRoles: map[string][]rbacv1.PolicyRule{}, roles: map[string][]rbacv1.PolicyRule{}}
 	rb := c.RbacV1()
-	opts := metav1.ListOptions{Limit: 500}
-	for o := opts; ; {
-		l, err := rb.ClusterRoles().List(ctx, o)
-		if err != nil {
-			return nil, fmt.Errorf("list clusterroles: %w", err)
-		}
-		for _, r := range l.Items {
-			g.clusterRoles[r.Name] = r.Rules
-		}
-		if o.Continue = l.Continue; o.Continue == "" {
-			break
-		}
-	}
-	for o := opts; ; {
-		l, err := rb.Roles("").List(ctx, o)
-		if err != nil {
-			return nil, fmt.Errorf("list roles: %w", err)
-		}
-		for _, r := range l.Items {
-			g.roles[r.Namespace+"/"+r.Name] = r.Rules
-		}
-		if o.Continue = l.Continue; o.Continue == "" {
-			break
-		}
-	}
-	for o := opts; ; {
-		l, err := rb.ClusterRoleBindings().List(ctx, o)
-		if err != nil {
-			return nil, fmt.Errorf("list clusterrolebindings: %w", err)
-		}
-		g.crbs = append(g.crbs, l.Items...)
-		if o.Continue = l.Continue; o.Continue == "" {
-			break
-		}
-	}
-	for o := opts; ; {
-		l, err := rb.RoleBindings("").List(ctx, o)
-		if err != nil {
-			return nil, fmt.Errorf("list rolebindings: %w", err)
-		}
-		g.rbs = append(g.rbs, l.Items...)
-		if o.Continue = l.Continue; o.Continue == "" {
-			break
-		}
+	err := errors.Join(
+		pages(ctx, "clusterroles", func(o metav1.ListOptions) (string, error) {
+			l, err := rb.ClusterRoles().List(ctx, o)
+			if err == nil {
+				for _, r := range l.Items {
+					g.clusterRoles[r.Name] = r.Rules
+				}
+			}
+			return continueOf(l, err)
+		}),
+		pages(ctx, "roles", func(o metav1.ListOptions) (string, error) {
+			l, err := rb.Roles("").List(ctx, o)
+			if err == nil {
+				for _, r := range l.Items {
+					g.roles[r.Namespace+"/"+r.Name] = r.Rules
+				}
+			}
+			return continueOf(l, err)
+		}),
+		pages(ctx, "clusterrolebindings", func(o metav1.ListOptions) (string, error) {
+			l, err := rb.ClusterRoleBindings().List(ctx, o)
+			if err == nil {
+				g.crbs = append(g.crbs, l.Items...)
+			}
+			return continueOf(l, err)
+		}),
+		pages(ctx, "rolebindings", func(o metav1.ListOptions) (string, error) {
+			l, err := rb.RoleBindings("").List(ctx, o)
+			if err == nil {
+				g.rbs = append(g.rbs, l.Items...)
+			}
+			return continueOf(l, err)
+		}),
+	)
+	if err != nil {
+		return nil, err
 	}
 	return g, nil
+}
+
+// pages calls list with each page's continue token until the last page.
+func pages(ctx context.Context, what string, list func(metav1.ListOptions) (string, error)) error {
+	o := metav1.ListOptions{Limit: 500}
+	for {
+		cont, err := list(o)
+		if err != nil {
+			return fmt.Errorf("list %s: %w", what, err)
+		}
+		if o.Continue = cont; cont == "" || ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+}
+
+func continueOf(l interface{ GetContinue() string }, err error) (string, error) {
+	if err != nil {
+		return "", err
+	}
+	return l.GetContinue(), nil
 }
 
 // grant is one verb on one resource (or one object of it), in one

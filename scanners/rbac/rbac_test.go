@@ -37,16 +37,10 @@ func TestRBACDriftBothWays(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	_, err := c.Admin.RbacV1().Roles(etl).Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "loader"}, Rules: []rbacv1.PolicyRule{
-		{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get"}, ResourceNames: []string{"warehouse"}},
-		{APIGroups: []string{"batch"}, Resources: []string{"jobs"}, Verbs: []string{"list", "watch"}},
-	}}, metav1.CreateOptions{})
-	mk(err)
-	_, err = c.Admin.RbacV1().RoleBindings(etl).Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "loader"},
-		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "loader"},
-		Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Namespace: etl, Name: "loader"}}}, metav1.CreateOptions{})
-	mk(err)
-	_, err = c.Admin.RbacV1().ClusterRoles().Create(ctx, &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: p + "read-secrets"}, Rules: []rbacv1.PolicyRule{
+	c.Grant(t, etl, "loader", "loader",
+		rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get"}, ResourceNames: []string{"warehouse"}},
+		rbacv1.PolicyRule{APIGroups: []string{"batch"}, Resources: []string{"jobs"}, Verbs: []string{"list", "watch"}})
+	_, err := c.Admin.RbacV1().ClusterRoles().Create(ctx, &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: p + "read-secrets"}, Rules: []rbacv1.PolicyRule{
 		{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get", "list"}},
 	}}, metav1.CreateOptions{})
 	mk(err)
@@ -86,12 +80,7 @@ func TestRBACDriftBothWays(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := os.ReadFile(filepath.Join("..", "..", "examples", "kubernetes", "vigil-clusterrole.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.Apply(t, "", b)
-	vigil, err := kubernetes.NewForConfig(c.Config(c.ServiceAccount(t, "vigil", "vigil")))
+	vigil, err := kubernetes.NewForConfig(c.Config(c.VigilToken(t)))
 	if err != nil {
 		t.Fatal(err)
 	}

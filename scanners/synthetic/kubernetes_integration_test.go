@@ -3,8 +3,6 @@ package synthetic
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -42,17 +40,9 @@ func kubeSetup(t *testing.T) (c *kubetest.Cluster, p string, iss *KubernetesIssu
 	for _, sa := range []string{"loader", "wide"} {
 		c.ServiceAccount(t, p+"etl", sa)
 	}
-	if _, err := c.Admin.RbacV1().Roles(p+"etl").Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "loader"}, Rules: []rbacv1.PolicyRule{
-		{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get"}, ResourceNames: []string{"warehouse"}},
-		{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"list"}},
-	}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Admin.RbacV1().RoleBindings(p+"etl").Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "loader"},
-		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "loader"},
-		Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Namespace: p + "etl", Name: "loader"}}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	c.Grant(t, p+"etl", "loader", "loader",
+		rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get"}, ResourceNames: []string{"warehouse"}},
+		rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"list"}})
 	if _, err := c.Admin.RbacV1().ClusterRoles().Create(ctx, &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: p + "read-secrets"}, Rules: []rbacv1.PolicyRule{
 		{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get", "list"}},
 	}}, metav1.CreateOptions{}); err != nil {
@@ -60,12 +50,7 @@ func kubeSetup(t *testing.T) (c *kubetest.Cluster, p string, iss *KubernetesIssu
 	}
 	c.BindCluster(t, p+"read-secrets", p+"etl", "wide")
 
-	b, err := os.ReadFile(filepath.Join("..", "..", "examples", "kubernetes", "vigil-clusterrole.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.Apply(t, "", b)
-	rc := c.Config(c.ServiceAccount(t, "vigil", "vigil"))
+	rc := c.Config(c.VigilToken(t))
 	client, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		t.Fatal(err)

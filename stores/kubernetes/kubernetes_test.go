@@ -3,11 +3,9 @@ package kubernetes
 import (
 	"context"
 	"encoding/base64"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -25,25 +23,12 @@ import (
 	"github.com/vigilsec/vigil/stores/storetest"
 )
 
-// vigilUser is the service account examples/kubernetes/vigil-clusterrole.yaml
-// makes, as the API server's audit log names it.
-const vigilUser = "system:serviceaccount:vigil:vigil"
-
-var exampleOnce sync.Once
-
 // asVigil returns a store on the real API server with the credentials
 // vigil is given in production: a token of the service account bound to
 // the ClusterRole of examples/ (applied as it is published).
 func asVigil(t *testing.T, c *kubetest.Cluster, namespaces []string, h stores.Hasher) *Store {
 	t.Helper()
-	exampleOnce.Do(func() {
-		b, err := os.ReadFile(filepath.Join("..", "..", "examples", "kubernetes", "vigil-clusterrole.yaml"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.Apply(t, "", b)
-	})
-	return storeFor(t, c.Config(c.ServiceAccount(t, "vigil", "vigil")), namespaces, h)
+	return storeFor(t, c.Config(c.VigilToken(t)), namespaces, h)
 }
 
 func storeFor(t *testing.T, rc *rest.Config, namespaces []string, h stores.Hasher) *Store {
@@ -114,7 +99,7 @@ func TestMetadataOnlyUnlessHashing(t *testing.T) {
 	mkSecret(t, c, p+"audit", "warehouse", corev1.SecretTypeOpaque, map[string]string{"password": value, "user": "loader"}, nil, nil)
 	encoded := base64.StdEncoding.EncodeToString([]byte(value))
 	seen := func() (found bool, n int) {
-		for _, e := range c.Audit(t, vigilUser) {
+		for _, e := range c.Audit(t, kubetest.VigilUser) {
 			if e.ObjectRef == nil || e.ObjectRef.Resource != "secrets" || e.ObjectRef.Namespace != p+"audit" {
 				continue
 			}

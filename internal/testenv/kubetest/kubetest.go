@@ -94,29 +94,38 @@ func Start(t testing.TB) *Cluster {
 
 var errNoBinaries = errors.New("kube-apiserver and etcd are not built (make test builds them into .cache/kube/bin)")
 
+// moduleRoot is the root of the vigil module the test runs in.
+func moduleRoot() (string, error) {
+	dir, _ := os.Getwd()
+	for {
+		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && bytes.HasPrefix(b, []byte("module github.com/vigilsec/vigil\n")) {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("not inside the vigil module")
+		}
+		dir = parent
+	}
+}
+
 // binDir finds the built binaries: $VIGIL_KUBE_BIN, or .cache/kube/bin at
 // the root of the vigil module the test runs in.
 func binDir() (string, error) {
 	if d := os.Getenv("VIGIL_KUBE_BIN"); d != "" {
 		return d, nil
 	}
-	dir, _ := os.Getwd()
-	for {
-		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && bytes.HasPrefix(b, []byte("module github.com/vigilsec/vigil\n")) {
-			d := filepath.Join(dir, ".cache", "kube", "bin")
-			for _, bin := range []string{"kube-apiserver", "etcd"} {
-				if _, err := os.Stat(filepath.Join(d, bin)); err != nil {
-					return "", errNoBinaries
-				}
-			}
-			return d, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
+	root, err := moduleRoot()
+	if err != nil {
+		return "", errNoBinaries
+	}
+	d := filepath.Join(root, ".cache", "kube", "bin")
+	for _, bin := range []string{"kube-apiserver", "etcd"} {
+		if _, err := os.Stat(filepath.Join(d, bin)); err != nil {
 			return "", errNoBinaries
 		}
-		dir = parent
 	}
+	return d, nil
 }
 
 // run starts bin with its output in dir/NAME.log; it dies with the test
@@ -332,6 +341,43 @@ func (c *Cluster) BindClusterRoleIn(t testing.TB, role, ns, sa string, namespace
 		if err != nil && !apierrors.IsAlreadyExists(err) {
 			t.Fatal(err)
 		}
+	}
+}
+
+// VigilUser is the service account examples/kubernetes/vigil-clusterrole.yaml
+// makes for vigil, as the API server's audit log names it.
+const VigilUser = "system:serviceaccount:vigil:vigil"
+
+// VigilToken applies examples/kubernetes/vigil-clusterrole.yaml as it is
+// published (vigil's service account and ClusterRoles) and returns a token
+// of that service account: the credentials vigil is given in production.
+func (c *Cluster) VigilToken(t testing.TB) string {
+	t.Helper()
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(root, "examples", "kubernetes", "vigil-clusterrole.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Apply(t, "", b)
+	return c.ServiceAccount(t, "vigil", "vigil")
+}
+
+// Grant gives the service account ns/sa a Role named name in ns with
+// rules, bound to it.
+func (c *Cluster) Grant(t testing.TB, ns, sa, name string, rules ...rbacv1.PolicyRule) {
+	t.Helper()
+	ctx := context.Background()
+	c.Namespace(t, ns, nil)
+	if _, err := c.Admin.RbacV1().Roles(ns).Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: name}, Rules: rules}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Admin.RbacV1().RoleBindings(ns).Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name},
+		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: name},
+		Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Namespace: ns, Name: sa}}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
 	}
 }
 
