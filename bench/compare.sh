@@ -6,6 +6,7 @@
 #
 #   BENCH_REPO=/path/to/repo   repository to scan (default: a generated one)
 #   BENCH_LOG_MB=512           size of the generated log directory
+#   BENCH_SRC=/path/to/dir     source directory to scan (default: Go's own $GOROOT/src, 157 MB)
 source "$(dirname "$0")/common.sh"
 install_gitleaks
 install_peers
@@ -104,3 +105,26 @@ read -r re_t re_m <<<"$(measure vg-logs2 : "$bin/vigil" scan logs "$logs/*.log" 
 read -r gn vn eq <<<"$(compare dir "$data/gl-dir.json" "$data/vg-logs.json" "$logs")"
 table "gitleaks $GITLEAKS_VERSION dir" "vigil scan logs (first)" "vigil scan logs (no-change rescan)" \
   "$gl_t" "$gl_m" "$gn" "$vg_t" "$vg_m" "$vn" "$re_t" "$re_m" "$eq"
+echo
+
+src="${BENCH_SRC:-$(go env GOROOT)/src}"
+echo "## source directory: $src ($(du -sm "$src" | cut -f1) MiB)"
+read -r gl_t gl_m <<<"$(measure gl-src : "$bin/gitleaks" dir "$src" --no-banner --redact -l error -f json -r "$data/gl-src.json")"
+read -r vg_t vg_m <<<"$(measure vg-src 'rm -f "$data"/s.db*' "$bin/vigil" scan dir "$src" --db "$data/s.db" -q --format json --out "$data/vg-src")"
+cp "$data/vg-src/findings.json" "$data/vg-src.json"
+read -r re_t re_m <<<"$(measure vg-src2 : "$bin/vigil" scan dir "$src" --db "$data/s.db" -q --format json)"
+read -r gn vn eq <<<"$(compare dir "$data/gl-src.json" "$data/vg-src.json" "$src")"
+table "gitleaks $GITLEAKS_VERSION dir" "vigil scan dir (first)" "vigil scan dir (second)" \
+  "$gl_t" "$gl_m" "$gn" "$vg_t" "$vg_m" "$vn" "$re_t" "$re_m" "$eq"
+read -r bl_t bl_m <<<"$(measure bl-src : "$bin/peers/betterleaks/bin/betterleaks" "$src" -l error -o "$data/bl-src.json")"
+read -r kf_t kf_m <<<"$(measure kf-src : "$bin/peers/kingfisher/bin/kingfisher" scan "$src" --no-validate --no-update-check -f json -o "$data/kf-src.json")"
+bl_n=$(python3 -c "import json; print(len(json.load(open('$data/bl-src.json'))))")
+kf_n=$(python3 -c "import json; print(len(json.load(open('$data/kf-src.json'))['findings']))")
+printf '| betterleaks 2.0.0 (a directory) | %s | %s | %s |\n| Kingfisher 2.14.0 scan | %s | %s | %s |\n' "$bl_t" "$bl_m" "$bl_n" "$kf_t" "$kf_m" "$kf_n"
+if [ -x "$bin/vigil-cgo" ]; then
+  read -r vc_t vc_m <<<"$(measure vc-src 'rm -f "$data"/cs.db*' "$bin/vigil-cgo" scan dir "$src" --db "$data/cs.db" -q --format json --out "$data/vc-src")"
+  cp "$data/vc-src/findings.json" "$data/vc-src.json"
+  read -r gn cn ceq <<<"$(compare dir "$data/gl-src.json" "$data/vc-src.json" "$src")"
+  printf '| vigil RE2=cgo scan dir (first) | %s | %s | %s |\n' "$vc_t" "$vc_m" "$cn"
+  echo "RE2=cgo speed-up over gitleaks: $(python3 -c "print(f'{$gl_t/$vc_t:.2f}x')"); finding sets: $ceq"
+fi
