@@ -25,8 +25,12 @@ var awsKeyName = regexp.MustCompile(`(?i)(^|_)AWS_(ACCESS_KEY(_ID)?|SECRET(_ACCE
 // gitHubIssuer is GitHub Actions' OIDC issuer.
 const gitHubIssuer = "oidc-provider/token.actions.githubusercontent.com"
 
-func hasGitHubOIDC(g *Graph) bool {
-	for _, p := range g.OIDCProviders {
+func hasGitHubOIDC(g *Graph) bool { return trustsGitHub(g.OIDCProviders) }
+
+// trustsGitHub says whether an account with these OIDC providers trusts
+// GitHub's issuer.
+func trustsGitHub(providers []string) bool {
+	for _, p := range providers {
 		if strings.Contains(p, gitHubIssuer) {
 			return true
 		}

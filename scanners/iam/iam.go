@@ -52,6 +52,9 @@ func (s *Scanner) Scan(ctx context.Context, _ scanners.StateReader, emit func(sc
 	if s.Log == nil {
 		s.Log = slog.New(slog.DiscardHandler)
 	}
+	if scanners.Finalizing(ctx) {
+		return s.finalize(ctx, emit)
+	}
 	a := *s.Analyzer
 	if a.Now.IsZero() {
 		a.Now = time.Now()
@@ -106,27 +109,13 @@ func (s *Scanner) Scan(ctx context.Context, _ scanners.StateReader, emit func(sc
 	if s.CI != nil {
 		ci, ciErr = s.CI(ctx)
 	}
-	// A sharded run's shards read the accounts they own; its last step
-	// reads only what needs every account: whether any trusts GitHub's
-	// OIDC issuer, for the CI secrets known by name alone (iam:ci). A run
-	// in one process does both.
-	shard, final := scanners.Sharded(ctx), scanners.Finalizing(ctx)
-	trustsGitHub := false
+	// A sharded run's shards read the accounts they own (its last step,
+	// finalize, only what needs every account).
+	shard := scanners.Sharded(ctx)
+	trusts := false
 	var unknown []error // accounts whose OIDC providers could not be read
 	for i, acct := range s.Accounts {
 		src := scanners.Source{Scanner: "iam", Name: acct.Name}
-		if final {
-			if idErr[i] != nil {
-				unknown = append(unknown, idErr[i])
-				continue
-			}
-			provs, err := OIDCProviders(ctx, iam.NewFromConfig(acct.Config))
-			if err != nil {
-				unknown = append(unknown, fmt.Errorf("iam %s: %w", acct.Name, err))
-			}
-			trustsGitHub = trustsGitHub || hasGitHubOIDC(&Graph{OIDCProviders: provs})
-			continue
-		}
 		if shard && !scanners.Owns(ctx, src) {
 			continue
 		}
@@ -160,7 +149,7 @@ func (s *Scanner) Scan(ctx context.Context, _ scanners.StateReader, emit func(sc
 			partial = append(partial, err)
 			unknown = append(unknown, err)
 		}
-		trustsGitHub = trustsGitHub || hasGitHubOIDC(g)
+		trusts = trusts || hasGitHubOIDC(g)
 		for _, region := range s.SecretRegions {
 			c := acct.Config.Copy()
 			c.Region = region
@@ -189,25 +178,52 @@ func (s *Scanner) Scan(ctx context.Context, _ scanners.StateReader, emit func(sc
 			"scp_levels", len(g.SCPs), "secrets", len(g.Secrets), "findings", len(res.Findings), "took", time.Since(start))
 		emit(res)
 	}
-	if s.CI == nil || shard {
+	if s.CI != nil && !shard {
+		emit(a.ciNames(ci, ciErr, trusts, unknown))
+	}
+	return nil
+}
+
+// finalize is a sharded run's last step for IAM: the shards read the
+// accounts; what is left needs all of them, whether any trusts GitHub's
+// OIDC issuer, for the CI secrets known by name alone (iam:ci).
+func (s *Scanner) finalize(ctx context.Context, emit func(scanners.Result)) error {
+	if s.CI == nil {
 		return nil
 	}
+	ci, ciErr := s.CI(ctx)
+	trusts := false
+	var unknown []error
+	for _, acct := range s.Accounts {
+		provs, err := OIDCProviders(ctx, iam.NewFromConfig(acct.Config))
+		if err != nil {
+			unknown = append(unknown, fmt.Errorf("iam %s: %w", acct.Name, err))
+			continue
+		}
+		trusts = trusts || trustsGitHub(provs)
+	}
+	emit(s.Analyzer.ciNames(ci, ciErr, trusts, unknown))
+	return nil
+}
+
+// ciNames is the iam:ci result: the CI secrets known by name alone,
+// reported when some account trusts GitHub's OIDC issuer. An account that
+// could not be read might: then the result is partial and what was found
+// stays as it was.
+func (a *Analyzer) ciNames(ci []CICredential, ciErr error, trusts bool, unknown []error) scanners.Result {
 	res := scanners.Result{Source: scanners.Source{Scanner: "iam", Name: "ci"}, Mode: scanners.Full}
 	switch {
 	case ciErr != nil:
 		res.Mode, res.Err = scanners.Partial, fmt.Errorf("iam ci: CI credentials: %w", ciErr)
-	case trustsGitHub:
+	case trusts:
 		res.Findings = a.CINames(ci)
 	case len(unknown) > 0:
-		// No account read trusts GitHub, but one that could not be read
-		// might: what was found stays as it was.
 		res.Mode, res.Err = scanners.Partial, fmt.Errorf("iam ci: whether any account trusts GitHub's OIDC issuer is unknown: %w", errors.Join(unknown...))
 	}
 	for i := range res.Findings {
 		res.Findings[i].Source = res.Source.String()
 	}
-	emit(res)
-	return nil
+	return res
 }
 
 // OIDCProviders lists the account's OpenID Connect provider ARNs.
