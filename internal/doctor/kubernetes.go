@@ -2,7 +2,6 @@ package doctor
 
 import (
 	"context"
-	"strings"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -63,21 +62,14 @@ func kubernetesCluster(ctx context.Context, k config.KubernetesCluster) []Check 
 		}
 		out = append(out, ch)
 	}
-	var literal []string
-	for _, ns := range k.Namespaces {
-		if strings.ContainsAny(ns, "*?[") {
-			literal = nil
-			break
-		}
-		literal = append(literal, ns)
-	}
-	if len(literal) == 0 {
+	named := kstore.Named(k.Namespaces)
+	if len(named) == 0 {
 		may("list namespaces", "", "", "namespaces")
 		may("list secrets in every namespace", "", "", "secrets")
 		may("list ExternalSecrets in every namespace", "", "external-secrets.io", "externalsecrets")
 		return out
 	}
-	for _, ns := range literal {
+	for _, ns := range named {
 		may("list secrets in "+ns, ns, "", "secrets")
 		may("list ExternalSecrets in "+ns, ns, "external-secrets.io", "externalsecrets")
 	}

@@ -51,8 +51,7 @@ type Store struct {
 	// reportGenerated lists the platform's own Secrets (service-account
 	// tokens, Helm releases) as ordinary secrets, undeclared if not declared.
 	reportGenerated bool
-	page            int    // the page size asked of the API server
-	esVersion       string // ESO's API version, once found
+	page            int // the page size asked of the API server
 
 	// What the last List found besides the secrets.
 	covers   []string
@@ -159,15 +158,24 @@ func scrub(err error) error {
 	return err
 }
 
-// matchNamespaces lists the namespaces the globs match (literal names are
-// taken as they are, without listing namespaces).
-func (s *Store) matchNamespaces(ctx context.Context) ([]string, error) {
-	literal := true
-	for _, p := range s.namespaces {
-		literal = literal && !strings.ContainsAny(p, "*?[")
+// Named returns namespaces when each is a name, not a glob: they are read
+// as given, without listing the cluster's namespaces (which needs a
+// permission of its own). Nil when any is a glob, or none is given (every
+// namespace).
+func Named(namespaces []string) []string {
+	for _, p := range namespaces {
+		if strings.ContainsAny(p, "*?[") {
+			return nil
+		}
 	}
-	if literal {
-		return append([]string(nil), s.namespaces...), nil
+	return append([]string(nil), namespaces...)
+}
+
+// matchNamespaces lists the namespaces the globs match (names are taken as
+// they are, without listing namespaces).
+func (s *Store) matchNamespaces(ctx context.Context) ([]string, error) {
+	if named := Named(s.namespaces); len(named) > 0 {
+		return named, nil
 	}
 	var out []string
 	opts := metav1.ListOptions{Limit: int64(s.page)}

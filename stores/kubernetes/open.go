@@ -3,7 +3,6 @@ package kubernetes
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
@@ -37,11 +36,7 @@ func Open(_ context.Context, d stores.Deps) ([]stores.Store, error) {
 			}
 		}
 		var covers []string
-		for _, ns := range k.Namespaces {
-			if strings.ContainsAny(ns, "*?[") {
-				covers = []string{"k8s:"}
-				break
-			}
+		for _, ns := range Named(k.Namespaces) {
 			covers = append(covers, "k8s:"+ns+"/")
 		}
 		if len(covers) == 0 {

@@ -35,6 +35,7 @@ type Syncer struct {
 // copyOf is one key of one Kubernetes Secret that copies the secret.
 type copyOf struct {
 	store          *Store
+	esVersion      string // the ESO API version its cluster serves
 	ns, es, secret string
 	key            string
 	whole          bool // the whole secret as one JSON value: it changes, it can't equal one field
@@ -71,7 +72,7 @@ func (y *Syncer) Propagate(ctx context.Context, path, field, want string) ([]str
 		}
 		patched[k] = true
 		patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{"force-sync": stamp}}})
-		if _, err := c.store.dyn.Resource(c.store.gvr(c.store.esVersion, "externalsecrets")).Namespace(c.ns).Patch(ctx, c.es, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: "vigil"}); err != nil {
+		if _, err := c.store.dyn.Resource(c.store.gvr(c.esVersion, "externalsecrets")).Namespace(c.ns).Patch(ctx, c.es, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: "vigil"}); err != nil {
 			return names, fmt.Errorf("ask ExternalSecret %s/%s in %s to sync: %w", c.ns, c.es, c.store.name, scrub(err))
 		}
 	}
@@ -140,7 +141,6 @@ func (y *Syncer) copies(ctx context.Context, path, field string) ([]copyOf, erro
 		if e == nil {
 			continue
 		}
-		s.esVersion = e.version
 		looks := map[string]lookup{}
 		err = s.each(ctx, s.gvr(e.version, "externalsecrets"), "", func(o *unstructured.Unstructured) {
 			look, ok := looks[o.GetNamespace()]
@@ -159,7 +159,7 @@ func (y *Syncer) copies(ctx context.Context, path, field string) ([]copyOf, erro
 				if en.path != path {
 					continue
 				}
-				c := copyOf{store: s, ns: es.ns, es: es.name, secret: es.target, key: en.key}
+				c := copyOf{store: s, esVersion: e.version, ns: es.ns, es: es.name, secret: es.target, key: en.key}
 				switch {
 				case en.key == "": // dataFrom.extract: each field under its own name
 					c.key = field
