@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os/exec"
 	"path"
+	"strconv"
+	"strings"
 
 	"github.com/vigilsec/vigil/stores"
 )
@@ -16,32 +18,28 @@ import (
 const maxRepoFile = 10 << 20
 
 // repo inventories the SOPS files of r at HEAD that the globs match
-// (repository-relative, path.Match). Names come NUL-separated from git, so
-// no file name, however hostile, is parsed as anything but a name.
+// (repository-relative, path.Match). One listing gives each file's blob id
+// and size; entries come NUL-separated from git and blobs are read by id,
+// so no file name, however hostile, is parsed as anything but a name.
 func (s *Store) repo(ctx context.Context, r Repo, emit func(stores.Secret)) error {
-	out, err := exec.CommandContext(ctx, "git", "-C", r.Dir, "ls-tree", "-r", "-z", "--name-only", "HEAD").Output()
+	out, err := exec.CommandContext(ctx, "git", "-C", r.Dir, "ls-tree", "-r", "-l", "-z", "HEAD").Output()
 	if err != nil {
 		return fmt.Errorf("sops git:%s: list the files at HEAD: %v", r.Name, gitErr(err))
 	}
 	var errs []error
-	for _, name := range bytes.Split(bytes.TrimRight(out, "\x00"), []byte{0}) {
-		f := string(name)
-		if f == "" || !matches(r.Paths, f) {
+	for _, entry := range bytes.Split(bytes.TrimRight(out, "\x00"), []byte{0}) {
+		// "<mode> <type> <object> <size>\t<path>"
+		meta, f, ok := strings.Cut(string(entry), "\t")
+		fields := strings.Fields(meta)
+		if !ok || len(fields) != 4 || fields[1] != "blob" || !matches(r.Paths, f) {
 			continue
 		}
 		rel := "git:" + r.Name + "/" + f
-		size, err := exec.CommandContext(ctx, "git", "-C", r.Dir, "cat-file", "-s", "HEAD:"+f).Output()
-		if err != nil {
-			errs = append(errs, fmt.Errorf("sops %s: %v", rel, gitErr(err)))
-			continue
-		}
-		var n int64
-		fmt.Sscan(string(size), &n)
-		if n > maxRepoFile {
+		if n, _ := strconv.ParseInt(fields[3], 10, 64); n > maxRepoFile {
 			errs = append(errs, fmt.Errorf("sops %s: %d bytes, more than a SOPS file holds: not read", rel, n))
 			continue
 		}
-		data, err := exec.CommandContext(ctx, "git", "-C", r.Dir, "cat-file", "blob", "HEAD:"+f).Output()
+		data, err := exec.CommandContext(ctx, "git", "-C", r.Dir, "cat-file", "blob", fields[2]).Output()
 		if err != nil {
 			errs = append(errs, fmt.Errorf("sops %s: %v", rel, gitErr(err)))
 			continue
