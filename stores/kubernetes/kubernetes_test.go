@@ -150,7 +150,7 @@ func TestForbiddenNamespaceIsNamedAndOthersListed(t *testing.T) {
 	}
 	token := c.ServiceAccount(t, p+"ops", "lister")
 	asVigil(t, c, nil, nil) // the example's ClusterRole
-	c.BindClusterRoleIn(t, "vigil-inventory", p+"ops", "lister", p+"a", p+"b", p+"c")
+	c.BindCluster(t, "vigil-inventory", p+"ops", "lister", p+"a", p+"b", p+"c")
 	s := storeFor(t, c.Config(token), []string{p + "a", p + "b", p + "c", p + "locked"}, nil)
 	var got []stores.Secret
 	err := s.List(context.Background(), func(sec stores.Secret) { got = append(got, sec) })

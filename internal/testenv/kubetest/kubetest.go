@@ -313,34 +313,35 @@ func (c *Cluster) ServiceAccount(t testing.TB, ns, name string) string {
 	return tr.Status.Token
 }
 
-// BindCluster binds the ClusterRole role to the service account ns/sa,
-// cluster-wide.
-func (c *Cluster) BindCluster(t testing.TB, role, ns, sa string) {
+// BindCluster binds the ClusterRole role to the service account ns/sa:
+// cluster-wide, or in each of namespaces only (RoleBindings).
+func (c *Cluster) BindCluster(t testing.TB, role, ns, sa string, namespaces ...string) {
 	t.Helper()
-	_, err := c.Admin.RbacV1().ClusterRoleBindings().Create(context.Background(), &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: ns + "-" + sa + "-" + role},
-		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: role},
-		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Namespace: ns, Name: sa}},
-	}, metav1.CreateOptions{})
-	if err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Fatal(err)
+	if len(namespaces) == 0 {
+		c.bind(t, "", "ClusterRole", role, ns+"-"+sa+"-"+role, ns, sa)
+	}
+	for _, in := range namespaces {
+		c.Namespace(t, in, nil)
+		c.bind(t, in, "ClusterRole", role, ns+"-"+sa+"-"+role, ns, sa)
 	}
 }
 
-// BindClusterRoleIn binds the ClusterRole role to the service account
-// ns/sa in each of namespaces only (RoleBindings).
-func (c *Cluster) BindClusterRoleIn(t testing.TB, role, ns, sa string, namespaces ...string) {
+// bind makes the binding name of role (kind Role or ClusterRole) to the
+// service account ns/sa: a RoleBinding in namespace in, or a
+// ClusterRoleBinding when in is "".
+func (c *Cluster) bind(t testing.TB, in, kind, role, name, ns, sa string) {
 	t.Helper()
-	for _, in := range namespaces {
-		c.Namespace(t, in, nil)
-		_, err := c.Admin.RbacV1().RoleBindings(in).Create(context.Background(), &rbacv1.RoleBinding{
-			ObjectMeta: metav1.ObjectMeta{Name: ns + "-" + sa + "-" + role},
-			RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: role},
-			Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Namespace: ns, Name: sa}},
-		}, metav1.CreateOptions{})
-		if err != nil && !apierrors.IsAlreadyExists(err) {
-			t.Fatal(err)
-		}
+	meta := metav1.ObjectMeta{Name: name}
+	ref := rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: kind, Name: role}
+	subjects := []rbacv1.Subject{{Kind: "ServiceAccount", Namespace: ns, Name: sa}}
+	var err error
+	if in == "" {
+		_, err = c.Admin.RbacV1().ClusterRoleBindings().Create(context.Background(), &rbacv1.ClusterRoleBinding{ObjectMeta: meta, RoleRef: ref, Subjects: subjects}, metav1.CreateOptions{})
+	} else {
+		_, err = c.Admin.RbacV1().RoleBindings(in).Create(context.Background(), &rbacv1.RoleBinding{ObjectMeta: meta, RoleRef: ref, Subjects: subjects}, metav1.CreateOptions{})
+	}
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
 	}
 }
 
@@ -374,11 +375,7 @@ func (c *Cluster) Grant(t testing.TB, ns, sa, name string, rules ...rbacv1.Polic
 	if _, err := c.Admin.RbacV1().Roles(ns).Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: name}, Rules: rules}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Admin.RbacV1().RoleBindings(ns).Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name},
-		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: name},
-		Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Namespace: ns, Name: sa}}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	c.bind(t, ns, "Role", name, name, ns, sa)
 }
 
 // Apply creates or updates every object of a multi-document YAML with
