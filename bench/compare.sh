@@ -68,6 +68,42 @@ table() {
   echo "speed-up: $(python3 -c "print(f'{$4/$7:.2f}x')"); finding sets: ${12}"
 }
 
+# peers TAG TARGET BETTERLEAKS_ARGS...: betterleaks and Kingfisher on TARGET.
+# Their rule sets differ from gitleaks', so their finding counts are
+# reported, not compared.
+peers() {
+  local tag=$1 target=$2; shift 2
+  local bl_t bl_m kf_t kf_m
+  read -r bl_t bl_m <<<"$(measure "bl-$tag" : "$bin/peers/betterleaks/bin/betterleaks" "$@" -l error -o "$data/bl-$tag.json")"
+  read -r kf_t kf_m <<<"$(measure "kf-$tag" : "$bin/peers/kingfisher/bin/kingfisher" scan "$target" --no-validate --no-update-check -f json -o "$data/kf-$tag.json")"
+  printf '| betterleaks 2.0.0 | %s | %s | %s |\n' "$bl_t" "$bl_m" "$(python3 -c "import json; print(len(json.load(open('$data/bl-$tag.json'))))")"
+  printf '| Kingfisher 2.14.0 scan | %s | %s | %s |\n' "$kf_t" "$kf_m" "$(python3 -c "import json; print(len(json.load(open('$data/kf-$tag.json'))['findings']))")"
+}
+
+# cgo_row TAG KIND TARGET GITLEAKS_JSON GITLEAKS_SECONDS [rescan]: the
+# RE2=cgo build on TARGET (when it could be built), its finding set
+# compared with gitleaks'; with "rescan", a no-change rescan too.
+cgo_row() {
+  [ -x "$bin/vigil-cgo" ] || return 0
+  local tag=$1 kind=$2 target=$3 gl=$4 gl_t=$5 rescan=${6:-}
+  local t m r_t r_m gn n eq
+  read -r t m <<<"$(measure "vc-$tag" "rm -f \"$data\"/c-$tag.db*" "$bin/vigil-cgo" scan "$kind" "$target" --db "$data/c-$tag.db" -q --format json --out "$data/vc-$tag")"
+  cp "$data/vc-$tag/findings.json" "$data/vc-$tag.json"
+  read -r gn n eq <<<"$(compare "$kind" "$gl" "$data/vc-$tag.json" "$target")"
+  printf '| vigil RE2=cgo scan %s (first) | %s | %s | %s |\n' "$kind" "$t" "$m" "$n"
+  if [ -n "$rescan" ]; then
+    read -r r_t r_m <<<"$(measure "vc-$tag-2" : "$bin/vigil-cgo" scan "$kind" "$target" --db "$data/c-$tag.db" -q --format json)"
+    printf '| vigil RE2=cgo scan %s (no-change rescan) | %s | %s | |\n' "$kind" "$r_t" "$r_m"
+  fi
+  echo "RE2=cgo speed-up over gitleaks: $(python3 -c "print(f'{$gl_t/$t:.2f}x')"); finding sets: $eq"
+}
+
+# The RE2=cgo build (the system's libre2), where it can be built.
+rm -f "$bin/vigil-cgo"
+if pkg-config --exists re2 2>/dev/null; then
+  CGO_ENABLED=1 go build -tags gore2regex,re2_cgo -o "$bin/vigil-cgo" ./cmd/vigil
+fi
+
 echo "medians of $RUNS runs each"
 echo
 echo "## git history: $repo ($(git -C "$repo" rev-list --all --count) commits)"
@@ -78,23 +114,8 @@ read -r re_t re_m <<<"$(measure vg-git2 : "$bin/vigil" scan git "$repo" --db "$d
 read -r gn vn eq <<<"$(compare git "$data/gl-git.json" "$data/vg-git.json" "$repo")"
 table "gitleaks $GITLEAKS_VERSION git" "vigil scan git (first, full history)" "vigil scan git (no-change rescan)" \
   "$gl_t" "$gl_m" "$gn" "$vg_t" "$vg_m" "$vn" "$re_t" "$re_m" "$eq"
-# The peers, on the same history: their rule sets differ from gitleaks',
-# so their finding counts are reported, not compared.
-read -r bl_t bl_m <<<"$(measure bl-git : "$bin/peers/betterleaks/bin/betterleaks" git "$repo" --no-banner --redact -l error -o "$data/bl-git.json")"
-read -r kf_t kf_m <<<"$(measure kf-git : "$bin/peers/kingfisher/bin/kingfisher" scan "$repo" --no-validate --no-update-check -f json -o "$data/kf-git.json")"
-bl_n=$(python3 -c "import json; print(len(json.load(open('$data/bl-git.json'))))")
-kf_n=$(python3 -c "import json; print(len(json.load(open('$data/kf-git.json'))['findings']))")
-printf '| betterleaks 2.0.0 git | %s | %s | %s |\n| Kingfisher 2.14.0 scan | %s | %s | %s |\n' "$bl_t" "$bl_m" "$bl_n" "$kf_t" "$kf_m" "$kf_n"
-# The RE2=cgo build (the system's libre2), where it can be built.
-if pkg-config --exists re2 2>/dev/null; then
-  CGO_ENABLED=1 go build -tags gore2regex,re2_cgo -o "$bin/vigil-cgo" ./cmd/vigil
-  read -r vc_t vc_m <<<"$(measure vc-git 'rm -f "$data"/c.db*' "$bin/vigil-cgo" scan git "$repo" --db "$data/c.db" -q --format json --out "$data/vc-git")"
-  cp "$data/vc-git/findings.json" "$data/vc-git.json"
-  read -r rc_t rc_m <<<"$(measure vc-git2 : "$bin/vigil-cgo" scan git "$repo" --db "$data/c.db" -q --format json)"
-  read -r gn cn ceq <<<"$(compare git "$data/gl-git.json" "$data/vc-git.json" "$repo")"
-  printf '| vigil RE2=cgo (first) | %s | %s | %s |\n| vigil RE2=cgo (no-change rescan) | %s | %s | |\n' "$vc_t" "$vc_m" "$cn" "$rc_t" "$rc_m"
-  echo "RE2=cgo speed-up over gitleaks: $(python3 -c "print(f'{$gl_t/$vc_t:.2f}x')"); finding sets: $ceq"
-fi
+peers git "$repo" git "$repo" --no-banner --redact
+cgo_row git git "$repo" "$data/gl-git.json" "$gl_t" rescan
 echo
 
 echo "## logs: $logs ($(du -sm "$logs" | cut -f1) MiB in $(ls "$logs"/*.log | wc -l) files)"
@@ -116,15 +137,5 @@ read -r re_t re_m <<<"$(measure vg-src2 : "$bin/vigil" scan dir "$src" --db "$da
 read -r gn vn eq <<<"$(compare dir "$data/gl-src.json" "$data/vg-src.json" "$src")"
 table "gitleaks $GITLEAKS_VERSION dir" "vigil scan dir (first)" "vigil scan dir (second)" \
   "$gl_t" "$gl_m" "$gn" "$vg_t" "$vg_m" "$vn" "$re_t" "$re_m" "$eq"
-read -r bl_t bl_m <<<"$(measure bl-src : "$bin/peers/betterleaks/bin/betterleaks" "$src" -l error -o "$data/bl-src.json")"
-read -r kf_t kf_m <<<"$(measure kf-src : "$bin/peers/kingfisher/bin/kingfisher" scan "$src" --no-validate --no-update-check -f json -o "$data/kf-src.json")"
-bl_n=$(python3 -c "import json; print(len(json.load(open('$data/bl-src.json'))))")
-kf_n=$(python3 -c "import json; print(len(json.load(open('$data/kf-src.json'))['findings']))")
-printf '| betterleaks 2.0.0 (a directory) | %s | %s | %s |\n| Kingfisher 2.14.0 scan | %s | %s | %s |\n' "$bl_t" "$bl_m" "$bl_n" "$kf_t" "$kf_m" "$kf_n"
-if [ -x "$bin/vigil-cgo" ]; then
-  read -r vc_t vc_m <<<"$(measure vc-src 'rm -f "$data"/cs.db*' "$bin/vigil-cgo" scan dir "$src" --db "$data/cs.db" -q --format json --out "$data/vc-src")"
-  cp "$data/vc-src/findings.json" "$data/vc-src.json"
-  read -r gn cn ceq <<<"$(compare dir "$data/gl-src.json" "$data/vc-src.json" "$src")"
-  printf '| vigil RE2=cgo scan dir (first) | %s | %s | %s |\n' "$vc_t" "$vc_m" "$cn"
-  echo "RE2=cgo speed-up over gitleaks: $(python3 -c "print(f'{$gl_t/$vc_t:.2f}x')"); finding sets: $ceq"
-fi
+peers src "$src" "$src"
+cgo_row src dir "$src" "$data/gl-src.json" "$gl_t"
