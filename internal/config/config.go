@@ -104,6 +104,35 @@ type Inventory struct {
 	// Kubernetes lists clusters' Secrets and External Secrets Operator's
 	// objects (metadata only unless hash_values is on).
 	Kubernetes []KubernetesCluster `yaml:"kubernetes"`
+	// GitLab lists GitLab CI/CD variables and access tokens.
+	GitLab []GitLab `yaml:"gitlab"`
+	// OnePassword lists 1Password vaults through a Connect server.
+	OnePassword []OnePassword `yaml:"onepassword"`
+}
+
+// GitLab is one GitLab (gitlab.com by default, or a self-managed one at
+// URL): the top-level groups whose variables and access tokens are listed
+// (subgroups and their projects included), and, with instance, the
+// instance's own variables (an administrator's token). The token is read
+// from TokenEnv (default GITLAB_TOKEN; read_api, Maintainer on the groups).
+type GitLab struct {
+	URL      string   `yaml:"url"`
+	TokenEnv string   `yaml:"token_env"`
+	Groups   []string `yaml:"groups"`
+	Instance bool     `yaml:"instance"`
+	// AccessTokens lists group and project access tokens (default true).
+	AccessTokens *bool `yaml:"access_tokens"`
+}
+
+// OnePassword is one 1Password Connect server: its name in findings
+// (1password:NAME), its URL, the variable holding its token (default
+// OP_CONNECT_TOKEN) and the vaults to list by name (globs; default every
+// vault the token may read).
+type OnePassword struct {
+	Name     string   `yaml:"name"`
+	URL      string   `yaml:"url"`
+	TokenEnv string   `yaml:"token_env"`
+	Vaults   []string `yaml:"vaults"`
 }
 
 // KubernetesCluster is one cluster: its name in findings (kubernetes:NAME),
@@ -802,6 +831,41 @@ func (c *Config) validate() error {
 			for j, p := range k.Namespaces {
 				if _, err := path.Match(p, ""); err != nil || p == "" {
 					bad(0, "inventory.kubernetes[%d].namespaces[%d]: bad glob %q", i, j, p)
+				}
+			}
+		}
+		seenGroup := map[string]bool{}
+		for i, g := range inv.GitLab {
+			if u, err := url.Parse(g.URL); g.URL != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil) {
+				bad(0, "inventory.gitlab[%d]: url must be an http(s) URL without credentials (the token comes from token_env)", i)
+			}
+			if len(g.Groups) == 0 && !g.Instance {
+				bad(0, "inventory.gitlab[%d]: give groups (full paths) or instance: true", i)
+			}
+			for j, grp := range g.Groups {
+				switch {
+				case grp == "" || strings.ContainsAny(grp, " @:") || strings.HasPrefix(grp, "/") || strings.HasSuffix(grp, "/") || grp == "-":
+					bad(0, "inventory.gitlab[%d].groups[%d] is not a group's full path (as in gitlab:GROUP/PROJECT/KEY)", i, j)
+				case seenGroup[grp]:
+					bad(0, "inventory.gitlab[%d].groups[%d]: group %q is listed twice", i, j, grp)
+				}
+				seenGroup[grp] = true
+			}
+		}
+		seenOP := map[string]bool{}
+		for i, o := range inv.OnePassword {
+			switch u, err := url.Parse(o.URL); {
+			case o.Name == "" || strings.ContainsAny(o.Name, "/: #"):
+				bad(0, "inventory.onepassword[%d]: name is required (a word: findings name the store 1password:NAME)", i)
+			case seenOP[o.Name]:
+				bad(0, "inventory.onepassword[%d]: name %q is used twice", i, o.Name)
+			case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil:
+				bad(0, "inventory.onepassword[%d] (%s): url must be the Connect server's http(s) URL without credentials", i, o.Name)
+			}
+			seenOP[o.Name] = true
+			for j, p := range o.Vaults {
+				if _, err := path.Match(p, ""); err != nil || p == "" {
+					bad(0, "inventory.onepassword[%d].vaults[%d]: bad glob %q", i, j, p)
 				}
 			}
 		}

@@ -145,6 +145,7 @@ func Run(ctx context.Context, e *wiring.Env) []Check {
 	cs = append(cs, azureChecks(ctx, e)...)
 	cs = append(cs, gcpChecks(ctx, e)...)
 	cs = append(cs, kubernetesChecks(ctx, e)...)
+	cs = append(cs, gitlabChecks(ctx, e)...)
 	return cs
 }
 

@@ -16,7 +16,7 @@ func githubChecks(ctx context.Context, e *wiring.Env) []Check {
 		out = append(out, Check{Area: "github", Target: "inventory.github", What: "client", Status: Failed, Detail: err.Error()})
 	}
 	for _, g := range gs {
-		out = append(out, githubCheck(g.Name(), "list organisation secrets", g.Check(ctx)))
+		out = append(out, apiCheck("github", g.Name(), "list organisation secrets", g.Check(ctx)))
 	}
 	for _, o := range e.Config.Sources.GitHub {
 		org, err := wiring.GitHubOrg(o)
@@ -25,27 +25,28 @@ func githubChecks(ctx context.Context, e *wiring.Env) []Check {
 			continue
 		}
 		repos, alerts := org.Client.Check(ctx, o.Org, org.Alerts)
-		out = append(out, githubCheck("sources.github "+o.Org, "list repositories", repos))
+		out = append(out, apiCheck("github", "sources.github "+o.Org, "list repositories", repos))
 		if org.Alerts {
-			out = append(out, githubCheck("sources.github "+o.Org, "list secret-scanning alerts", alerts))
+			out = append(out, apiCheck("github", "sources.github "+o.Org, "list secret-scanning alerts", alerts))
 		}
 	}
 	return out
 }
 
-// githubCheck is a check of one GitHub call: 401 is authentication, 403
-// and 404 a permission (GitHub answers 404 to a token that may not see the
-// organisation), a refused connection unreachable.
-func githubCheck(target, what string, err error) Check {
-	c := Check{Area: "github", Target: target, What: what, Status: OK}
+// apiCheck is a check of one call to a SaaS API (GitHub, GitLab,
+// 1Password Connect): 401 is authentication, 403 and 404 a permission
+// (GitHub and GitLab answer 404 to a token that may not see the group), a
+// refused connection unreachable.
+func apiCheck(area, target, what string, err error) Check {
+	c := Check{Area: area, Target: target, What: what, Status: OK}
 	if err == nil {
 		return c
 	}
 	c.Status, c.Detail = Failed, err.Error()
 	switch msg := err.Error(); {
-	case strings.Contains(msg, " 401 "):
+	case strings.Contains(msg, " 401 ") || strings.Contains(msg, "(401"):
 		c.Detail = "authentication: " + msg
-	case strings.Contains(msg, " 403 ") || strings.Contains(msg, " 404 "):
+	case strings.Contains(msg, " 403 ") || strings.Contains(msg, " 404 ") || strings.Contains(msg, "(403"):
 		c.Status = Missing
 	case strings.Contains(msg, "connection refused") || strings.Contains(msg, "no such host"):
 		c.Status = Unreachable

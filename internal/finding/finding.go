@@ -145,6 +145,9 @@ const (
 	// Operator manages; an ExternalSecret or PushSecret that fails to sync.
 	KindInvUnmanaged  Kind = "inventory.unmanaged"
 	KindInvSyncFailed Kind = "inventory.sync_failed"
+	// A credential in a CI/CD variable that is masked but not protected
+	// (GitLab): every branch's pipeline gets it.
+	KindInvUnprotectedVariable Kind = "inventory.unprotected_variable"
 
 	KindSynDeniedAllowed Kind = "synthetic.denied_allowed"
 	KindSynAllowedDenied Kind = "synthetic.allowed_denied"

@@ -11,6 +11,7 @@ import (
 	"github.com/vigilsec/vigil/stores/files"
 	"github.com/vigilsec/vigil/stores/gcpsm"
 	"github.com/vigilsec/vigil/stores/github"
+	"github.com/vigilsec/vigil/stores/gitlab"
 	"github.com/vigilsec/vigil/stores/kubernetes"
 	"github.com/vigilsec/vigil/stores/sealed"
 	"github.com/vigilsec/vigil/stores/sops"
@@ -34,4 +35,5 @@ var Kinds = []Kind{
 	{"sops", sops.Open},
 	{"sealed_secrets", sealed.Open},
 	{"kubernetes", kubernetes.Open},
+	{"gitlab", gitlab.Open},
 }

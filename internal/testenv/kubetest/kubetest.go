@@ -25,7 +25,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -432,11 +431,11 @@ func (c *Cluster) apply(ns string, docs []byte, manager string, dry bool) error 
 // loadCRDs installs ESO's and Sealed Secrets' CRDs from their modules'
 // files and waits until they are served.
 func (c *Cluster) loadCRDs() error {
-	eso, err := moduleDir(ESOModule)
+	eso, err := testenv.ModuleDir(ESOModule)
 	if err != nil {
 		return err
 	}
-	ss, err := moduleDir(SealedSecretsModule)
+	ss, err := testenv.ModuleDir(SealedSecretsModule)
 	if err != nil {
 		return err
 	}
@@ -487,28 +486,6 @@ func established(o *unstructured.Unstructured) bool {
 		}
 	}
 	return false
-}
-
-// moduleDir returns the module cache directory of mod (path@version, or a
-// path that vigil's go.mod requires), downloading it when needed.
-func moduleDir(mod string) (string, error) {
-	cmd := exec.Command("go", "mod", "download", "-json", mod)
-	if !strings.Contains(mod, "@") {
-		cmd = exec.Command("go", "list", "-m", "-json", mod)
-	}
-	out, err := cmd.Output()
-	if err != nil {
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			err = fmt.Errorf("%w: %s", err, ee.Stderr)
-		}
-		return "", fmt.Errorf("go mod download %s: %w", mod, err)
-	}
-	var m struct{ Dir string }
-	if err := json.Unmarshal(out, &m); err != nil || m.Dir == "" {
-		return "", fmt.Errorf("go mod download %s: no directory in %q", mod, out)
-	}
-	return m.Dir, nil
 }
 
 // AuditEvent is the part of an audit log line the tests read.

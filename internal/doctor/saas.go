@@ -1,0 +1,34 @@
+package doctor
+
+import (
+	"context"
+
+	"github.com/vigilsec/vigil/internal/wiring"
+	"github.com/vigilsec/vigil/stores/gitlab"
+)
+
+// gitlabChecks reads one page of each inventory.gitlab group's variables
+// (and of the instance's, when listed): what the listing needs first.
+func gitlabChecks(ctx context.Context, e *wiring.Env) []Check {
+	inv := e.Config.Inventory
+	if inv == nil {
+		return nil
+	}
+	var out []Check
+	for _, g := range inv.GitLab {
+		c, err := gitlab.NewClient(g)
+		if err != nil {
+			out = append(out, Check{Area: "gitlab", Target: "inventory.gitlab " + g.URL, What: "client", Status: Failed, Detail: err.Error()})
+			continue
+		}
+		for _, grp := range g.Groups {
+			s := gitlab.New(c, gitlab.Options{Group: grp})
+			out = append(out, apiCheck("gitlab", s.Name(), "list group variables", s.Check(ctx)))
+		}
+		if g.Instance {
+			s := gitlab.New(c, gitlab.Options{})
+			out = append(out, apiCheck("gitlab", s.Name(), "list instance variables", s.Check(ctx)))
+		}
+	}
+	return out
+}
