@@ -146,6 +146,7 @@ func Run(ctx context.Context, e *wiring.Env) []Check {
 	cs = append(cs, gcpChecks(ctx, e)...)
 	cs = append(cs, kubernetesChecks(ctx, e)...)
 	cs = append(cs, gitlabChecks(ctx, e)...)
+	cs = append(cs, onepasswordChecks(ctx, e)...)
 	return cs
 }
 

@@ -2,9 +2,11 @@ package doctor
 
 import (
 	"context"
+	"os"
 
 	"github.com/vigilsec/vigil/internal/wiring"
 	"github.com/vigilsec/vigil/stores/gitlab"
+	"github.com/vigilsec/vigil/stores/onepassword"
 )
 
 // gitlabChecks reads one page of each inventory.gitlab group's variables
@@ -29,6 +31,20 @@ func gitlabChecks(ctx context.Context, e *wiring.Env) []Check {
 			s := gitlab.New(c, gitlab.Options{})
 			out = append(out, apiCheck("gitlab", s.Name(), "list instance variables", s.Check(ctx)))
 		}
+	}
+	return out
+}
+
+// onepasswordChecks lists each Connect server's vaults with its token.
+func onepasswordChecks(ctx context.Context, e *wiring.Env) []Check {
+	inv := e.Config.Inventory
+	if inv == nil {
+		return nil
+	}
+	var out []Check
+	for _, o := range inv.OnePassword {
+		s := onepassword.New(onepassword.NewClient(o.URL, os.Getenv(onepassword.TokenEnv(o))), o.Name, o.Vaults, nil)
+		out = append(out, apiCheck("1password", s.Name(), "list vaults", s.Check(ctx)))
 	}
 	return out
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/vigilsec/vigil/stores/github"
 	"github.com/vigilsec/vigil/stores/gitlab"
 	"github.com/vigilsec/vigil/stores/kubernetes"
+	"github.com/vigilsec/vigil/stores/onepassword"
 	"github.com/vigilsec/vigil/stores/sealed"
 	"github.com/vigilsec/vigil/stores/sops"
 	"github.com/vigilsec/vigil/stores/vault"
@@ -36,4 +37,5 @@ var Kinds = []Kind{
 	{"sealed_secrets", sealed.Open},
 	{"kubernetes", kubernetes.Open},
 	{"gitlab", gitlab.Open},
+	{"onepassword", onepassword.Open},
 }
