@@ -30,6 +30,7 @@ import (
 // Forbidden"}).
 type GitLabServer struct {
 	URL      string
+	Token    string // the PRIVATE-TOKEN every request must carry
 	PageSize int
 	// Deny answers 403 to every request; Throttle answers 429 to the next
 	// Throttle requests.
@@ -51,7 +52,8 @@ type GitLabServer struct {
 func NewGitLabServer(t testing.TB) *GitLabServer {
 	t.Helper()
 	g := &GitLabServer{PageSize: 20, groups: map[string]int64{}, projects: map[string]int64{}, vars: map[string][]gl.ProjectVariable{},
-		tokens: map[string][]json.RawMessage{}, fixtures: map[string]json.RawMessage{}, nextID: 100}
+		tokens: map[string][]json.RawMessage{}, fixtures: map[string]json.RawMessage{}, nextID: 100,
+		Token: "glpat-" + randFrom("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", 20)}
 	dir, err := ModuleDir("gitlab.com/gitlab-org/api/client-go/v2")
 	if err != nil {
 		t.Fatal(err)
@@ -77,7 +79,7 @@ func NewGitLabServer(t testing.TB) *GitLabServer {
 // store's own does, with short waits).
 func (g *GitLabServer) Client(t testing.TB) *gl.Client {
 	t.Helper()
-	c, err := gl.NewClient("glpat-test", gl.WithBaseURL(g.URL), gl.WithCustomRetryWaitMinMax(time.Millisecond, 10*time.Millisecond))
+	c, err := gl.NewClient(g.Token, gl.WithBaseURL(g.URL), gl.WithCustomRetryWaitMinMax(time.Millisecond, 10*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,9 +125,9 @@ func (g *GitLabServer) Variable(owner string, v gl.ProjectVariable) {
 	g.vars[owner] = append(g.vars[owner], v)
 }
 
-// Token adds an access token to a group or project (owner "groups/PATH",
+// AccessToken adds an access token to a group or project (owner "groups/PATH",
 // "projects/PATH"): the fixture's first token with this name, id and dates.
-func (g *GitLabServer) Token(owner, name string, expires *time.Time, lastUsed *time.Time, active bool) {
+func (g *GitLabServer) AccessToken(owner, name string, expires *time.Time, lastUsed *time.Time, active bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	var tok map[string]any
@@ -155,6 +157,10 @@ func (g *GitLabServer) serve(w http.ResponseWriter, r *http.Request) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.requests = append(g.requests, r.URL.Path)
+	if r.Header.Get("PRIVATE-TOKEN") != g.Token {
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"message": "401 Unauthorized"})
+		return
+	}
 	if g.Deny {
 		writeJSON(w, http.StatusForbidden, map[string]string{"message": "403 Forbidden"})
 		return

@@ -78,9 +78,9 @@ func TestVariablesAndTokens(t *testing.T) {
 	g.Variable("admin", gl.ProjectVariable{Key: "RUNNER_TOKEN", Value: inst, Masked: true, Protected: true})
 	past, soon := time.Now().Add(-24*time.Hour), time.Now().Add(5*24*time.Hour)
 	long := time.Now().Add(-200 * 24 * time.Hour)
-	g.Token("projects/acme/app", "deploy", &soon, &long, true)
-	g.Token("groups/acme", "ci-bot", nil, nil, true)
-	g.Token("groups/acme/data", "old", &past, nil, false) // expired: GitLab deactivated it
+	g.AccessToken("projects/acme/app", "deploy", &soon, &long, true)
+	g.AccessToken("groups/acme", "ci-bot", nil, nil, true)
+	g.AccessToken("groups/acme/data", "old", &past, nil, false) // expired: GitLab deactivated it
 
 	h, _ := secrethash.New([]byte(strings.Repeat("k", 32)))
 	got := storetest.List(t, New(g.Client(t), Options{Group: "acme", Hasher: h, Detector: engine(t), Controls: rules.DefaultControls(), Tokens: true}))

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	op "github.com/1Password/connect-sdk-go/onepassword"
+	gl "gitlab.com/gitlab-org/api/client-go/v2"
+
+	"github.com/vigilsec/vigil/internal/testenv"
+)
+
+// One `vigil run` over a GitLab group and a 1Password Connect server (the
+// stores with no installable server: testenv's counterparts), with a git
+// repository that leaked two of their values: each leak is matched to its
+// store (leak.live), a credential in an unmasked GitLab variable is
+// reported, an undeclared 1Password item (with no owner tag) and a declared GitLab variable
+// that is gone are compared, and no value or token comes out anywhere.
+func TestRunOverGitLabAndOnePassword(t *testing.T) {
+	g := testenv.NewGitLabServer(t)
+	g.Project("acme/etl")
+	inVar, plain, inItem, quiet := testenv.FakeAWSKey(), testenv.FakeGitHubToken(), testenv.FakeAWSKey(), testenv.FakeAWSKey()
+	g.Variable("projects/acme/etl", gl.ProjectVariable{Key: "AWS_KEY", Value: inVar, Masked: true, Protected: true, EnvironmentScope: "production"})
+	g.Variable("projects/acme/etl", gl.ProjectVariable{Key: "GH_TOKEN", Value: plain})
+	c := testenv.NewOnePasswordConnect(t)
+	vid := c.Vault("data")
+	c.Item(vid, op.Item{Title: "warehouse", Category: op.Database, Tags: []string{"owner:data"}, Fields: []*op.ItemField{
+		{Label: "username", Type: op.FieldTypeString, Value: "etl"},
+		{Label: "password", Type: op.FieldTypeConcealed, Value: inItem}}})
+	c.Item(vid, op.Item{Title: "stray", Category: op.Password, Fields: []*op.ItemField{{Label: "password", Type: op.FieldTypeConcealed, Value: quiet}}})
+	t.Setenv("VIGIL_TEST_GITLAB_TOKEN", g.Token)
+	t.Setenv("VIGIL_TEST_OP_TOKEN", c.Token)
+
+	r := testenv.NewRepo(t)
+	r.Commit("oops", map[string]string{"deploy/env.sh": "export AWS_ACCESS_KEY_ID=" + inVar + "\nexport WAREHOUSE_KEY=" + inItem + "\n"})
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "secrets.yaml"), []byte(`secrets:
+  - {path: "gitlab:acme/etl/AWS_KEY@production", owner: data, env: prod}
+  - {path: "gitlab:acme/etl/GH_TOKEN", owner: data, env: prod}
+  - {path: "gitlab:acme/etl/DB_PASSWORD", owner: data, env: prod}
+  - {path: "1password:data/warehouse#password", owner: data, env: prod}
+`), 0o644)
+	os.WriteFile(filepath.Join(dir, "vigil.yaml"), []byte(fmt.Sprintf(`db: state/vigil.db
+rules:
+  inventory: secrets.yaml
+sources:
+  git:
+    - name: etl
+      path: %s
+inventory:
+  hash_values: true
+  gitlab:
+    - url: %s
+      token_env: VIGIL_TEST_GITLAB_TOKEN
+      groups: [acme]
+  onepassword:
+    - name: ops
+      url: %s
+      token_env: VIGIL_TEST_OP_TOKEN
+`, r.Dir, g.URL, c.URL)), 0o644)
+	res := vigil(t, dir, "run", "--config", "vigil.yaml", "--format", "json", "--out", "out")
+	if res.code != exitFindings {
+		t.Fatalf("exit %d\n%s", res.code, res.stderr)
+	}
+	var fs []map[string]any
+	if err := json.Unmarshal([]byte(res.stdout), &fs); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range fs {
+		res := fmt.Sprint(f["resource"])
+		if f["kind"] == "leak.git" {
+			res = res[strings.LastIndex(res, ":deploy/")+1:]
+		}
+		got = append(got, fmt.Sprint(f["kind"], " ", res))
+	}
+	want := []string{
+		"leak.git deploy/env.sh:1", "leak.git deploy/env.sh:2",
+		"leak.live gitlab:acme/etl/AWS_KEY@production", "leak.live 1password:data/warehouse#password",
+		"inventory.plaintext_variable gitlab:acme/etl/GH_TOKEN",
+		"inventory.missing gitlab:acme/etl/DB_PASSWORD",
+		"inventory.undeclared 1password:data/stray#password", "inventory.no_owner 1password:data/stray#password",
+	}
+	if !sameSet(got, want) {
+		t.Fatalf("findings:\n%s\nwant:\n%s\nstderr:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"), res.stderr)
+	}
+	fx := &fixture{dir: dir, secrets: []string{inVar, plain, inItem, quiet, g.Token, c.Token}}
+	fx.assertNoSecrets(t, res.stdout, res.stderr)
+}
