@@ -44,9 +44,9 @@ func apiCheck(area, target, what string, err error) Check {
 	}
 	c.Status, c.Detail = Failed, err.Error()
 	switch msg := err.Error(); {
-	case strings.Contains(msg, " 401 ") || strings.Contains(msg, "(401") || strings.Contains(msg, "status 401"):
+	case strings.Contains(msg, " 401 ") || strings.Contains(msg, "(401"):
 		c.Detail = "authentication: " + msg
-	case strings.Contains(msg, " 403 ") || strings.Contains(msg, " 404 ") || strings.Contains(msg, "(403") || strings.Contains(msg, "status 403"):
+	case strings.Contains(msg, " 403 ") || strings.Contains(msg, " 404 ") || strings.Contains(msg, "(403"):
 		c.Status = Missing
 	case strings.Contains(msg, "connection refused") || strings.Contains(msg, "no such host"):
 		c.Status = Unreachable

@@ -118,7 +118,7 @@ func TestThrottledAndOutOfScope(t *testing.T) {
 	c.OutOfScope[vid] = true
 	s := New(client(c), "ops", nil, nil)
 	err = s.List(context.Background(), func(stores.Secret) {})
-	if err == nil || !strings.Contains(err.Error(), "status 403") || !strings.Contains(err.Error(), "vault prod") {
+	if err == nil || !strings.Contains(err.Error(), ": 403 ") || !strings.Contains(err.Error(), "vault prod") {
 		t.Fatalf("out of scope: %v", err)
 	}
 	if len(s.Covers()) != 0 {
