@@ -67,8 +67,8 @@ var Envs = []string{"dev", "stg", "prod"}
 // list them: vault:MOUNT/PATH, awssm:NAME, github:..., file:PATH#KEY,
 // k8s:NAMESPACE/NAME/KEY, azkv:VAULT/NAME, gcpsm:PROJECT/NAME,
 // sops:PATH#KEY, sealed:NAMESPACE/NAME/KEY, gitlab:GROUP/PROJECT/KEY,
-// 1password:VAULT/ITEM#FIELD.
-var StorePrefixes = []string{"vault", "awssm", "github", "file", "k8s", "azkv", "gcpsm", "sops", "sealed", "gitlab", "1password"}
+// 1password:VAULT/ITEM#FIELD, doppler:PROJECT/CONFIG/NAME.
+var StorePrefixes = []string{"vault", "awssm", "github", "file", "k8s", "azkv", "gcpsm", "sops", "sealed", "gitlab", "1password", "doppler"}
 
 // RotatableStores are the stores `vigil remediate` can write a new value
 // to (a remediate handler each).

@@ -14,13 +14,14 @@ import (
 	"github.com/vigilsec/vigil/internal/testenv"
 )
 
-// One `vigil run` over a GitLab group and a 1Password Connect server (the
-// stores with no installable server: testenv's counterparts), with a git
-// repository that leaked two of their values: each leak is matched to its
+// One `vigil run` over a GitLab group, a 1Password Connect server and a
+// Doppler workplace (the stores with no installable server: testenv's
+// counterparts), with a git repository that leaked three of their values:
+// each leak is matched to its
 // store (leak.live), a credential in an unmasked GitLab variable is
 // reported, an undeclared 1Password item (with no owner tag) and a declared GitLab variable
 // that is gone are compared, and no value or token comes out anywhere.
-func TestRunOverGitLabAndOnePassword(t *testing.T) {
+func TestRunOverGitLabOnePasswordAndDoppler(t *testing.T) {
 	g := testenv.NewGitLabServer(t)
 	g.Project("acme/etl")
 	inVar, plain, inItem, quiet := testenv.FakeAWSKey(), testenv.FakeGitHubToken(), testenv.FakeAWSKey(), testenv.FakeAWSKey()
@@ -32,17 +33,22 @@ func TestRunOverGitLabAndOnePassword(t *testing.T) {
 		{Label: "username", Type: op.FieldTypeString, Value: "etl"},
 		{Label: "password", Type: op.FieldTypeConcealed, Value: inItem}}})
 	c.Item(vid, op.Item{Title: "stray", Category: op.Password, Fields: []*op.ItemField{{Label: "password", Type: op.FieldTypeConcealed, Value: quiet}}})
+	d := testenv.NewDopplerServer(t)
+	inDoppler := testenv.FakeAWSKey()
+	d.Project("etl", testenv.DopplerConfig{Name: "prd", Environment: "prd", Root: true, Secrets: map[string]string{"API_KEY": inDoppler}})
+	t.Setenv("VIGIL_TEST_DOPPLER_TOKEN", d.Token)
 	t.Setenv("VIGIL_TEST_GITLAB_TOKEN", g.Token)
 	t.Setenv("VIGIL_TEST_OP_TOKEN", c.Token)
 
 	r := testenv.NewRepo(t)
-	r.Commit("oops", map[string]string{"deploy/env.sh": "export AWS_ACCESS_KEY_ID=" + inVar + "\nexport WAREHOUSE_KEY=" + inItem + "\n"})
+	r.Commit("oops", map[string]string{"deploy/env.sh": "export AWS_ACCESS_KEY_ID=" + inVar + "\nexport WAREHOUSE_KEY=" + inItem + "\nexport API_KEY=" + inDoppler + "\n"})
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "secrets.yaml"), []byte(`secrets:
   - {path: "gitlab:acme/etl/AWS_KEY@production", owner: data, env: prod}
   - {path: "gitlab:acme/etl/GH_TOKEN", owner: data, env: prod}
   - {path: "gitlab:acme/etl/DB_PASSWORD", owner: data, env: prod}
   - {path: "1password:data/warehouse#password", owner: data, env: prod}
+  - {path: "doppler:etl/prd/API_KEY", owner: data, env: prod}
 `), 0o644)
 	os.WriteFile(filepath.Join(dir, "vigil.yaml"), []byte(fmt.Sprintf(`db: state/vigil.db
 rules:
@@ -61,7 +67,11 @@ inventory:
     - name: ops
       url: %s
       token_env: VIGIL_TEST_OP_TOKEN
-`, r.Dir, g.URL, c.URL)), 0o644)
+  doppler:
+    - name: acme
+      api_url: %s
+      token_env: VIGIL_TEST_DOPPLER_TOKEN
+`, r.Dir, g.URL, c.URL, d.URL)), 0o644)
 	res := vigil(t, dir, "run", "--config", "vigil.yaml", "--format", "json", "--out", "out")
 	if res.code != exitFindings {
 		t.Fatalf("exit %d\n%s", res.code, res.stderr)
@@ -79,7 +89,7 @@ inventory:
 		got = append(got, fmt.Sprint(f["kind"], " ", res))
 	}
 	want := []string{
-		"leak.git deploy/env.sh:1", "leak.git deploy/env.sh:2",
+		"leak.git deploy/env.sh:1", "leak.git deploy/env.sh:2", "leak.git deploy/env.sh:3", "leak.live doppler:etl/prd/API_KEY",
 		"leak.live gitlab:acme/etl/AWS_KEY@production", "leak.live 1password:data/warehouse#password",
 		"inventory.plaintext_variable gitlab:acme/etl/GH_TOKEN",
 		"inventory.missing gitlab:acme/etl/DB_PASSWORD",
@@ -88,6 +98,6 @@ inventory:
 	if !sameSet(got, want) {
 		t.Fatalf("findings:\n%s\nwant:\n%s\nstderr:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"), res.stderr)
 	}
-	fx := &fixture{dir: dir, secrets: []string{inVar, plain, inItem, quiet, g.Token, c.Token}}
+	fx := &fixture{dir: dir, secrets: []string{inVar, plain, inItem, quiet, inDoppler, g.Token, c.Token, d.Token}}
 	fx.assertNoSecrets(t, res.stdout, res.stderr)
 }

@@ -108,6 +108,21 @@ type Inventory struct {
 	GitLab []GitLab `yaml:"gitlab"`
 	// OnePassword lists 1Password vaults through a Connect server.
 	OnePassword []OnePassword `yaml:"onepassword"`
+	// Doppler lists Doppler workplaces' projects, configs, secret names
+	// and service tokens.
+	Doppler []Doppler `yaml:"doppler"`
+}
+
+// Doppler is one Doppler workplace as its token sees it: its name in
+// findings (doppler:NAME), the API (default https://api.doppler.com), the
+// variable holding the token (default DOPPLER_TOKEN; a service account
+// token with read access to the projects), and the projects to list by
+// slug (globs; default all).
+type Doppler struct {
+	Name     string   `yaml:"name"`
+	APIURL   string   `yaml:"api_url"`
+	TokenEnv string   `yaml:"token_env"`
+	Projects []string `yaml:"projects"`
 }
 
 // GitLab is one GitLab (gitlab.com by default, or a self-managed one at
@@ -850,6 +865,23 @@ func (c *Config) validate() error {
 					bad(0, "inventory.gitlab[%d].groups[%d]: group %q is listed twice", i, j, grp)
 				}
 				seenGroup[grp] = true
+			}
+		}
+		seenDoppler := map[string]bool{}
+		for i, d := range inv.Doppler {
+			switch u, err := url.Parse(d.APIURL); {
+			case d.Name == "" || strings.ContainsAny(d.Name, "/: #"):
+				bad(0, "inventory.doppler[%d]: name is required (a word: findings name the store doppler:NAME)", i)
+			case seenDoppler[d.Name]:
+				bad(0, "inventory.doppler[%d]: name %q is used twice", i, d.Name)
+			case d.APIURL != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil):
+				bad(0, "inventory.doppler[%d] (%s): api_url must be an http(s) URL without credentials", i, d.Name)
+			}
+			seenDoppler[d.Name] = true
+			for j, p := range d.Projects {
+				if _, err := path.Match(p, ""); err != nil || p == "" {
+					bad(0, "inventory.doppler[%d].projects[%d]: bad glob %q", i, j, p)
+				}
 			}
 		}
 		seenOP := map[string]bool{}

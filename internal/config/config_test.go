@@ -77,6 +77,8 @@ func TestLoadErrorsNameFileAndLine(t *testing.T) {
 		{"1password without name", "inventory:\n  onepassword:\n    - url: http://connect:8080\n", "inventory.onepassword[0]: name is required"},
 		{"1password url with token", "inventory:\n  onepassword:\n    - {name: ops, url: \"http://tok:s3cr3t@connect:8080\"}\n", "inventory.onepassword[0] (ops): url must be"},
 		{"1password bad vault glob", "inventory:\n  onepassword:\n    - {name: ops, url: \"http://connect:8080\", vaults: [\"[\"]}\n", "inventory.onepassword[0].vaults[0]: bad glob"},
+		{"doppler without name", "inventory:\n  doppler:\n    - projects: [etl]\n", "inventory.doppler[0]: name is required"},
+		{"doppler url with token", "inventory:\n  doppler:\n    - {name: dp, api_url: \"https://dp.st.s3cr3t@api.doppler.com\"}\n", "inventory.doppler[0] (dp): api_url must be"},
 		{"key vault without name", "inventory:\n  azure_keyvault:\n    - vault_url: https://kv.vault.azure.net\n", "inventory.azure_keyvault[0]: name is required"},
 		{"key vault over http", "inventory:\n  azure_keyvault:\n    - {name: kv, vault_url: \"http://kv.vault.azure.net\"}\n", "vault_url must be https://"},
 		{"key vault url with credentials", "inventory:\n  azure_keyvault:\n    - {name: kv, vault_url: \"https://u:s3cr3t@kv.vault.azure.net\"}\n", "inventory.azure_keyvault[0] (kv): vault_url must be"},

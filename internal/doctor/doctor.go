@@ -147,6 +147,7 @@ func Run(ctx context.Context, e *wiring.Env) []Check {
 	cs = append(cs, kubernetesChecks(ctx, e)...)
 	cs = append(cs, gitlabChecks(ctx, e)...)
 	cs = append(cs, onepasswordChecks(ctx, e)...)
+	cs = append(cs, dopplerChecks(ctx, e)...)
 	return cs
 }
 

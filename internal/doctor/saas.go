@@ -5,6 +5,7 @@ import (
 	"os"
 
 	"github.com/vigilsec/vigil/internal/wiring"
+	"github.com/vigilsec/vigil/stores/doppler"
 	"github.com/vigilsec/vigil/stores/gitlab"
 	"github.com/vigilsec/vigil/stores/onepassword"
 )
@@ -45,6 +46,20 @@ func onepasswordChecks(ctx context.Context, e *wiring.Env) []Check {
 	for _, o := range inv.OnePassword {
 		s := onepassword.New(onepassword.NewClient(o.URL, os.Getenv(onepassword.TokenEnv(o))), o.Name, o.Vaults, nil)
 		out = append(out, apiCheck("1password", s.Name(), "list vaults", s.Check(ctx)))
+	}
+	return out
+}
+
+// dopplerChecks reads the first page of each workplace's projects.
+func dopplerChecks(ctx context.Context, e *wiring.Env) []Check {
+	inv := e.Config.Inventory
+	if inv == nil {
+		return nil
+	}
+	var out []Check
+	for _, w := range inv.Doppler {
+		s := doppler.New(doppler.NewClient(w.APIURL, os.Getenv(doppler.TokenEnv(w))), w.Name, w.Projects, nil, nil)
+		out = append(out, apiCheck("doppler", s.Name(), "list projects", s.Check(ctx)))
 	}
 	return out
 }

@@ -148,6 +148,8 @@ const (
 	// A credential in a CI/CD variable that is masked but not protected
 	// (GitLab): every branch's pipeline gets it.
 	KindInvUnprotectedVariable Kind = "inventory.unprotected_variable"
+	// An access or service token that never expires (GitLab, Doppler).
+	KindInvTokenNoExpiry Kind = "inventory.token_no_expiry"
 
 	KindSynDeniedAllowed Kind = "synthetic.denied_allowed"
 	KindSynAllowedDenied Kind = "synthetic.allowed_denied"

@@ -8,6 +8,7 @@ import (
 	"github.com/vigilsec/vigil/stores"
 	"github.com/vigilsec/vigil/stores/awssm"
 	"github.com/vigilsec/vigil/stores/azkv"
+	"github.com/vigilsec/vigil/stores/doppler"
 	"github.com/vigilsec/vigil/stores/files"
 	"github.com/vigilsec/vigil/stores/gcpsm"
 	"github.com/vigilsec/vigil/stores/github"
@@ -38,4 +39,5 @@ var Kinds = []Kind{
 	{"kubernetes", kubernetes.Open},
 	{"gitlab", gitlab.Open},
 	{"onepassword", onepassword.Open},
+	{"doppler", doppler.Open},
 }

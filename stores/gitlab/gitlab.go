@@ -255,6 +255,17 @@ func (s *Store) token(emit func(stores.Secret), path, where string, t gl.Persona
 		sec.Expires = time.Time(*t.ExpiresAt)
 	}
 	emit(sec)
+	if t.ExpiresAt == nil {
+		// GitLab 16 requires an expiry of new tokens; older ones may have none.
+		kind := finding.KindInvTokenNoExpiry
+		s.reported = append(s.reported, finding.Finding{
+			ID: finding.Fingerprint(kind, s.Name(), sec.Path), Kind: kind, Severity: finding.Medium, Scanner: "inventory", Resource: sec.Path,
+			Title:  fmt.Sprintf("GitLab access token %s never expires", t.Name),
+			Detail: fmt.Sprintf("The %s has no expiry: a copy of it works until someone revokes it. Rotate it to one with an expiry.", sec.Where),
+			Status: finding.StatusOpen, Evidence: finding.Evidence{"store": s.Name(), "path": sec.Path, "token_id": t.ID, "scopes": strings.Join(t.Scopes, ",")},
+			Controls: s.controls.For(kind),
+		})
+	}
 }
 
 // variable emits one variable and scans its value with the leak rules. The

@@ -83,7 +83,8 @@ func TestVariablesAndTokens(t *testing.T) {
 	g.AccessToken("groups/acme/data", "old", &past, nil, false) // expired: GitLab deactivated it
 
 	h, _ := secrethash.New([]byte(strings.Repeat("k", 32)))
-	got := storetest.List(t, New(g.Client(t), Options{Group: "acme", Hasher: h, Detector: engine(t), Controls: rules.DefaultControls(), Tokens: true}))
+	st := New(g.Client(t), Options{Group: "acme", Hasher: h, Detector: engine(t), Controls: rules.DefaultControls(), Tokens: true})
+	got := storetest.List(t, st)
 	byPath := map[string]stores.Secret{}
 	var paths []string
 	for _, s := range got {
@@ -117,6 +118,9 @@ func TestVariablesAndTokens(t *testing.T) {
 	}
 	if ci := byPath["gitlab:acme/token:ci-bot"]; !ci.Expires.IsZero() {
 		t.Errorf("a token without expiry: %+v", ci)
+	}
+	if r := st.Reported(); len(r) != 1 || r[0].Kind != finding.KindInvTokenNoExpiry || r[0].Resource != "gitlab:acme/token:ci-bot" || len(r[0].Controls) == 0 {
+		t.Errorf("only the token without expiry is reported: %+v", r)
 	}
 	for _, r := range g.Requests() {
 		if strings.Contains(r, "other") {

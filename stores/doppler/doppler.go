@@ -1,0 +1,319 @@
+// Package doppler inventories a Doppler workplace through its REST API
+// (v3; Doppler publishes no Go client): projects, their configs
+// (environments and branch configs), each config's secret names, and its
+// service tokens with their expiry. Without hash_values only names are read
+// (the names endpoint); with it the secrets are read once and each computed
+// value (what an application gets) is hashed at once and dropped.
+//
+// A service token that never expires is inventory.token_no_expiry; a token
+// of a production config named for another environment (a dev or staging
+// token reading prod) is inventory.env_mismatch.
+//
+// Declared paths: doppler:PROJECT/CONFIG/NAME, and
+// doppler:PROJECT/CONFIG/token:NAME for service tokens (secret names are
+// [A-Z0-9_], so a colon can't be part of one).
+package doppler
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"path"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/vigilsec/vigil/internal/finding"
+	"github.com/vigilsec/vigil/internal/jsonapi"
+	"github.com/vigilsec/vigil/rules"
+	"github.com/vigilsec/vigil/stores"
+)
+
+// The response shapes, as Doppler's official SDKs declare them
+// (@dopplerhq/node-sdk's ListResponse, ConfigsListResponse,
+// NamesResponse, SecretsListResponse, ServiceTokensListResponse).
+type (
+	project struct {
+		ID, Slug, Name, Description string
+		CreatedAt                   string `json:"created_at"`
+	}
+	projectsPage struct {
+		Page     int       `json:"page"`
+		Projects []project `json:"projects"`
+	}
+	configInfo struct {
+		Name        string `json:"name"`
+		Root        bool   `json:"root"`
+		Locked      bool   `json:"locked"`
+		CreatedAt   string `json:"created_at"`
+		LastFetchAt string `json:"last_fetch_at"`
+		Environment string `json:"environment"`
+		Project     string `json:"project"`
+	}
+	configsPage struct {
+		Page    int          `json:"page"`
+		Configs []configInfo `json:"configs"`
+	}
+	names struct {
+		Names []string `json:"names"`
+	}
+	secretValue struct {
+		Raw                string `json:"raw"`
+		Computed           string `json:"computed"`
+		Note               string `json:"note"`
+		RawVisibility      string `json:"rawVisibility"`
+		ComputedVisibility string `json:"computedVisibility"`
+	}
+	secrets struct {
+		Secrets map[string]secretValue `json:"secrets"`
+	}
+	token struct {
+		Name        string          `json:"name"`
+		Slug        string          `json:"slug"`
+		CreatedAt   string          `json:"created_at"`
+		Config      string          `json:"config"`
+		Environment string          `json:"environment"`
+		Project     string          `json:"project"`
+		ExpiresAt   json.RawMessage `json:"expires_at"` // a time, or null: never
+	}
+	tokens struct {
+		Tokens []token `json:"tokens"`
+	}
+)
+
+// Store is one Doppler workplace (what its token can see), limited to the
+// projects whose slugs match.
+type Store struct {
+	api      *jsonapi.Client
+	name     string
+	projects []string
+	hasher   stores.Hasher
+	controls rules.Controls
+	reported []finding.Finding
+	listed   []string
+	// Calls counts API requests.
+	Calls atomic.Int64
+}
+
+// New returns the store named name (doppler:NAME) behind api.
+func New(api *jsonapi.Client, name string, projects []string, hasher stores.Hasher, controls rules.Controls) *Store {
+	return &Store{api: api, name: name, projects: projects, hasher: hasher, controls: controls}
+}
+
+// NewClient returns a client of Doppler's API at base (default
+// https://api.doppler.com) with a personal, service account or CLI token.
+func NewClient(base, token string) *jsonapi.Client {
+	if base == "" {
+		base = "https://api.doppler.com"
+	}
+	c := jsonapi.New(base, token)
+	// Doppler's error body is {"messages": [...], "success": false}.
+	c.Message = func(body []byte) string {
+		var e struct{ Messages []string }
+		if json.Unmarshal(body, &e) != nil {
+			return ""
+		}
+		return strings.Join(e.Messages, "; ")
+	}
+	return c
+}
+
+// Name implements stores.Store.
+func (s *Store) Name() string { return "doppler:" + s.name }
+
+// Covers implements stores.Store: the projects the last List read whole.
+func (s *Store) Covers() []string {
+	out := make([]string, 0, len(s.listed))
+	for _, p := range s.listed {
+		out = append(out, "doppler:"+p+"/")
+	}
+	return out
+}
+
+// Reported returns the service-token findings of the last List.
+func (s *Store) Reported() []finding.Finding { return s.reported }
+
+// perPage is the largest page Doppler's list endpoints give.
+const perPage = 100
+
+func (s *Store) get(ctx context.Context, p string, q url.Values, into any) error {
+	s.Calls.Add(1)
+	return s.api.Get(ctx, p+"?"+q.Encode(), into)
+}
+
+// List implements stores.Store.
+func (s *Store) List(ctx context.Context, emit func(stores.Secret)) error {
+	s.reported, s.listed = nil, nil
+	var projects []project
+	// Doppler's pages carry no total: a short page is the last.
+	for page := 1; ; page++ {
+		var pp projectsPage
+		if err := s.get(ctx, "/v3/projects", url.Values{"page": {fmt.Sprint(page)}, "per_page": {fmt.Sprint(perPage)}}, &pp); err != nil {
+			return fmt.Errorf("%s: list projects: %w", s.Name(), err)
+		}
+		projects = append(projects, pp.Projects...)
+		if len(pp.Projects) < perPage {
+			break
+		}
+	}
+	sort.Slice(projects, func(i, j int) bool { return projects[i].Slug < projects[j].Slug })
+	for _, p := range projects {
+		if !s.wanted(p.Slug) {
+			continue
+		}
+		if err := s.project(ctx, p, emit); err != nil {
+			return err
+		}
+		s.listed = append(s.listed, p.Slug)
+	}
+	return nil
+}
+
+func (s *Store) wanted(slug string) bool {
+	if len(s.projects) == 0 {
+		return true
+	}
+	for _, g := range s.projects {
+		if ok, _ := path.Match(g, slug); ok {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Store) project(ctx context.Context, p project, emit func(stores.Secret)) error {
+	var configs []configInfo
+	for page := 1; ; page++ {
+		var cp configsPage
+		if err := s.get(ctx, "/v3/configs", url.Values{"project": {p.Slug}, "page": {fmt.Sprint(page)}, "per_page": {fmt.Sprint(perPage)}}, &cp); err != nil {
+			return fmt.Errorf("%s: configs of project %s: %w", s.Name(), p.Slug, err)
+		}
+		configs = append(configs, cp.Configs...)
+		if len(cp.Configs) < perPage {
+			break
+		}
+	}
+	for _, c := range configs {
+		if err := s.config(ctx, p.Slug, c, emit); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Store) config(ctx context.Context, proj string, c configInfo, emit func(stores.Secret)) error {
+	q := url.Values{"project": {proj}, "config": {c.Name}, "include_managed_secrets": {"false"}}
+	prefix := "doppler:" + proj + "/" + c.Name + "/"
+	base := stores.Secret{Store: s.Name(), Env: envOf(c.Environment), Where: fmt.Sprintf("project %s, config %s (environment %s)", proj, c.Name, c.Environment)}
+	if !c.Root {
+		base.Where += ", a branch config"
+	}
+	if s.hasher == nil {
+		var n names
+		if err := s.get(ctx, "/v3/configs/config/secrets/names", q, &n); err != nil {
+			return fmt.Errorf("%s: secret names of %s/%s: %w", s.Name(), proj, c.Name, err)
+		}
+		sort.Strings(n.Names)
+		for _, name := range n.Names {
+			sec := base
+			sec.Path = prefix + name
+			emit(sec)
+		}
+	} else {
+		var all secrets
+		if err := s.get(ctx, "/v3/configs/config/secrets", q, &all); err != nil {
+			return fmt.Errorf("%s: secrets of %s/%s: %w", s.Name(), proj, c.Name, err)
+		}
+		keys := make([]string, 0, len(all.Secrets))
+		for k := range all.Secrets {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, name := range keys {
+			v := all.Secrets[name]
+			sec := base
+			sec.Path = prefix + name
+			if v.RawVisibility != "" {
+				sec.Where += ", " + v.RawVisibility
+			}
+			// The computed value is what an application is given (the raw
+			// one may be a reference to another secret).
+			if v.Computed != "" {
+				sec.Hashes = []stores.ValueHash{{Current: true, Hash: s.hasher.Hash(v.Computed)}}
+			}
+			emit(sec)
+		}
+		all.Secrets = nil
+	}
+
+	var ts tokens
+	if err := s.get(ctx, "/v3/configs/config/tokens", url.Values{"project": {proj}, "config": {c.Name}}, &ts); err != nil {
+		return fmt.Errorf("%s: service tokens of %s/%s: %w", s.Name(), proj, c.Name, err)
+	}
+	for _, t := range ts.Tokens {
+		s.token(emit, base, prefix, c, t)
+	}
+	return nil
+}
+
+func (s *Store) token(emit func(stores.Secret), base stores.Secret, prefix string, c configInfo, t token) {
+	sec := base
+	sec.Path = prefix + "token:" + t.Name
+	sec.Where = fmt.Sprintf("service token %s of %s", t.Slug, base.Where)
+	sec.Created, _ = time.Parse(time.RFC3339, t.CreatedAt)
+	var exp string
+	never := len(t.ExpiresAt) == 0 || string(t.ExpiresAt) == "null" || json.Unmarshal(t.ExpiresAt, &exp) != nil || exp == ""
+	if !never {
+		sec.Expires, _ = time.Parse(time.RFC3339, exp)
+	}
+	emit(sec)
+	ev := func() finding.Evidence {
+		return finding.Evidence{"store": s.Name(), "path": sec.Path, "token_slug": t.Slug, "config": c.Name, "environment": c.Environment}
+	}
+	if never {
+		kind := finding.KindInvTokenNoExpiry
+		s.reported = append(s.reported, finding.Finding{
+			ID: finding.Fingerprint(kind, s.Name(), sec.Path), Kind: kind, Severity: finding.Medium, Scanner: "inventory", Resource: sec.Path,
+			Title:  fmt.Sprintf("Doppler service token %s never expires", t.Name),
+			Detail: fmt.Sprintf("The service token %s reads %s and has no expiry: a copy of it works until someone revokes it. Issue one with an expiry, move its consumer to it and revoke this one.", sec.Path, base.Where),
+			Status: finding.StatusOpen, Evidence: ev(), Controls: s.controls.For(kind),
+		})
+	}
+	if te := envOf(t.Name); envOf(c.Environment) == "prod" && te != "" && te != "prod" {
+		kind := finding.KindInvEnvMismatch
+		e := ev()
+		e["token_env"] = te
+		s.reported = append(s.reported, finding.Finding{
+			ID: finding.Fingerprint(kind, s.Name(), sec.Path), Kind: kind, Severity: finding.High, Scanner: "inventory", Resource: sec.Path,
+			Title:  fmt.Sprintf("a %s token reads production config %s/%s", te, c.Project, c.Name),
+			Detail: fmt.Sprintf("The service token %s is named for %s but reads the production config %s: production secrets reach a %s consumer. Revoke it and give that consumer a token of its own environment's config.", sec.Path, te, c.Name, te),
+			Status: finding.StatusOpen, Evidence: e, Controls: s.controls.For(kind),
+		})
+	}
+}
+
+// envOf reads an environment from a Doppler environment slug or a token's
+// name: prd, stg and dev are Doppler's defaults.
+func envOf(s string) string {
+	for _, w := range strings.FieldsFunc(strings.ToLower(s), func(r rune) bool { return strings.ContainsRune(" /:#._-", r) }) {
+		switch w {
+		case "prod", "production", "prd":
+			return "prod"
+		case "stg", "stage", "staging":
+			return "stg"
+		case "dev", "development", "local":
+			return "dev"
+		}
+	}
+	return ""
+}
+
+// Check reads the first page of projects: a pre-flight for `vigil doctor`.
+func (s *Store) Check(ctx context.Context) error {
+	if err := s.get(ctx, "/v3/projects", url.Values{"page": {"1"}, "per_page": {"1"}}, &projectsPage{}); err != nil {
+		return fmt.Errorf("%s: list projects: %w", s.Name(), err)
+	}
+	return nil
+}
