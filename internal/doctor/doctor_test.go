@@ -256,3 +256,66 @@ func TestDoctorKubernetes(t *testing.T) {
 		t.Errorf("a refused token: %v", got)
 	}
 }
+
+// GitLab, 1Password Connect and Doppler: a token that may read is ok, one
+// that may not is a missing permission (GitLab's 403) or an authentication
+// error (401), a closed port unreachable; no token is in any detail.
+func TestDoctorSaaSStores(t *testing.T) {
+	ctx := context.Background()
+	g := testenv.NewGitLabServer(t)
+	g.Project("acme/app")
+	op := testenv.NewOnePasswordConnect(t)
+	op.Vault("data")
+	dp := testenv.NewDopplerServer(t)
+	dp.Project("etl")
+	t.Setenv("DOCTOR_GITLAB_TOKEN", g.Token)
+	t.Setenv("DOCTOR_OP_TOKEN", op.Token)
+	t.Setenv("DOCTOR_DOPPLER_TOKEN", "dp.pt.wrong")
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "vigil.yaml"), []byte(`db: state/vigil.db
+inventory:
+  gitlab:
+    - {url: "`+g.URL+`", token_env: DOCTOR_GITLAB_TOKEN, groups: [acme]}
+    - {url: "http://127.0.0.1:1", token_env: DOCTOR_GITLAB_TOKEN, groups: [gone]}
+  onepassword:
+    - {name: ops, url: "`+op.URL+`", token_env: DOCTOR_OP_TOKEN}
+  doppler:
+    - {name: acme, api_url: "`+dp.URL+`", token_env: DOCTOR_DOPPLER_TOKEN}
+`), 0o644)
+	os.MkdirAll(filepath.Join(dir, "state"), 0o755)
+	cfg, err := config.Load(filepath.Join(dir, "vigil.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func() map[string]Check {
+		got := map[string]Check{}
+		for _, c := range Run(ctx, wiring.New(cfg, nil, nil, nil, nil)) {
+			got[c.Area+" "+c.Target+" "+c.What] = c
+			for _, tok := range []string{g.Token, op.Token} {
+				if strings.Contains(c.Detail, tok) {
+					t.Errorf("a token in the detail of %s", c.What)
+				}
+			}
+		}
+		return got
+	}
+	got := check()
+	want := map[string]Status{
+		"gitlab gitlab:acme list group variables": OK,
+		"gitlab gitlab:gone list group variables": Unreachable,
+		"1password 1password:ops list vaults":     OK,
+		"doppler doppler:acme list projects":      Failed,
+	}
+	for k, st := range want {
+		if got[k].Status != st {
+			t.Errorf("%s: %q (%s), want %q", k, got[k].Status, got[k].Detail, st)
+		}
+	}
+	if d := got["doppler doppler:acme list projects"].Detail; !strings.Contains(d, "authentication") {
+		t.Errorf("doppler's 401: %s", d)
+	}
+	g.Deny = true
+	if c := check()["gitlab gitlab:acme list group variables"]; c.Status != Missing || !strings.Contains(c.Detail, "Maintainer") {
+		t.Errorf("gitlab's 403: %+v", c)
+	}
+}

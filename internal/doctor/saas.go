@@ -4,6 +4,8 @@ import (
 	"context"
 	"os"
 
+	gl "gitlab.com/gitlab-org/api/client-go/v2"
+
 	"github.com/vigilsec/vigil/internal/wiring"
 	"github.com/vigilsec/vigil/stores/doppler"
 	"github.com/vigilsec/vigil/stores/gitlab"
@@ -19,7 +21,8 @@ func gitlabChecks(ctx context.Context, e *wiring.Env) []Check {
 	}
 	var out []Check
 	for _, g := range inv.GitLab {
-		c, err := gitlab.NewClient(g)
+		// A pre-flight answers at once: one retry, not client-go's five.
+		c, err := gitlab.NewClient(g, gl.WithCustomRetryMax(1))
 		if err != nil {
 			out = append(out, Check{Area: "gitlab", Target: "inventory.gitlab " + g.URL, What: "client", Status: Failed, Detail: err.Error()})
 			continue

@@ -78,13 +78,17 @@ func TestConformance(t *testing.T) {
 		d.Project("other-"+string(rune('a'+i)), testenv.DopplerConfig{Name: "dev", Environment: "dev", Root: true})
 	}
 	storetest.Run(t, storetest.Harness{
-		Open: func(t *testing.T, h stores.Hasher) stores.Store { return New(client(d), "acme", []string{"etl"}, h, nil) },
+		Open: func(t *testing.T, h stores.Hasher) stores.Store {
+			return New(client(d), "acme", []string{"etl"}, h, nil)
+		},
 		Seed: func(t *testing.T, name, value string) string {
 			key := strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
 			d.Set("etl", "prd", key, value)
 			return "doppler:etl/prd/" + key
 		},
-		Broken: func(t *testing.T) stores.Store { return New(NewClient("http://127.0.0.1:1", "x"), "gone", nil, nil, nil) },
+		Broken: func(t *testing.T) stores.Store {
+			return New(NewClient("http://127.0.0.1:1", "x"), "gone", nil, nil, nil)
+		},
 		Denied: func(t *testing.T) stores.Store {
 			return New(NewClient(d.URL, "dp.pt.not-a-token-doppler-knows"), "denied", nil, nil, nil)
 		},

@@ -46,8 +46,9 @@ func Open(_ context.Context, d stores.Deps) ([]stores.Store, error) {
 
 // NewClient returns client-go's client of one GitLab, with the token from
 // the variable the config names (default GITLAB_TOKEN). client-go retries
-// 429s (waiting for RateLimit-Reset) and 5xx answers itself.
-func NewClient(g config.GitLab) (*gl.Client, error) {
+// 429s (waiting for RateLimit-Reset) and 5xx answers itself; extra
+// options follow the defaults (doctor retries less).
+func NewClient(g config.GitLab, extra ...gl.ClientOptionFunc) (*gl.Client, error) {
 	env := g.TokenEnv
 	if env == "" {
 		env = "GITLAB_TOKEN"
@@ -58,7 +59,7 @@ func NewClient(g config.GitLab) (*gl.Client, error) {
 	if g.URL != "" {
 		opts = append(opts, gl.WithBaseURL(g.URL))
 	}
-	c, err := gl.NewClient(os.Getenv(env), opts...)
+	c, err := gl.NewClient(os.Getenv(env), append(opts, extra...)...)
 	if err != nil {
 		return nil, fmt.Errorf("gitlab %s: %w", g.URL, err)
 	}
