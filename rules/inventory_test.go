@@ -70,6 +70,9 @@ func TestEveryStoreCanBeDeclared(t *testing.T) {
   - {path: "gcpsm:data-prod/db", rotation: {length: 32}}
   - {path: "sops:secrets/prod.yaml#db.password"}
   - {path: "sealed:etl/db/password"}
+  - {path: "gitlab:acme/etl/DB_PASSWORD@production"}
+  - {path: "1password:data/warehouse#password"}
+  - {path: "doppler:etl/prd/DB_PASSWORD"}
 `
 	os.WriteFile(p, []byte(doc), 0o644)
 	d, err := LoadInventory(p)
@@ -79,9 +82,9 @@ func TestEveryStoreCanBeDeclared(t *testing.T) {
 	if d[4].Path != "k8s:etl/warehouse/password" || d[5].Path != "k8s:etl/api/token" {
 		t.Errorf("k8s paths: %q %q", d[4].Path, d[5].Path)
 	}
-	os.WriteFile(p, []byte("secrets:\n  - {path: \"sops:x.yaml#k\", rotation: {length: 32}}\n  - {path: \"doppler:p/c/n\"}\n"), 0o644)
+	os.WriteFile(p, []byte("secrets:\n  - {path: \"sops:x.yaml#k\", rotation: {length: 32}}\n  - {path: \"infisical:p/c/n\"}\n"), 0o644)
 	_, err = LoadInventory(p)
-	if err == nil || !strings.Contains(err.Error(), "vigil rotates secrets of vault, awssm, azkv, gcpsm only") || !strings.Contains(err.Error(), `unknown store "doppler"`) {
+	if err == nil || !strings.Contains(err.Error(), "vigil rotates secrets of vault, awssm, azkv, gcpsm only") || !strings.Contains(err.Error(), `unknown store "infisical"`) {
 		t.Fatalf("%v", err)
 	}
 }
