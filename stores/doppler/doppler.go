@@ -18,8 +18,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/url"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -226,12 +228,7 @@ func (s *Store) config(ctx context.Context, proj string, c configInfo, emit func
 		if err := s.get(ctx, "/v3/configs/config/secrets", q, &all); err != nil {
 			return fmt.Errorf("%s: secrets of %s/%s: %w", s.Name(), proj, c.Name, err)
 		}
-		keys := make([]string, 0, len(all.Secrets))
-		for k := range all.Secrets {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, name := range keys {
+		for _, name := range slices.Sorted(maps.Keys(all.Secrets)) {
 			v := all.Secrets[name]
 			sec := base
 			sec.Path = prefix + name
