@@ -98,6 +98,31 @@ inventory:
 	if !sameSet(got, want) {
 		t.Fatalf("findings:\n%s\nwant:\n%s\nstderr:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"), res.stderr)
 	}
+
+	// The next night Doppler refuses the token: the run is partial and
+	// names the store, the other stores are listed as before, and nothing
+	// Doppler's listing found is resolved on the strength of a failure.
+	t.Setenv("VIGIL_TEST_DOPPLER_TOKEN", "dp.pt.revoked")
+	again := vigil(t, dir, "run", "--config", "vigil.yaml", "--format", "json", "--out", "out")
+	if again.code != exitPartial || !strings.Contains(again.stderr, "doppler:acme") || !strings.Contains(again.stderr, "401") {
+		t.Fatalf("a failing store: exit %d\n%s", again.code, again.stderr)
+	}
+	list := vigil(t, dir, "findings", "list", "--config", "vigil.yaml", "--format", "json")
+	var open []map[string]any
+	if err := json.Unmarshal([]byte(list.stdout), &open); err != nil {
+		t.Fatalf("%v\n%s", err, list.stderr)
+	}
+	still := map[string]bool{}
+	for _, f := range open {
+		if f["status"] == "open" {
+			still[fmt.Sprint(f["kind"], " ", f["resource"])] = true
+		}
+	}
+	for _, k := range []string{"leak.live doppler:etl/prd/API_KEY", "leak.live gitlab:acme/etl/AWS_KEY@production", "inventory.undeclared 1password:data/stray#password"} {
+		if !still[k] {
+			t.Errorf("%s is no longer open after a night Doppler failed: %v", k, still)
+		}
+	}
 	fx := &fixture{dir: dir, secrets: []string{inVar, plain, inItem, quiet, inDoppler, g.Token, c.Token, d.Token}}
-	fx.assertNoSecrets(t, res.stdout, res.stderr)
+	fx.assertNoSecrets(t, res.stdout, res.stderr, again.stdout, again.stderr, list.stdout)
 }
