@@ -72,7 +72,7 @@ var StorePrefixes = []string{"vault", "awssm", "github", "file", "k8s", "azkv", 
 
 // RotatableStores are the stores `vigil remediate` can write a new value
 // to (a remediate handler each).
-var RotatableStores = []string{"vault", "awssm", "azkv", "gcpsm"}
+var RotatableStores = []string{"vault", "awssm", "azkv", "gcpsm", "doppler"}
 
 // LoadInventory reads the declared inventory: YAML (`secrets: [...]`) or the
 // seed format secrets.json (a list of {path, owner, env, rotation_days}).

@@ -44,7 +44,7 @@ func TestRotationDeclarations(t *testing.T) {
 		os.WriteFile(p, []byte("secrets:\n  - path: "+path+"\n    owner: a\n"+c.yaml), 0o644)
 		_, err := LoadInventory(p)
 		switch {
-		case name == "store" && (err == nil || !strings.Contains(err.Error(), "vigil rotates secrets of vault, awssm, azkv, gcpsm only")):
+		case name == "store" && (err == nil || !strings.Contains(err.Error(), "vigil rotates secrets of vault, awssm, azkv, gcpsm, doppler only")):
 			t.Errorf("%s: %v", name, err)
 		case name == "fileonly" && err != nil:
 			t.Errorf("%s: %v", name, err)
@@ -84,7 +84,7 @@ func TestEveryStoreCanBeDeclared(t *testing.T) {
 	}
 	os.WriteFile(p, []byte("secrets:\n  - {path: \"sops:x.yaml#k\", rotation: {length: 32}}\n  - {path: \"infisical:p/c/n\"}\n"), 0o644)
 	_, err = LoadInventory(p)
-	if err == nil || !strings.Contains(err.Error(), "vigil rotates secrets of vault, awssm, azkv, gcpsm only") || !strings.Contains(err.Error(), `unknown store "infisical"`) {
+	if err == nil || !strings.Contains(err.Error(), "vigil rotates secrets of vault, awssm, azkv, gcpsm, doppler only") || !strings.Contains(err.Error(), `unknown store "infisical"`) {
 		t.Fatalf("%v", err)
 	}
 }

@@ -35,7 +35,8 @@ func TestRunOverGitLabOnePasswordAndDoppler(t *testing.T) {
 	c.Item(vid, op.Item{Title: "stray", Category: op.Password, Fields: []*op.ItemField{{Label: "password", Type: op.FieldTypeConcealed, Value: quiet}}})
 	d := testenv.NewDopplerServer(t)
 	inDoppler := testenv.FakeAWSKey()
-	d.Project("etl", testenv.DopplerConfig{Name: "prd", Environment: "prd", Root: true, Secrets: map[string]string{"API_KEY": inDoppler}})
+	d.Project("etl", testenv.DopplerConfig{Name: "prd", Environment: "prd", Root: true, Secrets: map[string]string{"API_KEY": inDoppler},
+		Tokens: []testenv.DopplerToken{{Name: "airflow"}}})
 	t.Setenv("VIGIL_TEST_DOPPLER_TOKEN", d.Token)
 	t.Setenv("VIGIL_TEST_GITLAB_TOKEN", g.Token)
 	t.Setenv("VIGIL_TEST_OP_TOKEN", c.Token)
@@ -48,7 +49,8 @@ func TestRunOverGitLabOnePasswordAndDoppler(t *testing.T) {
   - {path: "gitlab:acme/etl/GH_TOKEN", owner: data, env: prod}
   - {path: "gitlab:acme/etl/DB_PASSWORD", owner: data, env: prod}
   - {path: "1password:data/warehouse#password", owner: data, env: prod}
-  - {path: "doppler:etl/prd/API_KEY", owner: data, env: prod}
+  - {path: "doppler:etl/prd/API_KEY", owner: data, env: prod, rotation: {length: 32}}
+  - {path: "doppler:etl/prd/token:airflow", owner: data, env: prod}
 `), 0o644)
 	os.WriteFile(filepath.Join(dir, "vigil.yaml"), []byte(fmt.Sprintf(`db: state/vigil.db
 rules:
@@ -94,9 +96,40 @@ inventory:
 		"inventory.plaintext_variable gitlab:acme/etl/GH_TOKEN",
 		"inventory.missing gitlab:acme/etl/DB_PASSWORD",
 		"inventory.undeclared 1password:data/stray#password", "inventory.no_owner 1password:data/stray#password",
+		"inventory.token_no_expiry doppler:etl/prd/token:airflow",
 	}
 	if !sameSet(got, want) {
 		t.Fatalf("findings:\n%s\nwant:\n%s\nstderr:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"), res.stderr)
+	}
+
+	// The leaked Doppler secret declares a rotation: the plan has it, an
+	// approved apply writes a new value in Doppler, and the next night the
+	// leak is no longer live.
+	r2 := vigil(t, dir, "remediate", "plan", "--config", "vigil.yaml", "--format", "json")
+	var plan struct {
+		ID      string
+		Actions []struct{ ID, Kind, Target string }
+	}
+	if err := json.Unmarshal([]byte(r2.stdout), &plan); err != nil || r2.code != 0 {
+		t.Fatalf("plan: %d %v\n%s\n%s", r2.code, err, r2.stdout, r2.stderr)
+	}
+	rotation := ""
+	for _, a := range plan.Actions {
+		if a.Kind == "rotate.doppler" && a.Target == "doppler:etl/prd/API_KEY" {
+			rotation = a.ID
+		}
+	}
+	if rotation == "" {
+		t.Fatalf("no Doppler rotation in the plan: %+v\n%s", plan, r2.stderr)
+	}
+	applied := vigil(t, dir, "remediate", "apply", "--config", "vigil.yaml", "--plan", plan.ID, "--action", rotation, "--approve")
+	if v, _ := d.Value("etl", "prd", "API_KEY"); applied.code != 0 || v == inDoppler || len(v) != 32 {
+		t.Fatalf("apply: %d (rotated=%v)\n%s\n%s", applied.code, v != inDoppler, applied.stdout, applied.stderr)
+	}
+	rotated, _ := d.Value("etl", "prd", "API_KEY")
+	next := vigil(t, dir, "run", "--config", "vigil.yaml", "--format", "json", "--out", "out")
+	if next.code != exitFindings {
+		t.Fatalf("the night after the rotation: %d\n%s", next.code, next.stderr)
 	}
 
 	// The next night Doppler refuses the token: the run is partial and
@@ -118,11 +151,14 @@ inventory:
 			still[fmt.Sprint(f["kind"], " ", f["resource"])] = true
 		}
 	}
-	for _, k := range []string{"leak.live doppler:etl/prd/API_KEY", "leak.live gitlab:acme/etl/AWS_KEY@production", "inventory.undeclared 1password:data/stray#password"} {
+	if still["leak.live doppler:etl/prd/API_KEY"] {
+		t.Errorf("the rotated Doppler secret's leak is still live")
+	}
+	for _, k := range []string{"inventory.token_no_expiry doppler:etl/prd/token:airflow", "leak.live gitlab:acme/etl/AWS_KEY@production", "inventory.undeclared 1password:data/stray#password"} {
 		if !still[k] {
 			t.Errorf("%s is no longer open after a night Doppler failed: %v", k, still)
 		}
 	}
-	fx := &fixture{dir: dir, secrets: []string{inVar, plain, inItem, quiet, inDoppler, g.Token, c.Token, d.Token}}
-	fx.assertNoSecrets(t, res.stdout, res.stderr, again.stdout, again.stderr, list.stdout)
+	fx := &fixture{dir: dir, secrets: []string{inVar, plain, inItem, quiet, inDoppler, rotated, g.Token, c.Token, d.Token}}
+	fx.assertNoSecrets(t, res.stdout, res.stderr, r2.stdout, r2.stderr, applied.stdout, applied.stderr, next.stdout, next.stderr, again.stdout, again.stderr, list.stdout)
 }

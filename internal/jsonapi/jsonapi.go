@@ -6,6 +6,7 @@
 package jsonapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -37,39 +38,67 @@ func New(base, token string) *Client {
 
 // Error is an answer that was not 200.
 type Error struct {
+	Method  string
 	Path    string
 	Status  int
 	Message string
 }
 
-func (e *Error) Error() string { return fmt.Sprintf("GET %s: %d %s", e.Path, e.Status, e.Message) }
+func (e *Error) Error() string {
+	return fmt.Sprintf("%s %s: %d %s", e.Method, e.Path, e.Status, e.Message)
+}
 
 // Get reads path (with its query) into into.
 func (c *Client) Get(ctx context.Context, path string, into any) error {
+	return c.do(ctx, http.MethodGet, path, nil, into)
+}
+
+// Post sends body as JSON to path and reads the answer into into (nil:
+// the answer is not read). Only a 429 is sent again (the server did not
+// act on it); a 5xx may have been acted on, so it is an error.
+func (c *Client) Post(ctx context.Context, path string, body, into any) error {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	return c.do(ctx, http.MethodPost, path, b, into)
+}
+
+func (c *Client) do(ctx context.Context, method, path string, payload []byte, into any) error {
 	for attempt := 1; ; attempt++ {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.Base+path, nil)
+		var body io.Reader
+		if payload != nil {
+			body = bytes.NewReader(payload)
+		}
+		req, err := http.NewRequestWithContext(ctx, method, c.Base+path, body)
 		if err != nil {
 			return err
 		}
 		req.Header.Set("Authorization", "Bearer "+c.Token)
 		req.Header.Set("Accept", "application/json")
+		if payload != nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
 		resp, err := c.HTTP.Do(req)
 		if err != nil {
 			return err
 		}
-		body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+		answer, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 		resp.Body.Close()
 		if err != nil {
-			return fmt.Errorf("GET %s: %w", path, err)
+			return fmt.Errorf("%s %s: %w", method, path, err)
 		}
 		switch resp.StatusCode {
 		case http.StatusOK:
-			if err := json.Unmarshal(body, into); err != nil {
-				return fmt.Errorf("GET %s: decoding the answer: %w", path, err)
+			if into == nil {
+				return nil
+			}
+			if err := json.Unmarshal(answer, into); err != nil {
+				return fmt.Errorf("%s %s: decoding the answer: %w", method, path, err)
 			}
 			return nil
 		case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-			if attempt < c.Attempts {
+			if attempt < c.Attempts && (method == http.MethodGet || resp.StatusCode == http.StatusTooManyRequests) {
 				if err := sleep(ctx, c.wait(resp.Header.Get("Retry-After"), attempt)); err != nil {
 					return err
 				}
@@ -78,12 +107,12 @@ func (c *Client) Get(ctx context.Context, path string, into any) error {
 		}
 		msg := ""
 		if c.Message != nil {
-			msg = c.Message(body)
+			msg = c.Message(answer)
 		}
 		if msg == "" {
 			msg = http.StatusText(resp.StatusCode)
 		}
-		return &Error{Path: path, Status: resp.StatusCode, Message: msg}
+		return &Error{Method: method, Path: path, Status: resp.StatusCode, Message: msg}
 	}
 }
 

@@ -279,6 +279,12 @@ func (p *Planner) rotation(f finding.Finding) (candidate, string) {
 			return candidate{}, fmt.Sprintf("%s names no secret of a configured Secret Manager project", path)
 		}
 		kind, spec.Secret = KindRotateGCPSM, "projects/"+project+"/secrets/"+name
+	case "doppler":
+		// doppler:PROJECT/CONFIG/NAME in the store doppler:NAME
+		kind, spec.Secret = KindRotateDoppler, rest
+		if strings.Count(rest, "/") != 2 || strings.Contains(rest, "/token:") || !strings.HasPrefix(st, "doppler:") {
+			return candidate{}, fmt.Sprintf("%s names no secret of a configured Doppler workplace", path)
+		}
 	case "vault":
 		kind = KindRotateVault
 		mounts := p.VaultMounts[st]
@@ -293,7 +299,7 @@ func (p *Planner) rotation(f finding.Finding) (candidate, string) {
 			return candidate{}, fmt.Sprintf("%s names no secret under a mount", path)
 		}
 	default:
-		return candidate{}, fmt.Sprintf("vigil rotates Secrets Manager, Vault KV, Azure Key Vault and Google Secret Manager secrets only, not %s", path)
+		return candidate{}, fmt.Sprintf("vigil rotates Secrets Manager, Vault KV, Azure Key Vault, Google Secret Manager and Doppler secrets only, not %s", path)
 	}
 	return candidate{kind: kind, target: path, title: "rotate " + path, why: why, spec: spec}, ""
 }

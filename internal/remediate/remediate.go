@@ -35,6 +35,7 @@ const (
 	KindRotateVault   = "rotate.vault"
 	KindRotateAzureKV = "rotate.azkv"
 	KindRotateGCPSM   = "rotate.gcpsm"
+	KindRotateDoppler = "rotate.doppler"
 	KindNarrow        = "iam.narrow"
 	KindDeactivateKey = "iam.deactivate_key"
 	KindQuarantine    = "iam.quarantine"

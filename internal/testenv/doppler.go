@@ -3,6 +3,7 @@ package testenv
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -42,7 +43,19 @@ type DopplerServer struct {
 	mu       sync.Mutex
 	projects []string
 	configs  map[string][]DopplerConfig // by project
+	logs     map[string][]*dopplerLog   // by PROJECT/CONFIG, oldest first
 	requests []string
+	seq      int
+}
+
+// dopplerLog is one config log: the secrets a change set, with their
+// values before it (for a rollback).
+type dopplerLog struct {
+	id       string
+	before   map[string]*string // nil: the secret did not exist
+	after    map[string]string
+	rollback bool
+	at       time.Time
 }
 
 // DopplerConfig is one config of a project: its environment, whether it is
@@ -69,7 +82,7 @@ const DopplerNodeSDK = "@dopplerhq/node-sdk@1.3.0"
 func NewDopplerServer(t testing.TB) *DopplerServer {
 	t.Helper()
 	d := &DopplerServer{Token: "dp.pt." + randFrom("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", 43),
-		Forbidden: map[string]bool{}, configs: map[string][]DopplerConfig{}, t: t, types: DopplerTypes(t)}
+		Forbidden: map[string]bool{}, configs: map[string][]DopplerConfig{}, logs: map[string][]*dopplerLog{}, t: t, types: DopplerTypes(t)}
 	srv := httptest.NewServer(http.HandlerFunc(d.serve))
 	t.Cleanup(srv.Close)
 	d.URL = srv.URL
@@ -90,16 +103,67 @@ func (d *DopplerServer) Project(slug string, configs ...DopplerConfig) {
 func (d *DopplerServer) Set(project, config, name, value string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	c := d.config(project, config)
+	if c == nil {
+		d.t.Fatalf("doppler: no config %s/%s", project, config)
+	}
+	d.change(project, c, map[string]string{name: value}, false)
+}
+
+// Value returns a secret's value ("" and false when there is none).
+func (d *DopplerServer) Value(project, config, name string) (string, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if c := d.config(project, config); c != nil {
+		v, ok := c.Secrets[name]
+		return v, ok
+	}
+	return "", false
+}
+
+func (d *DopplerServer) config(project, name string) *DopplerConfig {
 	for i := range d.configs[project] {
-		if c := &d.configs[project][i]; c.Name == config {
-			if c.Secrets == nil {
-				c.Secrets = map[string]string{}
-			}
-			c.Secrets[name] = value
-			return
+		if d.configs[project][i].Name == name {
+			return &d.configs[project][i]
 		}
 	}
-	d.t.Fatalf("doppler: no config %s/%s", project, config)
+	return nil
+}
+
+// change sets secrets of a config and records the config log.
+func (d *DopplerServer) change(project string, c *DopplerConfig, set map[string]string, rollback bool) *dopplerLog {
+	if c.Secrets == nil {
+		c.Secrets = map[string]string{}
+	}
+	d.seq++
+	l := &dopplerLog{id: fmt.Sprintf("log_%06d", d.seq), before: map[string]*string{}, after: set, rollback: rollback, at: time.Now().UTC()}
+	for n, v := range set {
+		if old, ok := c.Secrets[n]; ok {
+			l.before[n] = &old
+		} else {
+			l.before[n] = nil
+		}
+		c.Secrets[n] = v
+	}
+	key := project + "/" + c.Name
+	d.logs[key] = append(d.logs[key], l)
+	return l
+}
+
+func (d *DopplerServer) logJSON(project string, c *DopplerConfig, l *dopplerLog, diff string) map[string]any {
+	m := map[string]any{"id": l.id, "text": "changed secrets", "html": "<p>changed secrets</p>", "rollback": l.rollback,
+		"created_at": l.at.Format(time.RFC3339), "config": c.Name, "environment": c.Environment, "project": project,
+		"user": map[string]any{"email": "vigil@example.com", "name": "vigil", "username": "vigil", "profile_image_url": ""}}
+	if diff != "" {
+		var ds []map[string]any
+		for _, n := range slices.Sorted(maps.Keys(l.after)) {
+			// Doppler's diff names what changed; the test server never
+			// sends a value back in it.
+			ds = append(ds, map[string]any{"name": n, diff: ""})
+		}
+		m["diff"] = ds
+	}
+	return m
 }
 
 // Requests returns the paths requested so far, with their queries.
@@ -156,7 +220,36 @@ func (d *DopplerServer) serve(w http.ResponseWriter, r *http.Request) {
 	created := time.Now().Add(-60 * 24 * time.Hour).UTC().Format(time.RFC3339)
 	var body any
 	var sdkType string
+	if r.Method == http.MethodPost {
+		d.post(w, r, proj, cfg)
+		return
+	}
 	switch r.URL.Path {
+	case "/v3/configs/config/secret":
+		v, ok := cfg.Secrets[q.Get("name")]
+		if !ok {
+			d.fail(w, http.StatusNotFound, "Could not find requested secret")
+			return
+		}
+		body, sdkType = map[string]any{"name": q.Get("name"), "value": map[string]any{"raw": v, "computed": v, "note": ""}}, "SecretsGetResponse"
+	case "/v3/configs/config/logs":
+		logs := d.logs[proj+"/"+cfg.Name]
+		newest := []map[string]any{}
+		for i := len(logs) - 1; i >= 0; i-- {
+			newest = append(newest, d.logJSON(proj, cfg, logs[i], ""))
+		}
+		lo, hi := pageOf(len(newest))
+		body, sdkType = map[string]any{"page": page, "logs": newest[lo:hi]}, "ConfigLogsListResponse"
+	case "/v3/configs/config/logs/log":
+		for _, l := range d.logs[proj+"/"+cfg.Name] {
+			if l.id == q.Get("log") {
+				body, sdkType = map[string]any{"log": d.logJSON(proj, cfg, l, "added")}, "ConfigLogsGetResponse"
+			}
+		}
+		if body == nil {
+			d.fail(w, http.StatusNotFound, "Could not find requested log")
+			return
+		}
 	case "/v3/projects":
 		sorted := append([]string(nil), d.projects...)
 		sort.Strings(sorted)
@@ -203,6 +296,75 @@ func (d *DopplerServer) serve(w http.ResponseWriter, r *http.Request) {
 		d.fail(w, http.StatusNotFound, "Not found")
 		return
 	}
+	d.reply(w, r, body, sdkType)
+}
+
+// post answers the two writes a rotation makes: a check-and-set change of
+// secrets, and a config log's rollback.
+func (d *DopplerServer) post(w http.ResponseWriter, r *http.Request, proj string, cfg *DopplerConfig) {
+	var raw map[string]any
+	if err := json.NewDecoder(r.Body).Decode(&raw); err != nil {
+		d.fail(w, http.StatusBadRequest, "Invalid JSON body")
+		return
+	}
+	switch r.URL.Path {
+	case "/v3/configs/config/secrets":
+		if err := d.types.Check("SecretsUpdateRequest", raw, "secrets"); err != nil {
+			d.t.Errorf("doppler test server: a request to %s is not what %s declares: %v", r.URL.Path, DopplerNodeSDK, err)
+		}
+		proj, _ = raw["project"].(string)
+		name, _ := raw["config"].(string)
+		if cfg = d.config(proj, name); cfg == nil {
+			d.fail(w, http.StatusNotFound, "Could not find requested config")
+			return
+		}
+		reqs, _ := raw["change_requests"].([]any)
+		set := map[string]string{}
+		for _, x := range reqs {
+			cr, _ := x.(map[string]any)
+			n, _ := cr["name"].(string)
+			v, _ := cr["value"].(string)
+			if want, ok := cr["originalValue"].(string); ok && cfg.Secrets[n] != want {
+				d.fail(w, http.StatusBadRequest, "The secret's value has changed since it was read")
+				return
+			}
+			set[n] = v
+		}
+		if len(set) == 0 {
+			d.fail(w, http.StatusBadRequest, "Either secrets or change_requests is required")
+			return
+		}
+		d.change(proj, cfg, set, false)
+		out := map[string]any{}
+		for n, v := range cfg.Secrets {
+			out[n] = map[string]any{"raw": v, "computed": v, "note": ""}
+		}
+		d.reply(w, r, map[string]any{"secrets": out}, "SecretsUpdateResponse")
+	case "/v3/configs/config/logs/log/rollback":
+		for _, l := range d.logs[proj+"/"+cfg.Name] {
+			if l.id != r.URL.Query().Get("log") {
+				continue
+			}
+			set := map[string]string{}
+			for n, v := range l.before {
+				if v == nil {
+					delete(cfg.Secrets, n)
+					continue
+				}
+				set[n] = *v
+			}
+			nl := d.change(proj, cfg, set, true)
+			d.reply(w, r, map[string]any{"log": d.logJSON(proj, cfg, nl, "removed")}, "RollbackResponse")
+			return
+		}
+		d.fail(w, http.StatusNotFound, "Could not find requested log")
+	default:
+		d.fail(w, http.StatusNotFound, "Not found")
+	}
+}
+
+// reply sends body after checking it against the SDK's type.
+func (d *DopplerServer) reply(w http.ResponseWriter, r *http.Request, body any, sdkType string) {
 	if err := d.types.Check(sdkType, body, "secrets"); err != nil {
 		d.t.Errorf("doppler test server: its answer to %s is not what %s declares: %v", r.URL.Path, DopplerNodeSDK, err)
 	}

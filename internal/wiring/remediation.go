@@ -2,6 +2,7 @@ package wiring
 
 import (
 	"context"
+	"os"
 
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	sm "github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -11,6 +12,7 @@ import (
 	"github.com/vigilsec/vigil/internal/remediate"
 	"github.com/vigilsec/vigil/stores/awssm"
 	"github.com/vigilsec/vigil/stores/azkv"
+	"github.com/vigilsec/vigil/stores/doppler"
 	"github.com/vigilsec/vigil/stores/gcpsm"
 	kstore "github.com/vigilsec/vigil/stores/kubernetes"
 	"github.com/vigilsec/vigil/stores/vault"
@@ -31,7 +33,7 @@ func (e *Env) Remediation(ctx context.Context) (*remediate.Engine, *remediate.Pl
 		if err != nil {
 			return nil, nil, err
 		}
-		for _, kind := range []string{remediate.KindRotateVault, remediate.KindRotateAWSSM, remediate.KindRotateAzureKV, remediate.KindRotateGCPSM} {
+		for _, kind := range []string{remediate.KindRotateVault, remediate.KindRotateAWSSM, remediate.KindRotateAzureKV, remediate.KindRotateGCPSM, remediate.KindRotateDoppler} {
 			if h := eng.Handlers[kind]; h != nil {
 				eng.Handlers[kind] = remediate.Synced{Handler: h, Copies: syncer}
 			}
@@ -89,6 +91,13 @@ func (e *Env) remediation(ctx context.Context) (*remediate.Engine, *remediate.Pl
 		}
 		eng.Handlers[remediate.KindRotateAzureKV] = vh
 		eng.Handlers[remediate.KindRotateGCPSM] = vh
+	}
+	if inv := c.Inventory; inv != nil && len(inv.Doppler) > 0 {
+		dh := &remediate.DopplerSecrets{Stores: map[string]doppler.Writer{}, Hasher: e.Hasher, Values: vals}
+		for _, w := range inv.Doppler {
+			dh.Stores["doppler:"+w.Name] = doppler.Writer{API: doppler.NewClient(w.APIURL, os.Getenv(doppler.TokenEnv(w)))}
+		}
+		eng.Handlers[remediate.KindRotateDoppler] = dh
 	}
 	if c.AWS == nil {
 		return eng, pl, nil
