@@ -82,6 +82,11 @@ func (e *Env) ciCredentials(ctx context.Context) ([]iam.CICredential, error) {
 	fs, err := e.Store.Findings(ctx, store.Filter{Status: []string{string(finding.StatusOpen)}, Kind: []finding.Kind{finding.KindInvPlaintextVariable}})
 	errs = append(errs, err)
 	for _, f := range fs {
+		// GitLab's variables report the same kind; the long-lived-key check
+		// and its advice are about GitHub Actions and its OIDC issuer.
+		if !strings.HasPrefix(f.Resource, "github:") {
+			continue
+		}
 		if h := f.Evidence.String(finding.EvSecretHash); h != "" {
 			out = append(out, iam.CICredential{Where: f.Resource, Name: f.Resource[strings.LastIndex(f.Resource, "/")+1:], Hash: h})
 		}
