@@ -101,7 +101,7 @@ cgo_row() {
 # The RE2=cgo build (the system's libre2), where it can be built.
 rm -f "$bin/vigil-cgo"
 if pkg-config --exists re2 2>/dev/null; then
-  CGO_ENABLED=1 go build -tags gore2regex,re2_cgo -o "$bin/vigil-cgo" ./cmd/vigil
+  CGO_ENABLED=1 go build -tags gore2regex,re2_cgo,osusergo,netgo -ldflags "-linkmode=external -extldflags=-static" -o "$bin/vigil-cgo" ./cmd/vigil
 fi
 
 echo "medians of $RUNS runs each"
