@@ -1,21 +1,24 @@
 #!/usr/bin/env bash
 # Compares vigil with the gitleaks CLI, built as gitleaks' releases are, on
-# the same inputs: a git repository's full history, and a directory of logs.
-# Reports wall time, peak RSS, findings of each (the sets must be equal), and
-# vigil's no-change rescan time. Run it with `make bench`.
+# the same inputs: git repositories' full histories, a directory of logs and
+# a source directory. Reports wall time, peak RSS, findings of each (the sets
+# must be equal, or the script fails), and vigil's no-change rescan time.
+# Run it with `make bench`.
 #
-#   BENCH_REPO=/path/to/repo   repository to scan (default: a generated one)
+#   BENCH_REPOS="/a /b"        more repositories to scan after the generated
+#                              3,000-commit one (bench/README.md names the
+#                              real ones measured: fetched, never committed)
 #   BENCH_LOG_MB=512           size of the generated log directory
 #   BENCH_SRC=/path/to/dir     source directory to scan (default: Go's own $GOROOT/src, 157 MB)
 source "$(dirname "$0")/common.sh"
 install_gitleaks
 install_peers
 
-repo="${BENCH_REPO:-}"
-if [ -z "$repo" ]; then
-  repo="$data/generated.git"
-  [ -d "$repo" ] || bash bench/genrepo.sh "$repo" 3000
-fi
+generated="$data/generated.git"
+[ -d "$generated" ] || bash bench/genrepo.sh "$generated" 3000
+repos=("$generated")
+# shellcheck disable=SC2206
+[ -n "${BENCH_REPOS:-${BENCH_REPO:-}}" ] && repos+=(${BENCH_REPOS:-$BENCH_REPO})
 logs="$data/logs"
 mb="${BENCH_LOG_MB:-512}"
 if [ ! -f "$logs/.mb-$mb" ]; then
@@ -80,16 +83,18 @@ peers() {
   printf '| Kingfisher 2.14.0 scan | %s | %s | %s |\n' "$kf_t" "$kf_m" "$(python3 -c "import json; print(len(json.load(open('$data/kf-$tag.json'))['findings']))")"
 }
 
-# cgo_row TAG KIND TARGET GITLEAKS_JSON GITLEAKS_SECONDS [rescan]: the
+# cgo_row TAG KIND TARGET ROOT GITLEAKS_JSON GITLEAKS_SECONDS [rescan]: the
 # RE2=cgo build on TARGET (when it could be built), its finding set
-# compared with gitleaks'; with "rescan", a no-change rescan too.
+# compared with gitleaks' (paths relative to ROOT); with "rescan", a
+# no-change rescan too.
 cgo_row() {
   [ -x "$bin/vigil-cgo" ] || return 0
-  local tag=$1 kind=$2 target=$3 gl=$4 gl_t=$5 rescan=${6:-}
+  local tag=$1 kind=$2 target=$3 croot=$4 gl=$5 gl_t=$6 rescan=${7:-}
   local t m r_t r_m gn n eq
   read -r t m <<<"$(measure "vc-$tag" "rm -f \"$data\"/c-$tag.db*" "$bin/vigil-cgo" scan "$kind" "$target" --db "$data/c-$tag.db" -q --format json --out "$data/vc-$tag")"
   cp "$data/vc-$tag/findings.json" "$data/vc-$tag.json"
-  read -r gn n eq <<<"$(compare "$kind" "$gl" "$data/vc-$tag.json" "$target")"
+  read -r gn n eq <<<"$(compare "$kind" "$gl" "$data/vc-$tag.json" "$croot")"
+  [ "$eq" = equal ] || fail=1
   printf '| vigil RE2=cgo scan %s (first) | %s | %s | %s |\n' "$kind" "$t" "$m" "$n"
   if [ -n "$rescan" ]; then
     read -r r_t r_m <<<"$(measure "vc-$tag-2" : "$bin/vigil-cgo" scan "$kind" "$target" --db "$data/c-$tag.db" -q --format json)"
@@ -106,17 +111,22 @@ fi
 
 echo "medians of $RUNS runs each"
 echo
-echo "## git history: $repo ($(git -C "$repo" rev-list --all --count) commits)"
-read -r gl_t gl_m <<<"$(measure gl-git : "$bin/gitleaks" git "$repo" --no-banner --redact -l error -f json -r "$data/gl-git.json")"
-read -r vg_t vg_m <<<"$(measure vg-git 'rm -f "$data"/g.db*' "$bin/vigil" scan git "$repo" --db "$data/g.db" -q --format json --out "$data/vg-git")"
-cp "$data/vg-git/findings.json" "$data/vg-git.json"
-read -r re_t re_m <<<"$(measure vg-git2 : "$bin/vigil" scan git "$repo" --db "$data/g.db" -q --format json)"
-read -r gn vn eq <<<"$(compare git "$data/gl-git.json" "$data/vg-git.json" "$repo")"
-table "gitleaks $GITLEAKS_VERSION git" "vigil scan git (first, full history)" "vigil scan git (no-change rescan)" \
-  "$gl_t" "$gl_m" "$gn" "$vg_t" "$vg_m" "$vn" "$re_t" "$re_m" "$eq"
-peers git "$repo" git "$repo" --no-banner --redact
-cgo_row git git "$repo" "$data/gl-git.json" "$gl_t" rescan
-echo
+fail=0
+for i in "${!repos[@]}"; do
+  repo=${repos[$i]}
+  echo "## git history: $repo ($(git -C "$repo" rev-list --all --count) commits)"
+  read -r gl_t gl_m <<<"$(measure "gl-git$i" : "$bin/gitleaks" git "$repo" --no-banner --redact -l error -f json -r "$data/gl-git$i.json")"
+  read -r vg_t vg_m <<<"$(measure "vg-git$i" "rm -f \"$data\"/g$i.db*" "$bin/vigil" scan git "$repo" --db "$data/g$i.db" -q --format json --out "$data/vg-git$i")"
+  cp "$data/vg-git$i/findings.json" "$data/vg-git$i.json"
+  read -r re_t re_m <<<"$(measure "vg-git$i-2" : "$bin/vigil" scan git "$repo" --db "$data/g$i.db" -q --format json)"
+  read -r gn vn eq <<<"$(compare git "$data/gl-git$i.json" "$data/vg-git$i.json" "$repo")"
+  [ "$eq" = equal ] || fail=1
+  table "gitleaks $GITLEAKS_VERSION git" "vigil scan git (first, full history)" "vigil scan git (no-change rescan)" \
+    "$gl_t" "$gl_m" "$gn" "$vg_t" "$vg_m" "$vn" "$re_t" "$re_m" "$eq"
+  peers "git$i" "$repo" git "$repo" --no-banner --redact
+  cgo_row "git$i" git "$repo" "$repo" "$data/gl-git$i.json" "$gl_t" rescan
+  echo
+done
 
 echo "## logs: $logs ($(du -sm "$logs" | cut -f1) MiB in $(ls "$logs"/*.log | wc -l) files)"
 read -r gl_t gl_m <<<"$(measure gl-dir : "$bin/gitleaks" dir "$logs" --no-banner --redact -l error -f json -r "$data/gl-dir.json")"
@@ -124,8 +134,11 @@ read -r vg_t vg_m <<<"$(measure vg-logs 'rm -f "$data"/l.db*' "$bin/vigil" scan 
 cp "$data/vg-logs/findings.json" "$data/vg-logs.json"
 read -r re_t re_m <<<"$(measure vg-logs2 : "$bin/vigil" scan logs "$logs/*.log" --db "$data/l.db" -q --format json)"
 read -r gn vn eq <<<"$(compare dir "$data/gl-dir.json" "$data/vg-logs.json" "$logs")"
+[ "$eq" = equal ] || fail=1
 table "gitleaks $GITLEAKS_VERSION dir" "vigil scan logs (first)" "vigil scan logs (no-change rescan)" \
   "$gl_t" "$gl_m" "$gn" "$vg_t" "$vg_m" "$vn" "$re_t" "$re_m" "$eq"
+peers logs "$logs" "$logs"
+cgo_row logs logs "$logs/*.log" "$logs" "$data/gl-dir.json" "$gl_t" rescan
 echo
 
 src="${BENCH_SRC:-$(go env GOROOT)/src}"
@@ -135,7 +148,9 @@ read -r vg_t vg_m <<<"$(measure vg-src 'rm -f "$data"/s.db*' "$bin/vigil" scan d
 cp "$data/vg-src/findings.json" "$data/vg-src.json"
 read -r re_t re_m <<<"$(measure vg-src2 : "$bin/vigil" scan dir "$src" --db "$data/s.db" -q --format json)"
 read -r gn vn eq <<<"$(compare dir "$data/gl-src.json" "$data/vg-src.json" "$src")"
+[ "$eq" = equal ] || fail=1
 table "gitleaks $GITLEAKS_VERSION dir" "vigil scan dir (first)" "vigil scan dir (second)" \
   "$gl_t" "$gl_m" "$gn" "$vg_t" "$vg_m" "$vn" "$re_t" "$re_m" "$eq"
 peers src "$src" "$src"
-cgo_row src dir "$src" "$data/gl-src.json" "$gl_t"
+cgo_row src dir "$src" "$src" "$data/gl-src.json" "$gl_t"
+[ "$fail" = 0 ] || { echo "a finding set differs from gitleaks' (above)" >&2; exit 1; }
