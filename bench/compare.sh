@@ -73,13 +73,14 @@ table() {
 
 # peers TAG TARGET BETTERLEAKS_ARGS...: betterleaks and Kingfisher on TARGET.
 # Their rule sets differ from gitleaks', so their finding counts are
-# reported, not compared.
+# reported, not compared. betterleaks 2 writes {schema_version, findings,
+# scan}: its count is that of findings (the number of keys was printed).
 peers() {
   local tag=$1 target=$2; shift 2
   local bl_t bl_m kf_t kf_m
   read -r bl_t bl_m <<<"$(measure "bl-$tag" : "$bin/peers/betterleaks/bin/betterleaks" "$@" -l error -o "$data/bl-$tag.json")"
   read -r kf_t kf_m <<<"$(measure "kf-$tag" : "$bin/peers/kingfisher/bin/kingfisher" scan "$target" --no-validate --no-update-check -f json -o "$data/kf-$tag.json")"
-  printf '| betterleaks 2.0.0 | %s | %s | %s |\n' "$bl_t" "$bl_m" "$(python3 -c "import json; print(len(json.load(open('$data/bl-$tag.json'))))")"
+  printf '| betterleaks 2.0.0 | %s | %s | %s |\n' "$bl_t" "$bl_m" "$(python3 -c "import json; d = json.load(open('$data/bl-$tag.json')); print(len(d['findings'] if isinstance(d, dict) else d))")"
   printf '| Kingfisher 2.14.0 scan | %s | %s | %s |\n' "$kf_t" "$kf_m" "$(python3 -c "import json; print(len(json.load(open('$data/kf-$tag.json'))['findings']))")"
 }
 
