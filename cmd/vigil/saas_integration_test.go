@@ -1,14 +1,18 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
 	op "github.com/1Password/connect-sdk-go/onepassword"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	gl "gitlab.com/gitlab-org/api/client-go/v2"
 
 	"github.com/vigilsec/vigil/internal/testenv"
@@ -161,4 +165,61 @@ inventory:
 	}
 	fx := &fixture{dir: dir, secrets: []string{inVar, plain, inItem, quiet, inDoppler, rotated, g.Token, c.Token, d.Token}}
 	fx.assertNoSecrets(t, res.stdout, res.stderr, r2.stdout, r2.stderr, applied.stdout, applied.stderr, next.stdout, next.stderr, again.stdout, again.stderr, list.stdout)
+}
+
+// An IAM user's access key in a GitLab CI variable (masked and protected,
+// so no inventory finding) is a long-lived key in CI when the account
+// trusts that GitLab's OIDC issuer: found by `vigil run` from what the
+// inventory listed, and by `vigil iam drift` alone, which lists GitLab
+// itself; the advice is GitLab's, and the key is never printed whole.
+func TestLongLivedKeyInGitLabCI(t *testing.T) {
+	endpoint := testenv.Moto(t)
+	c := iam.NewFromConfig(testenv.AWSConfig(t, endpoint))
+	ctx := context.Background()
+	// Real access key ids are base32 ([A-Z2-7]), which gitleaks' AWS rule
+	// requires; moto's may hold other digits: make users until one is real.
+	var user, keyID, keySecret string
+	for i := 0; i < 60 && !regexp.MustCompile(`^AKIA[A-Z2-7]{16}$`).MatchString(keyID); i++ {
+		user = fmt.Sprintf("gitlab-ci-%d-%d", os.Getpid(), i)
+		keyID, keySecret = testenv.MotoUser(t, c, user, "")
+	}
+	g := testenv.NewGitLabServer(t)
+	g.Project("acme/etl")
+	g.Variable("projects/acme/etl", gl.ProjectVariable{Key: "AWS_ACCESS_KEY_ID", Value: keyID, Masked: true, Protected: true})
+	issuer := strings.TrimPrefix(g.URL, "http://")
+	if _, err := c.CreateOpenIDConnectProvider(ctx, &iam.CreateOpenIDConnectProviderInput{Url: aws.String("https://" + issuer),
+		ClientIDList: []string{"sts.amazonaws.com"}, ThumbprintList: []string{strings.Repeat("a", 40)}}); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("AWS_ACCESS_KEY_ID", "testing")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "testing")
+	t.Setenv("VIGIL_TEST_GITLAB_TOKEN", g.Token)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "vigil.yaml"), []byte(fmt.Sprintf(`db: state/vigil.db
+aws:
+  endpoint: %s
+inventory:
+  gitlab:
+    - url: %s
+      token_env: VIGIL_TEST_GITLAB_TOKEN
+      groups: [acme]
+`, endpoint, g.URL)), 0o644)
+	for _, args := range [][]string{{"run"}, {"iam", "drift"}} {
+		r := vigil(t, dir, append(args, "--config", "vigil.yaml", "--format", "json")...)
+		var fs []map[string]any
+		if err := json.Unmarshal([]byte(r.stdout), &fs); err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, r.stderr)
+		}
+		found := false
+		for _, f := range fs {
+			if f["kind"] == "iam.long_lived_key_in_ci" && f["resource"] == "gitlab:acme/etl/AWS_ACCESS_KEY_ID" {
+				found = strings.Contains(fmt.Sprint(f["detail"]), "GitLab's OIDC issuer") && strings.Contains(fmt.Sprint(f["detail"]), user)
+			}
+		}
+		if !found {
+			t.Fatalf("vigil %v: no long-lived key in GitLab CI (exit %d)\n%s\n%s", args, r.code, r.stdout, r.stderr)
+		}
+		fx := &fixture{dir: dir, secrets: []string{keyID, keySecret, g.Token}}
+		fx.assertNoSecrets(t, r.stdout, r.stderr)
+	}
 }

@@ -11,19 +11,21 @@ import (
 	"github.com/vigilsec/vigil/scanners/iam"
 	"github.com/vigilsec/vigil/stores"
 	"github.com/vigilsec/vigil/stores/github"
+	"github.com/vigilsec/vigil/stores/gitlab"
 )
 
-// ciNames remembers the paths of the secrets the GitHub stores listed in
-// this process's inventory, so the IAM scanner's long-lived-key check does
-// not list GitHub a second time. Names only: the stores never see values.
+// ciNames remembers what the CI stores listed in this process's inventory,
+// so the IAM scanner's long-lived-key check does not list them a second
+// time: the paths of GitHub's secrets (names only: GitHub never returns a
+// value), and the credentials GitLab's variables hold (keyed hashes).
 type ciNames struct {
 	mu     sync.Mutex
 	listed bool
-	paths  []string
+	creds  []iam.CICredential
 }
 
-// recordNames wraps a GitHub store so its listing is remembered.
-func (c *ciNames) recordNames(st stores.Store) stores.Store { return &recording{Store: st, names: c} }
+// record wraps a GitHub or GitLab store so its listing is remembered.
+func (c *ciNames) record(st stores.Store) stores.Store { return &recording{Store: st, names: c} }
 
 type recording struct {
 	stores.Store
@@ -33,16 +35,31 @@ type recording struct {
 func (r *recording) Unwrap() stores.Store { return r.Store }
 
 func (r *recording) List(ctx context.Context, emit func(stores.Secret)) error {
-	var got []string
+	var got []iam.CICredential
 	err := r.Store.List(ctx, func(s stores.Secret) {
-		got = append(got, s.Path)
+		if _, isGitHub := r.Store.(*github.Store); isGitHub {
+			got = append(got, iam.CICredential{Where: s.Path, Name: s.Path[strings.LastIndex(s.Path, "/")+1:]})
+		}
 		emit(s)
 	})
+	if g, ok := r.Store.(*gitlab.Store); ok {
+		got = append(got, gitlabCredentials(g)...)
+	}
 	r.names.mu.Lock()
 	r.names.listed = true
-	r.names.paths = append(r.names.paths, got...)
+	r.names.creds = append(r.names.creds, got...)
 	r.names.mu.Unlock()
 	return err
+}
+
+// gitlabCredentials are the CI credentials a GitLab store's last listing
+// saw, under its OIDC issuer.
+func gitlabCredentials(g *gitlab.Store) []iam.CICredential {
+	var out []iam.CICredential
+	for _, c := range g.Credentials() {
+		out = append(out, iam.CICredential{Where: c.Where, Name: c.Name, Hash: c.Hash, Issuer: g.Issuer()})
+	}
+	return out
 }
 
 // GitHubStores opens the inventory.github organisations for what the IAM
@@ -64,26 +81,35 @@ func (e *Env) GitHubStores(ctx context.Context) ([]*github.Store, error) {
 // the keyed hashes of credentials found in Actions variables (the open
 // inventory.plaintext_variable findings).
 func (e *Env) ciCredentials(ctx context.Context) ([]iam.CICredential, error) {
-	var out []iam.CICredential
 	e.ci.mu.Lock()
-	listed, paths := e.ci.listed, append([]string(nil), e.ci.paths...)
+	listed, out := e.ci.listed, append([]iam.CICredential(nil), e.ci.creds...)
 	e.ci.mu.Unlock()
 	var errs []error
 	if !listed {
 		gs, err := e.GitHubStores(ctx)
 		errs = append(errs, err)
 		for _, g := range gs {
-			errs = append(errs, g.List(ctx, func(s stores.Secret) { paths = append(paths, s.Path) }))
+			errs = append(errs, g.List(ctx, func(s stores.Secret) {
+				out = append(out, iam.CICredential{Where: s.Path, Name: s.Path[strings.LastIndex(s.Path, "/")+1:]})
+			}))
+		}
+		// GitLab's variables are read for their credentials: the leak rules
+		// run over them, their findings are the inventory's to report.
+		d := &deps{e: e}
+		opened, err := gitlab.Open(ctx, d)
+		errs = append(errs, err)
+		for _, st := range opened {
+			if g, ok := st.(*gitlab.Store); ok {
+				errs = append(errs, g.List(ctx, func(stores.Secret) {}))
+				out = append(out, gitlabCredentials(g)...)
+			}
 		}
 	}
-	for _, p := range paths {
-		out = append(out, iam.CICredential{Where: p, Name: p[strings.LastIndex(p, "/")+1:]})
-	}
+	// GitHub's Actions variables: their credentials are known by the
+	// plaintext_variable findings' hashes (GitLab's, by the listing above).
 	fs, err := e.Store.Findings(ctx, store.Filter{Status: []string{string(finding.StatusOpen)}, Kind: []finding.Kind{finding.KindInvPlaintextVariable}})
 	errs = append(errs, err)
 	for _, f := range fs {
-		// GitLab's variables report the same kind; the long-lived-key check
-		// and its advice are about GitHub Actions and its OIDC issuer.
 		if !strings.HasPrefix(f.Resource, "github:") {
 			continue
 		}

@@ -176,8 +176,8 @@ func (e *Env) Inventory(ctx context.Context) (*inventory.Scanner, error) {
 			return nil, fmt.Errorf("inventory.%s: %w", k.Name, err)
 		}
 		for _, st := range opened {
-			if k.Name == "github" {
-				st = e.ci.recordNames(st)
+			if k.Name == "github" || k.Name == "gitlab" {
+				st = e.ci.record(st)
 			}
 			// A listing that fails on a transient error after the client's
 			// own retries is listed again, as a whole.
@@ -285,6 +285,9 @@ func (e *Env) IAM(ctx context.Context) (*iam.Scanner, error) {
 	}
 	if inv := e.Config.Inventory; inv != nil && len(inv.GitHub) > 0 {
 		s.CI, s.Templates = e.ciCredentials, e.subjectTemplates
+	}
+	if inv := e.Config.Inventory; inv != nil && len(inv.GitLab) > 0 {
+		s.CI = e.ciCredentials
 	}
 	return s, nil
 }

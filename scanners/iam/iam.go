@@ -112,8 +112,8 @@ func (s *Scanner) Scan(ctx context.Context, _ scanners.StateReader, emit func(sc
 	// A sharded run's shards read the accounts they own (its last step,
 	// finalize, only what needs every account).
 	shard := scanners.Sharded(ctx)
-	trusts := false
-	var unknown []error // accounts whose OIDC providers could not be read
+	var providers []string // every account's OIDC providers
+	var unknown []error    // accounts whose OIDC providers could not be read
 	for i, acct := range s.Accounts {
 		src := scanners.Source{Scanner: "iam", Name: acct.Name}
 		if shard && !scanners.Owns(ctx, src) {
@@ -149,7 +149,7 @@ func (s *Scanner) Scan(ctx context.Context, _ scanners.StateReader, emit func(sc
 			partial = append(partial, err)
 			unknown = append(unknown, err)
 		}
-		trusts = trusts || hasGitHubOIDC(g)
+		providers = append(providers, g.OIDCProviders...)
 		for _, region := range s.SecretRegions {
 			c := acct.Config.Copy()
 			c.Region = region
@@ -179,20 +179,20 @@ func (s *Scanner) Scan(ctx context.Context, _ scanners.StateReader, emit func(sc
 		emit(res)
 	}
 	if s.CI != nil && !shard {
-		emit(a.ciNames(ci, ciErr, trusts, unknown))
+		emit(a.ciNames(ci, ciErr, providers, unknown))
 	}
 	return nil
 }
 
 // finalize is a sharded run's last step for IAM: the shards read the
-// accounts; what is left needs all of them, whether any trusts GitHub's
-// OIDC issuer, for the CI secrets known by name alone (iam:ci).
+// accounts; what is left needs all of them, whether any trusts a CI
+// system's OIDC issuer, for the CI secrets known by name alone (iam:ci).
 func (s *Scanner) finalize(ctx context.Context, emit func(scanners.Result)) error {
 	if s.CI == nil {
 		return nil
 	}
 	ci, ciErr := s.CI(ctx)
-	trusts := false
+	var providers []string
 	var unknown []error
 	for _, acct := range s.Accounts {
 		provs, err := OIDCProviders(ctx, iam.NewFromConfig(acct.Config))
@@ -200,25 +200,25 @@ func (s *Scanner) finalize(ctx context.Context, emit func(scanners.Result)) erro
 			unknown = append(unknown, fmt.Errorf("iam %s: %w", acct.Name, err))
 			continue
 		}
-		trusts = trusts || trustsGitHub(provs)
+		providers = append(providers, provs...)
 	}
-	emit(s.Analyzer.ciNames(ci, ciErr, trusts, unknown))
+	emit(s.Analyzer.ciNames(ci, ciErr, providers, unknown))
 	return nil
 }
 
 // ciNames is the iam:ci result: the CI secrets known by name alone,
-// reported when some account trusts GitHub's OIDC issuer. An account that
-// could not be read might: then the result is partial and what was found
-// stays as it was.
-func (a *Analyzer) ciNames(ci []CICredential, ciErr error, trusts bool, unknown []error) scanners.Result {
+// reported when some account trusts their CI system's OIDC issuer. An
+// account that could not be read might trust one no other does: then the
+// result is partial and what was found stays as it was.
+func (a *Analyzer) ciNames(ci []CICredential, ciErr error, providers []string, unknown []error) scanners.Result {
 	res := scanners.Result{Source: scanners.Source{Scanner: "iam", Name: "ci"}, Mode: scanners.Full}
-	switch {
-	case ciErr != nil:
+	if ciErr != nil {
 		res.Mode, res.Err = scanners.Partial, fmt.Errorf("iam ci: CI credentials: %w", ciErr)
-	case trusts:
-		res.Findings = a.CINames(ci)
-	case len(unknown) > 0:
-		res.Mode, res.Err = scanners.Partial, fmt.Errorf("iam ci: whether any account trusts GitHub's OIDC issuer is unknown: %w", errors.Join(unknown...))
+		return res
+	}
+	res.Findings = a.CINames(ci, providers)
+	if len(unknown) > 0 && namesUndecided(ci, providers) {
+		res.Mode, res.Err = scanners.Partial, fmt.Errorf("iam ci: whether an account trusts a CI system's OIDC issuer is unknown: %w", errors.Join(unknown...))
 	}
 	for i := range res.Findings {
 		res.Findings[i].Source = res.Source.String()

@@ -45,6 +45,7 @@ type Store struct {
 	// tokens: list group and project access tokens too.
 	tokens   bool
 	reported []finding.Finding
+	creds    []Credential
 	// Calls counts API requests.
 	Calls atomic.Int64
 }
@@ -82,6 +83,24 @@ func (s *Store) Covers() []string {
 // Reported returns the variable findings of the last List.
 func (s *Store) Reported() []finding.Finding { return s.reported }
 
+// Credential is a credential a CI variable holds, as the last List saw it:
+// the keyed hash of what the leak rules found in its value, or only its
+// key when GitLab does not return the value (a hidden variable). The IAM
+// scanner matches them with live access keys (long-lived keys in CI).
+type Credential struct {
+	Where, Name, Hash string
+}
+
+// Credentials returns the CI credentials of the last List.
+func (s *Store) Credentials() []Credential { return s.creds }
+
+// Issuer is this GitLab's OIDC issuer as AWS names it (host, and path for
+// an instance under one): what its CI jobs could federate through.
+func (s *Store) Issuer() string {
+	u := s.client.BaseURL()
+	return strings.TrimSuffix(u.Host+strings.TrimSuffix(u.Path, "/api/v4/"), "/")
+}
+
 // perPage is GitLab's largest page.
 const perPage = 100
 
@@ -109,7 +128,7 @@ type variable struct {
 
 // List implements stores.Store.
 func (s *Store) List(ctx context.Context, emit func(stores.Secret)) error {
-	s.reported = nil
+	s.reported, s.creds = nil, nil
 	if s.group == "" {
 		return s.pages(func(opt gl.ListOptions) (*gl.Response, error) {
 			vs, resp, err := s.client.InstanceVariables.ListVariables(&gl.ListInstanceVariablesOptions{ListOptions: opt}, gl.WithContext(ctx))
@@ -296,10 +315,17 @@ func (s *Store) variable(ctx context.Context, emit func(stores.Secret), prefix, 
 		sec.Hashes = []stores.ValueHash{{Current: true, Hash: s.hasher.Hash(v.Value)}}
 	}
 	emit(sec)
-	if s.detector == nil || v.Hidden || v.Value == "" || (v.Masked && v.Protected) {
+	if v.Hidden {
+		s.creds = append(s.creds, Credential{Where: path, Name: v.Key})
+	}
+	if s.detector == nil || v.Hidden || v.Value == "" {
 		return
 	}
 	for _, ts := range s.detector.DetectText(ctx, path, v.Value) {
+		s.creds = append(s.creds, Credential{Where: path, Name: v.Key, Hash: ts.Hash})
+		if v.Masked && v.Protected {
+			continue // masked and protected: where a CI credential belongs
+		}
 		kind, why := finding.KindInvPlaintextVariable, "It is not masked, so any job that prints it puts it in the job log for everyone who can read the pipeline: "+
 			"mask it (and protect it), then rotate the credential."
 		if v.Masked {
