@@ -76,18 +76,7 @@ inventory:
 	if res.code != exitFindings {
 		t.Fatalf("exit %d\n%s", res.code, res.stderr)
 	}
-	var fs []map[string]any
-	if err := json.Unmarshal([]byte(res.stdout), &fs); err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, f := range fs {
-		res := fmt.Sprint(f["resource"])
-		if f["kind"] == "leak.git" {
-			res = res[strings.LastIndex(res, ":deploy/")+1:]
-		}
-		got = append(got, fmt.Sprint(f["kind"], " ", res))
-	}
+	got := kindsAt(t, res.stdout)
 	want := []string{"leak.git deploy/env.sh:1", "leak.live k8s:" + ns + "/warehouse/password"}
 	if !sameSet(got, want) {
 		t.Fatalf("findings:\n%s\nwant:\n%s\nstderr:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"), res.stderr)
@@ -98,6 +87,25 @@ inventory:
 	}
 	fx := &fixture{dir: dir, secrets: []string{live, token}}
 	fx.assertNoSecrets(t, res.stdout, res.stderr, led.stdout)
+}
+
+// kindsAt reads a run's JSON findings as "KIND RESOURCE" lines, a git
+// leak's resource shortened to its file and line under deploy/.
+func kindsAt(t *testing.T, stdout string) []string {
+	t.Helper()
+	var fs []map[string]any
+	if err := json.Unmarshal([]byte(stdout), &fs); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range fs {
+		res := fmt.Sprint(f["resource"])
+		if f["kind"] == "leak.git" {
+			res = res[strings.LastIndex(res, ":deploy/")+1:]
+		}
+		got = append(got, fmt.Sprint(f["kind"], " ", res))
+	}
+	return got
 }
 
 func sameSet(a, b []string) bool {

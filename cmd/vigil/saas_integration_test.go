@@ -82,18 +82,7 @@ inventory:
 	if res.code != exitFindings {
 		t.Fatalf("exit %d\n%s", res.code, res.stderr)
 	}
-	var fs []map[string]any
-	if err := json.Unmarshal([]byte(res.stdout), &fs); err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, f := range fs {
-		res := fmt.Sprint(f["resource"])
-		if f["kind"] == "leak.git" {
-			res = res[strings.LastIndex(res, ":deploy/")+1:]
-		}
-		got = append(got, fmt.Sprint(f["kind"], " ", res))
-	}
+	got := kindsAt(t, res.stdout)
 	want := []string{
 		"leak.git deploy/env.sh:1", "leak.git deploy/env.sh:2", "leak.git deploy/env.sh:3", "leak.live doppler:etl/prd/API_KEY",
 		"leak.live gitlab:acme/etl/AWS_KEY@production", "leak.live 1password:data/warehouse#password",
