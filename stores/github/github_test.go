@@ -8,21 +8,14 @@ import (
 	"testing"
 
 	"github.com/vigilsec/vigil/internal/finding"
-	"github.com/vigilsec/vigil/internal/secrethash"
 	"github.com/vigilsec/vigil/internal/testenv"
 	"github.com/vigilsec/vigil/rules"
 	"github.com/vigilsec/vigil/scanners/leaks"
 	"github.com/vigilsec/vigil/stores"
+	"github.com/vigilsec/vigil/stores/storetest"
 )
 
-func engine(t *testing.T) *leaks.Engine {
-	h, _ := secrethash.New([]byte(strings.Repeat("g", 32)))
-	e, err := leaks.NewEngine("", "", h, rules.DefaultControls())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return e
-}
+func engine(t *testing.T) *leaks.Engine { return storetest.Detector(t) }
 
 // names reads the secret names of an official example.
 func names(t *testing.T, ex map[string]json.RawMessage, tpl string) []string {

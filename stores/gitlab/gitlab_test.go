@@ -21,14 +21,7 @@ import (
 // client-go's own types as the responses, its module's access-token
 // fixtures, GitLab's paging headers and its 429 and 403 answers.
 
-func engine(t *testing.T) *leaks.Engine {
-	h, _ := secrethash.New([]byte(strings.Repeat("g", 32)))
-	e, err := leaks.NewEngine("", "", h, rules.DefaultControls())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return e
-}
+func engine(t *testing.T) *leaks.Engine { return storetest.Detector(t) }
 
 func TestConformance(t *testing.T) {
 	g := testenv.NewGitLabServer(t)

@@ -17,6 +17,7 @@ import (
 	"github.com/vigilsec/vigil/internal/testenv"
 	"github.com/vigilsec/vigil/rules"
 	"github.com/vigilsec/vigil/scanners/inventory"
+	"github.com/vigilsec/vigil/scanners/leaks"
 	"github.com/vigilsec/vigil/stores"
 )
 
@@ -257,4 +258,16 @@ func Compared(got []stores.Secret, covers string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// Detector is the leak engine with the default rules and a test key: the
+// detector the stores that scan variable values (GitHub, GitLab) are given.
+func Detector(t *testing.T) *leaks.Engine {
+	t.Helper()
+	h, _ := secrethash.New([]byte(strings.Repeat("g", 32)))
+	e, err := leaks.NewEngine("", "", h, rules.DefaultControls())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
 }
