@@ -38,8 +38,9 @@ type GitLabServer struct {
 	Throttle int
 
 	mu        sync.Mutex
-	groups    map[string]int64 // full path -> id
-	projects  map[string]int64 // path with namespace -> id
+	groups    map[string]int64    // full path -> id
+	projects  map[string]int64    // path with namespace -> id
+	shared    map[string][]string // group -> projects of other groups shared with it
 	vars      map[string][]gl.ProjectVariable
 	tokens    map[string][]json.RawMessage // "groups/PATH" or "projects/PATH"
 	fixtures  map[string]json.RawMessage   // "groups" | "projects" -> the fixture's first token
@@ -53,7 +54,8 @@ func NewGitLabServer(t testing.TB) *GitLabServer {
 	t.Helper()
 	g := &GitLabServer{PageSize: 20, groups: map[string]int64{}, projects: map[string]int64{}, vars: map[string][]gl.ProjectVariable{},
 		tokens: map[string][]json.RawMessage{}, fixtures: map[string]json.RawMessage{}, nextID: 100,
-		Token: "glpat-" + randFrom("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", 20)}
+		shared: map[string][]string{},
+		Token:  "glpat-" + randFrom("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", 20)}
 	dir, err := ModuleDir("gitlab.com/gitlab-org/api/client-go/v2")
 	if err != nil {
 		t.Fatal(err)
@@ -109,6 +111,14 @@ func (g *GitLabServer) Project(path string) {
 		g.nextID++
 		g.projects[path] = g.nextID
 	}
+}
+
+// Share shares a project with a group (GitLab then lists it among the
+// group's projects unless asked with_shared=false).
+func (g *GitLabServer) Share(project, group string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.shared[group] = append(g.shared[group], project)
 }
 
 // Variable adds a variable to a group or project (owner "groups/PATH",
@@ -230,6 +240,9 @@ func (g *GitLabServer) serve(w http.ResponseWriter, r *http.Request) {
 				if strings.HasPrefix(p, segs[1]+"/") && (r.URL.Query().Get("include_subgroups") == "true" || !strings.Contains(p[len(segs[1])+1:], "/")) {
 					paths = append(paths, p)
 				}
+			}
+			if r.URL.Query().Get("with_shared") != "false" { // GitLab's default: true
+				paths = append(paths, g.shared[segs[1]]...)
 			}
 			sort.Strings(paths)
 			for _, p := range paths {

@@ -170,9 +170,12 @@ func (s *Store) List(ctx context.Context, emit func(stores.Secret)) error {
 	}
 
 	var projects []string
-	yes := true
+	// Subgroups' projects, and not the projects other groups share with
+	// this one (GitLab lists those by default): they live, and are
+	// declared, under their own group's path.
+	yes, no := true, false
 	err = s.pages(func(opt gl.ListOptions) (*gl.Response, error) {
-		ps, resp, err := s.client.Groups.ListGroupProjects(s.group, &gl.ListGroupProjectsOptions{ListOptions: opt, IncludeSubGroups: &yes}, gl.WithContext(ctx))
+		ps, resp, err := s.client.Groups.ListGroupProjects(s.group, &gl.ListGroupProjectsOptions{ListOptions: opt, IncludeSubGroups: &yes, WithShared: &no}, gl.WithContext(ctx))
 		if err != nil {
 			return resp, s.errorf(err, "projects of %s", s.group)
 		}

@@ -62,6 +62,9 @@ func TestVariablesAndTokens(t *testing.T) {
 	g.Project("acme/app")
 	g.Project("acme/data/warehouse")
 	g.Group("other") // not under acme: never read
+	g.Project("other/shared-tool")
+	g.Share("other/shared-tool", "acme") // shared with acme: listed under other, not acme
+	g.Variable("projects/other/shared-tool", gl.ProjectVariable{Key: "ELSEWHERE", Value: "x"})
 	prod, staging, hidden, grp, inst := testenv.FakeAWSKey(), testenv.FakeAWSKey(), testenv.FakeAWSKey(), testenv.FakeAWSKey(), testenv.FakeAWSKey()
 	g.Variable("projects/acme/data/warehouse", gl.ProjectVariable{Key: "DB_PASSWORD", Value: prod, EnvironmentScope: "production", Masked: true, Protected: true})
 	g.Variable("projects/acme/data/warehouse", gl.ProjectVariable{Key: "DB_PASSWORD", Value: staging, EnvironmentScope: "staging", Masked: true, Protected: true})
