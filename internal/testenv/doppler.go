@@ -37,6 +37,9 @@ type DopplerServer struct {
 	// set of project slugs the token may not read (403).
 	Throttle  int
 	Forbidden map[string]bool
+	// MaxPerPage is the most items a page holds, whatever per_page asks
+	// (default 20).
+	MaxPerPage int
 
 	t        testing.TB
 	types    *SDKTypes
@@ -82,7 +85,7 @@ const DopplerNodeSDK = "@dopplerhq/node-sdk@1.3.0"
 func NewDopplerServer(t testing.TB) *DopplerServer {
 	t.Helper()
 	d := &DopplerServer{Token: "dp.pt." + randFrom("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", 43),
-		Forbidden: map[string]bool{}, configs: map[string][]DopplerConfig{}, logs: map[string][]*dopplerLog{}, t: t, types: DopplerTypes(t)}
+		MaxPerPage: 20, Forbidden: map[string]bool{}, configs: map[string][]DopplerConfig{}, logs: map[string][]*dopplerLog{}, t: t, types: DopplerTypes(t)}
 	srv := httptest.NewServer(http.HandlerFunc(d.serve))
 	t.Cleanup(srv.Close)
 	d.URL = srv.URL
@@ -192,7 +195,8 @@ func (d *DopplerServer) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	page, per := atoiOr(q.Get("page"), 1), atoiOr(q.Get("per_page"), 20)
+	// Doppler gives at most a page size of its own, whatever per_page asks.
+	page, per := atoiOr(q.Get("page"), 1), min(atoiOr(q.Get("per_page"), 20), d.MaxPerPage)
 	pageOf := func(n int) (int, int) { return min((page-1)*per, n), min(page*per, n) }
 	proj := q.Get("project")
 	if proj != "" {

@@ -137,8 +137,35 @@ func (s *Store) Covers() []string {
 // Reported returns the service-token findings of the last List.
 func (s *Store) Reported() []finding.Finding { return s.reported }
 
-// perPage is the largest page Doppler's list endpoints give.
+// perPage is the page size asked for; Doppler may give fewer.
 const perPage = 100
+
+// maxPages bounds a listing whose server would never give an empty page.
+const maxPages = 10000
+
+// pages reads every page of a Doppler list. Doppler's pages carry no
+// total, and a server may give fewer items than per_page, so only an empty
+// page ends the list (a short page does not); an answer for another page
+// than the one asked for (paging ignored) is an error, never a listing
+// taken as complete.
+func pages[P any](ctx context.Context, s *Store, p string, q url.Values, each func(*P) (page, n int)) error {
+	q.Set("per_page", fmt.Sprint(perPage))
+	for page := 1; page <= maxPages; page++ {
+		q.Set("page", fmt.Sprint(page))
+		var pg P
+		if err := s.get(ctx, p, q, &pg); err != nil {
+			return err
+		}
+		got, n := each(&pg)
+		if n == 0 {
+			return nil
+		}
+		if got != page {
+			return fmt.Errorf("asked for page %d, answered with page %d: the list can't be read whole", page, got)
+		}
+	}
+	return fmt.Errorf("more than %d pages", maxPages)
+}
 
 func (s *Store) get(ctx context.Context, p string, q url.Values, into any) error {
 	s.Calls.Add(1)
@@ -149,16 +176,12 @@ func (s *Store) get(ctx context.Context, p string, q url.Values, into any) error
 func (s *Store) List(ctx context.Context, emit func(stores.Secret)) error {
 	s.reported, s.listed = nil, nil
 	var projects []project
-	// Doppler's pages carry no total: a short page is the last.
-	for page := 1; ; page++ {
-		var pp projectsPage
-		if err := s.get(ctx, "/v3/projects", url.Values{"page": {fmt.Sprint(page)}, "per_page": {fmt.Sprint(perPage)}}, &pp); err != nil {
-			return fmt.Errorf("%s: list projects: %w", s.Name(), err)
-		}
+	err := pages(ctx, s, "/v3/projects", url.Values{}, func(pp *projectsPage) (int, int) {
 		projects = append(projects, pp.Projects...)
-		if len(pp.Projects) < perPage {
-			break
-		}
+		return pp.Page, len(pp.Projects)
+	})
+	if err != nil {
+		return fmt.Errorf("%s: list projects: %w", s.Name(), err)
 	}
 	sort.Slice(projects, func(i, j int) bool { return projects[i].Slug < projects[j].Slug })
 	for _, p := range projects {
@@ -187,15 +210,12 @@ func (s *Store) wanted(slug string) bool {
 
 func (s *Store) project(ctx context.Context, p project, emit func(stores.Secret)) error {
 	var configs []configInfo
-	for page := 1; ; page++ {
-		var cp configsPage
-		if err := s.get(ctx, "/v3/configs", url.Values{"project": {p.Slug}, "page": {fmt.Sprint(page)}, "per_page": {fmt.Sprint(perPage)}}, &cp); err != nil {
-			return fmt.Errorf("%s: configs of project %s: %w", s.Name(), p.Slug, err)
-		}
+	err := pages(ctx, s, "/v3/configs", url.Values{"project": {p.Slug}}, func(cp *configsPage) (int, int) {
 		configs = append(configs, cp.Configs...)
-		if len(cp.Configs) < perPage {
-			break
-		}
+		return cp.Page, len(cp.Configs)
+	})
+	if err != nil {
+		return fmt.Errorf("%s: configs of project %s: %w", s.Name(), p.Slug, err)
 	}
 	for _, c := range configs {
 		if err := s.config(ctx, p.Slug, c, emit); err != nil {

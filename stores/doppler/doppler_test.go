@@ -2,6 +2,7 @@ package doppler
 
 import (
 	"context"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -107,6 +108,12 @@ func TestProjectsConfigsAndTokens(t *testing.T) {
 		testenv.DopplerConfig{Name: "prd_hotfix", Environment: "prd"},
 	)
 	d.Project("web", testenv.DopplerConfig{Name: "prd", Environment: "prd", Root: true, Secrets: map[string]string{"X": "y"}})
+	// More projects than a page holds: "etl" is on the second page, which a
+	// listing that took a short page for the last would never read.
+	for i := 0; i < 25; i++ {
+		d.Project(fmt.Sprintf("aa-%02d", i))
+	}
+	d.MaxPerPage = 10
 	s := New(client(d), "acme", []string{"etl"}, nil, rules.DefaultControls())
 	got := storetest.List(t, s)
 	var paths []string
