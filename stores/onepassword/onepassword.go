@@ -95,22 +95,32 @@ func (s *Store) vault(ctx context.Context, v op.Vault, emit func(stores.Secret))
 	if err != nil {
 		return fmt.Errorf("%s: items of vault %s: %w", s.Name(), v.Name, err)
 	}
+	// 1Password allows two items with one title: those are named by title
+	// and id, so that neither hides the other.
+	titles := map[string]int{}
+	for _, sum := range items {
+		titles[sum.Title]++
+	}
 	for _, sum := range items {
 		s.Calls.Add(1)
 		item, err := s.client.Item(ctx, v.ID, sum.ID)
 		if err != nil {
 			return fmt.Errorf("%s: item %s in vault %s: %w", s.Name(), sum.ID, v.Name, err)
 		}
-		s.item(v, item, emit)
+		name := item.Title
+		if titles[sum.Title] > 1 {
+			name = fmt.Sprintf("%s (%s)", item.Title, item.ID)
+		}
+		s.item(v, name, item, emit)
 	}
 	return nil
 }
 
 // item emits the item's secret fields, or the item itself when it has
 // none; values are hashed (when asked) and go no further.
-func (s *Store) item(v op.Vault, it *op.Item, emit func(stores.Secret)) {
+func (s *Store) item(v op.Vault, name string, it *op.Item, emit func(stores.Secret)) {
 	base := stores.Secret{
-		Path:     "1password:" + v.Name + "/" + it.Title,
+		Path:     "1password:" + v.Name + "/" + name,
 		Store:    s.Name(),
 		Where:    fmt.Sprintf("vault %s (%s), item %s (%s)", v.Name, v.ID, it.ID, it.Category),
 		Created:  it.CreatedAt,

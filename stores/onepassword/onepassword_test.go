@@ -61,11 +61,30 @@ func TestItemsFieldsAndTags(t *testing.T) {
 		}})
 	c.Item(prod, op.Item{Title: "runbook", Category: op.SecureNote, Fields: []*op.ItemField{{Label: "notesPlain", Type: op.FieldTypeString, Purpose: op.FieldPurposeNotes, Value: "rotate monthly"}}})
 	c.Item(other, op.Item{Title: "mine", Category: op.Password, Fields: []*op.ItemField{{Label: "password", Type: op.FieldTypeConcealed, Value: otherPW}}})
+	// Two items with one title: both listed, by title and id.
+	twinA := c.Item(prod, op.Item{Title: "twin", Category: op.Password, Fields: []*op.ItemField{{Label: "password", Type: op.FieldTypeConcealed, Value: "a"}}})
+	twinB := c.Item(prod, op.Item{Title: "twin", Category: op.Password, Fields: []*op.ItemField{{Label: "password", Type: op.FieldTypeConcealed, Value: "b"}}})
 
 	h, _ := secrethash.New([]byte(strings.Repeat("k", 32)))
 	s := New(client(c), "ops", []string{"prod-*"}, h)
 	got := storetest.List(t, s)
 	var paths []string
+	for _, g := range got {
+		paths = append(paths, g.Path)
+	}
+	twins := map[string]bool{"1password:prod-data/twin (" + twinA.ID + ")#password": true, "1password:prod-data/twin (" + twinB.ID + ")#password": true}
+	var rest []stores.Secret
+	for _, g := range got {
+		if twins[g.Path] {
+			delete(twins, g.Path)
+			continue
+		}
+		rest = append(rest, g)
+	}
+	if len(twins) != 0 {
+		t.Fatalf("the two items titled twin: %v not listed", twins)
+	}
+	got, paths = rest, nil
 	for _, g := range got {
 		paths = append(paths, g.Path)
 	}
