@@ -287,12 +287,12 @@ func (d *DopplerServer) serve(w http.ResponseWriter, r *http.Request) {
 		body, sdkType = map[string]any{"secrets": secrets}, "SecretsListResponse"
 	case "/v3/configs/config/tokens":
 		ts := []map[string]any{}
-		for _, tk := range cfg.Tokens {
+		for i, tk := range cfg.Tokens {
 			var exp any
 			if tk.Expires != nil {
 				exp = tk.Expires.UTC().Format(time.RFC3339)
 			}
-			ts = append(ts, map[string]any{"name": tk.Name, "slug": "st-" + strings.ToLower(tk.Name), "created_at": created, "config": cfg.Name,
+			ts = append(ts, map[string]any{"name": tk.Name, "slug": fmt.Sprintf("st-%s-%d", strings.ToLower(tk.Name), i), "created_at": created, "config": cfg.Name,
 				"environment": cfg.Environment, "project": proj, "expires_at": exp})
 		}
 		body, sdkType = map[string]any{"tokens": ts}, "ServiceTokensListResponse"

@@ -269,15 +269,25 @@ func (s *Store) config(ctx context.Context, proj string, c configInfo, emit func
 	if err := s.get(ctx, "/v3/configs/config/tokens", url.Values{"project": {proj}, "config": {c.Name}}, &ts); err != nil {
 		return fmt.Errorf("%s: service tokens of %s/%s: %w", s.Name(), proj, c.Name, err)
 	}
+	// Two tokens with one name are named by name and slug, so neither
+	// hides the other.
+	names := map[string]int{}
 	for _, t := range ts.Tokens {
-		s.token(emit, base, prefix, c, t)
+		names[t.Name]++
+	}
+	for _, t := range ts.Tokens {
+		name := t.Name
+		if names[t.Name] > 1 {
+			name = fmt.Sprintf("%s (%s)", t.Name, t.Slug)
+		}
+		s.token(emit, base, prefix, name, c, t)
 	}
 	return nil
 }
 
-func (s *Store) token(emit func(stores.Secret), base stores.Secret, prefix string, c configInfo, t token) {
+func (s *Store) token(emit func(stores.Secret), base stores.Secret, prefix, name string, c configInfo, t token) {
 	sec := base
-	sec.Path = prefix + "token:" + t.Name
+	sec.Path = prefix + "token:" + name
 	sec.Where = fmt.Sprintf("service token %s of %s", t.Slug, base.Where)
 	sec.Created, _ = time.Parse(time.RFC3339, t.CreatedAt)
 	var exp string

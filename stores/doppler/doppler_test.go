@@ -104,7 +104,7 @@ func TestProjectsConfigsAndTokens(t *testing.T) {
 	d.Project("etl",
 		testenv.DopplerConfig{Name: "dev", Environment: "dev", Root: true, Secrets: map[string]string{"DB_PASSWORD": testenv.FakeAWSKey()}},
 		testenv.DopplerConfig{Name: "prd", Environment: "prd", Root: true, Secrets: map[string]string{"DB_PASSWORD": testenv.FakeAWSKey(), "API_KEY": testenv.FakeAWSKey()},
-			Tokens: []testenv.DopplerToken{{Name: "airflow", Expires: &soon}, {Name: "dev-laptop"}}},
+			Tokens: []testenv.DopplerToken{{Name: "airflow", Expires: &soon}, {Name: "dev-laptop"}, {Name: "twin", Expires: &soon}, {Name: "twin", Expires: &soon}}},
 		testenv.DopplerConfig{Name: "prd_hotfix", Environment: "prd"},
 	)
 	d.Project("web", testenv.DopplerConfig{Name: "prd", Environment: "prd", Root: true, Secrets: map[string]string{"X": "y"}})
@@ -123,7 +123,9 @@ func TestProjectsConfigsAndTokens(t *testing.T) {
 			t.Errorf("hashes without hash_values: %+v", g)
 		}
 	}
-	want := "doppler:etl/dev/DB_PASSWORD doppler:etl/prd/API_KEY doppler:etl/prd/DB_PASSWORD doppler:etl/prd/token:airflow doppler:etl/prd/token:dev-laptop"
+	// Two tokens named twin: both, by name and slug.
+	want := "doppler:etl/dev/DB_PASSWORD doppler:etl/prd/API_KEY doppler:etl/prd/DB_PASSWORD doppler:etl/prd/token:airflow doppler:etl/prd/token:dev-laptop" +
+		" doppler:etl/prd/token:twin (st-twin-2) doppler:etl/prd/token:twin (st-twin-3)"
 	if strings.Join(paths, " ") != want {
 		t.Fatalf("listed %v", paths)
 	}

@@ -229,40 +229,69 @@ func (s *Store) projectVariables(ctx context.Context, emit func(stores.Secret), 
 }
 
 func (s *Store) groupTokens(ctx context.Context, emit func(stores.Secret), group string) error {
-	return s.pages(func(opt gl.ListOptions) (*gl.Response, error) {
+	var all []accessToken
+	err := s.pages(func(opt gl.ListOptions) (*gl.Response, error) {
 		ts, resp, err := s.client.GroupAccessTokens.ListGroupAccessTokens(group, &gl.ListGroupAccessTokensOptions{ListOptions: opt}, gl.WithContext(ctx))
 		if err != nil {
 			return resp, s.errorf(err, "access tokens of group %s", group)
 		}
 		for _, t := range ts {
-			s.token(emit, group, "group "+group, t.PersonalAccessToken, int(t.AccessLevel))
+			all = append(all, accessToken{t.PersonalAccessToken, int(t.AccessLevel)})
 		}
 		return resp, nil
 	})
+	s.emitTokens(emit, group, "group "+group, all)
+	return err
 }
 
 func (s *Store) projectTokens(ctx context.Context, emit func(stores.Secret), project string) error {
-	return s.pages(func(opt gl.ListOptions) (*gl.Response, error) {
+	var all []accessToken
+	err := s.pages(func(opt gl.ListOptions) (*gl.Response, error) {
 		ts, resp, err := s.client.ProjectAccessTokens.ListProjectAccessTokens(project, &gl.ListProjectAccessTokensOptions{ListOptions: opt}, gl.WithContext(ctx))
 		if err != nil {
 			return resp, s.errorf(err, "access tokens of project %s", project)
 		}
 		for _, t := range ts {
-			s.token(emit, project, "project "+project, t.PersonalAccessToken, int(t.AccessLevel))
+			all = append(all, accessToken{t.PersonalAccessToken, int(t.AccessLevel)})
 		}
 		return resp, nil
 	})
+	s.emitTokens(emit, project, "project "+project, all)
+	return err
+}
+
+type accessToken struct {
+	gl.PersonalAccessToken
+	level int
+}
+
+// emitTokens lists a group's or project's access tokens that still work;
+// two with one name are named by name and id, so neither hides the other.
+func (s *Store) emitTokens(emit func(stores.Secret), path, where string, ts []accessToken) {
+	names := map[string]int{}
+	for _, t := range ts {
+		if !t.Revoked && t.Active {
+			names[t.Name]++
+		}
+	}
+	for _, t := range ts {
+		name := t.Name
+		if names[t.Name] > 1 {
+			name = fmt.Sprintf("%s (%d)", t.Name, t.ID)
+		}
+		s.token(emit, path, where, name, t.PersonalAccessToken, t.level)
+	}
 }
 
 // token lists an access token that still works: a revoked or deactivated
 // one (GitLab deactivates a token when it expires) is history the API keeps,
 // not a credential to declare.
-func (s *Store) token(emit func(stores.Secret), path, where string, t gl.PersonalAccessToken, level int) {
+func (s *Store) token(emit func(stores.Secret), path, where, name string, t gl.PersonalAccessToken, level int) {
 	if t.Revoked || !t.Active {
 		return
 	}
 	sec := stores.Secret{
-		Path:  "gitlab:" + path + "/token:" + t.Name,
+		Path:  "gitlab:" + path + "/token:" + name,
 		Store: s.Name(),
 		Where: fmt.Sprintf("%s access token %d (scopes %s, access level %d)", where, t.ID, strings.Join(t.Scopes, ","), level),
 	}

@@ -188,3 +188,24 @@ func TestThrottledAndForbidden(t *testing.T) {
 		t.Fatalf("denied: %v", err)
 	}
 }
+
+// Two working tokens with one name are both listed, by name and id; a
+// revoked one of the same name is history and makes no twin.
+func TestTokensWithOneName(t *testing.T) {
+	g := testenv.NewGitLabServer(t)
+	g.Project("acme/app")
+	far := time.Now().Add(300 * 24 * time.Hour)
+	g.AccessToken("projects/acme/app", "deploy", &far, nil, true)
+	g.AccessToken("projects/acme/app", "deploy", &far, nil, true)
+	g.AccessToken("projects/acme/app", "ci", &far, nil, true)
+	g.AccessToken("projects/acme/app", "ci", &far, nil, false)
+	got := storetest.List(t, New(g.Client(t), Options{Group: "acme", Tokens: true}))
+	var paths []string
+	for _, s := range got {
+		paths = append(paths, s.Path)
+	}
+	j := strings.Join(paths, " ")
+	if len(got) != 3 || !strings.Contains(j, "gitlab:acme/app/token:ci ") || strings.Count(j, "gitlab:acme/app/token:deploy (") != 2 {
+		t.Fatalf("listed %v", paths)
+	}
+}
