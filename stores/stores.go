@@ -7,6 +7,7 @@ package stores
 
 import (
 	"context"
+	"strings"
 	"time"
 )
 
@@ -97,4 +98,26 @@ func (s Secret) LastSet() time.Time {
 		}
 	}
 	return time.Time{}
+}
+
+// Unmatched returns the names among patterns (path.Match globs) that name
+// one thing (no glob characters) and match none of names: a vault or
+// project a config names that the store does not have, or the credentials
+// may not see. A glob that matches nothing is not an error (a pattern for
+// what may come).
+func Unmatched(patterns, names []string) []string {
+	var out []string
+	for _, p := range patterns {
+		if strings.ContainsAny(p, `*?[\`) {
+			continue
+		}
+		found := false
+		for _, n := range names {
+			found = found || n == p
+		}
+		if !found {
+			out = append(out, p)
+		}
+	}
+	return out
 }

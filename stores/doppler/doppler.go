@@ -184,7 +184,9 @@ func (s *Store) List(ctx context.Context, emit func(stores.Secret)) error {
 		return fmt.Errorf("%s: list projects: %w", s.Name(), err)
 	}
 	sort.Slice(projects, func(i, j int) bool { return projects[i].Slug < projects[j].Slug })
+	var slugs []string
 	for _, p := range projects {
+		slugs = append(slugs, p.Slug)
 		if !s.wanted(p.Slug) {
 			continue
 		}
@@ -192,6 +194,9 @@ func (s *Store) List(ctx context.Context, emit func(stores.Secret)) error {
 			return err
 		}
 		s.listed = append(s.listed, p.Slug)
+	}
+	if missing := stores.Unmatched(s.projects, slugs); len(missing) > 0 {
+		return fmt.Errorf("%s: no project %s (or the token may not read it): its secrets can't be checked", s.Name(), strings.Join(missing, ", "))
 	}
 	return nil
 }

@@ -196,3 +196,16 @@ func TestThrottledAndForbidden(t *testing.T) {
 		t.Fatalf("forbidden: %v %v", err, s.Covers())
 	}
 }
+
+// A project the config names that the token can't see is an error naming
+// it; the others are still listed.
+func TestNamedProjectMissing(t *testing.T) {
+	d := testenv.NewDopplerServer(t)
+	d.Project("etl", testenv.DopplerConfig{Name: "prd", Environment: "prd", Root: true, Secrets: map[string]string{"A": "b"}})
+	s := New(client(d), "acme", []string{"etl", "elt"}, nil, nil)
+	n := 0
+	err := s.List(context.Background(), func(stores.Secret) { n++ })
+	if err == nil || !strings.Contains(err.Error(), "no project elt") || n != 1 || len(s.Covers()) != 1 {
+		t.Fatalf("%v, %d listed, covers %v", err, n, s.Covers())
+	}
+}

@@ -65,7 +65,9 @@ func (s *Store) List(ctx context.Context, emit func(stores.Secret)) error {
 		return fmt.Errorf("%s: list vaults: %w", s.Name(), err)
 	}
 	sort.Slice(vaults, func(i, j int) bool { return vaults[i].Name < vaults[j].Name })
+	var names []string
 	for _, v := range vaults {
+		names = append(names, v.Name)
 		if !s.wanted(v.Name) {
 			continue
 		}
@@ -73,6 +75,9 @@ func (s *Store) List(ctx context.Context, emit func(stores.Secret)) error {
 			return err
 		}
 		s.listed = append(s.listed, v.Name)
+	}
+	if missing := stores.Unmatched(s.vaults, names); len(missing) > 0 {
+		return fmt.Errorf("%s: no vault %s (or the token may not read it): its secrets can't be checked", s.Name(), strings.Join(missing, ", "))
 	}
 	return nil
 }

@@ -144,3 +144,18 @@ func TestThrottledAndOutOfScope(t *testing.T) {
 		t.Fatalf("a vault that failed is not covered: %v", s.Covers())
 	}
 }
+
+// A vault the config names that the token can't see is an error naming it
+// (its declared secrets would otherwise go unchecked); the vaults that are
+// there are still listed.
+func TestNamedVaultMissing(t *testing.T) {
+	c := testenv.NewOnePasswordConnect(t)
+	vid := c.Vault("prod")
+	c.Item(vid, op.Item{Title: "db", Category: op.Password, Fields: []*op.ItemField{{Label: "password", Type: op.FieldTypeConcealed, Value: "x"}}})
+	s := New(client(c), "ops", []string{"prod", "prdo"}, nil)
+	n := 0
+	err := s.List(context.Background(), func(stores.Secret) { n++ })
+	if err == nil || !strings.Contains(err.Error(), "no vault prdo") || n != 1 || len(s.Covers()) != 1 {
+		t.Fatalf("%v, %d listed, covers %v", err, n, s.Covers())
+	}
+}
