@@ -135,8 +135,9 @@ func TestVaultNotRevoked(t *testing.T) {
 	if rec.Revocation["verified"] != false {
 		t.Errorf("ledger: %+v", rec.Revocation)
 	}
-	// Undo the sabotage so the token doesn't outlive the test.
-	if err := root.Auth().Token().RevokeAccessor(rec.CredentialID); err != nil {
+	// Undo the sabotage so the token doesn't outlive the test; on a loaded
+	// machine its short TTL may already have ended it ("token not found").
+	if err := root.Auth().Token().RevokeAccessor(rec.CredentialID); err != nil && !strings.Contains(err.Error(), "token not found") {
 		t.Fatal(err)
 	}
 }
