@@ -6,6 +6,7 @@ package testenv
 
 import (
 	"crypto/rand"
+	"math"
 	"math/big"
 	"os"
 	"os/exec"
@@ -38,7 +39,32 @@ func randFrom(alphabet string, n int) string {
 // FakeAWSKey returns a random string shaped like an AWS access key id, which
 // gitleaks' aws-access-token rule matches. Random per call, so a value found
 // in any output can only have come from the test that planted it.
-func FakeAWSKey() string { return "AKIA" + randFrom("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16) }
+//
+// gitleaks' AWS rule wants a Shannon entropy of at least 3 bits: about one
+// random key in 5,000 falls short (repeated characters) and would not be
+// found, so a test planting dozens would fail now and then. Such keys are
+// drawn again.
+func FakeAWSKey() string {
+	for {
+		if k := "AKIA" + randFrom("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16); entropy(k) >= 3.5 {
+			return k
+		}
+	}
+}
+
+// entropy is a string's Shannon entropy in bits per character, as gitleaks
+// computes it.
+func entropy(s string) float64 {
+	counts := map[rune]float64{}
+	for _, r := range s {
+		counts[r]++
+	}
+	e, n := 0.0, float64(len(s))
+	for _, c := range counts {
+		e -= c / n * math.Log2(c/n)
+	}
+	return e
+}
 
 // FakeGitHubToken returns a random classic GitHub personal access token shape.
 func FakeGitHubToken() string {
