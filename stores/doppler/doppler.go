@@ -20,7 +20,6 @@ import (
 	"fmt"
 	"maps"
 	"net/url"
-	"path"
 	"slices"
 	"sort"
 	"strings"
@@ -187,7 +186,7 @@ func (s *Store) List(ctx context.Context, emit func(stores.Secret)) error {
 	var slugs []string
 	for _, p := range projects {
 		slugs = append(slugs, p.Slug)
-		if !s.wanted(p.Slug) {
+		if len(s.projects) > 0 && !stores.Matches(s.projects, p.Slug) {
 			continue
 		}
 		if err := s.project(ctx, p, emit); err != nil {
@@ -199,18 +198,6 @@ func (s *Store) List(ctx context.Context, emit func(stores.Secret)) error {
 		return fmt.Errorf("%s: no project %s (or the token may not read it): its secrets can't be checked", s.Name(), strings.Join(missing, ", "))
 	}
 	return nil
-}
-
-func (s *Store) wanted(slug string) bool {
-	if len(s.projects) == 0 {
-		return true
-	}
-	for _, g := range s.projects {
-		if ok, _ := path.Match(g, slug); ok {
-			return true
-		}
-	}
-	return false
 }
 
 func (s *Store) project(ctx context.Context, p project, emit func(stores.Secret)) error {

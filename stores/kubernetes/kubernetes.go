@@ -19,7 +19,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"path"
 	"sort"
 	"strconv"
 	"strings"
@@ -185,11 +184,8 @@ func (s *Store) matchNamespaces(ctx context.Context) ([]string, error) {
 			return nil, scrub(err)
 		}
 		for _, n := range l.Items {
-			for _, p := range s.namespaces {
-				if ok, _ := path.Match(p, n.Name); ok {
-					out = append(out, n.Name)
-					break
-				}
+			if stores.Matches(s.namespaces, n.Name) {
+				out = append(out, n.Name)
 			}
 		}
 		if opts.Continue = l.Continue; opts.Continue == "" {

@@ -13,7 +13,6 @@ package onepassword
 import (
 	"context"
 	"fmt"
-	"path"
 	"sort"
 	"strconv"
 	"strings"
@@ -68,7 +67,7 @@ func (s *Store) List(ctx context.Context, emit func(stores.Secret)) error {
 	var names []string
 	for _, v := range vaults {
 		names = append(names, v.Name)
-		if !s.wanted(v.Name) {
+		if len(s.vaults) > 0 && !stores.Matches(s.vaults, v.Name) {
 			continue
 		}
 		if err := s.vault(ctx, v, emit); err != nil {
@@ -80,18 +79,6 @@ func (s *Store) List(ctx context.Context, emit func(stores.Secret)) error {
 		return fmt.Errorf("%s: no vault %s (or the token may not read it): its secrets can't be checked", s.Name(), strings.Join(missing, ", "))
 	}
 	return nil
-}
-
-func (s *Store) wanted(vault string) bool {
-	if len(s.vaults) == 0 {
-		return true
-	}
-	for _, g := range s.vaults {
-		if ok, _ := path.Match(g, vault); ok {
-			return true
-		}
-	}
-	return false
 }
 
 func (s *Store) vault(ctx context.Context, v op.Vault, emit func(stores.Secret)) error {

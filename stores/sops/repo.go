@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
-	"path"
 	"strconv"
 	"strings"
 
@@ -31,7 +30,7 @@ func (s *Store) repo(ctx context.Context, r Repo, emit func(stores.Secret)) erro
 		// "<mode> <type> <object> <size>\t<path>"
 		meta, f, ok := strings.Cut(string(entry), "\t")
 		fields := strings.Fields(meta)
-		if !ok || len(fields) != 4 || fields[1] != "blob" || !matches(r.Paths, f) {
+		if !ok || len(fields) != 4 || fields[1] != "blob" || !stores.Matches(r.Paths, f) {
 			continue
 		}
 		rel := "git:" + r.Name + "/" + f
@@ -49,15 +48,6 @@ func (s *Store) repo(ctx context.Context, r Repo, emit func(stores.Secret)) erro
 		}
 	}
 	return errors.Join(errs...)
-}
-
-func matches(globs []string, f string) bool {
-	for _, g := range globs {
-		if ok, _ := path.Match(g, f); ok {
-			return true
-		}
-	}
-	return false
 }
 
 // gitErr keeps git's own message (it names the repository and the object,
