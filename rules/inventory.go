@@ -63,6 +63,21 @@ var Charsets = []string{"alnum", "hex", "base64url", "ascii"}
 // Envs a declaration may name.
 var Envs = []string{"dev", "stg", "prod"}
 
+// EnvOfWord is the environment one word of a path or a name stands for
+// (prod for "prod", "production" and Doppler's "prd"; likewise stg and
+// dev), or "" when it names none. Lower case.
+func EnvOfWord(w string) string {
+	switch w {
+	case "prod", "production", "prd":
+		return "prod"
+	case "stg", "stage", "staging":
+		return "stg"
+	case "dev", "development":
+		return "dev"
+	}
+	return ""
+}
+
 // StorePrefixes are the stores a declared path can name, as the stores
 // list them: vault:MOUNT/PATH, awssm:NAME, github:..., file:PATH#KEY,
 // k8s:NAMESPACE/NAME/KEY, azkv:VAULT/NAME, gcpsm:PROJECT/NAME,

@@ -38,13 +38,8 @@ func (c *Comparer) mk(kind finding.Kind, sev finding.Severity, path, title, deta
 // envOf reads the environment a path is scoped to from its segments.
 func envOf(path string) string {
 	for _, seg := range strings.FieldsFunc(strings.ToLower(path), func(r rune) bool { return strings.ContainsRune("/:#._-", r) }) {
-		switch seg {
-		case "prod", "production", "prd":
-			return "prod"
-		case "stg", "stage", "staging":
-			return "stg"
-		case "dev", "development":
-			return "dev"
+		if env := rules.EnvOfWord(seg); env != "" {
+			return env
 		}
 	}
 	return ""

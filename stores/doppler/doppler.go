@@ -314,16 +314,14 @@ func (s *Store) token(emit func(stores.Secret), base stores.Secret, prefix, name
 }
 
 // envOf reads an environment from a Doppler environment slug or a token's
-// name: prd, stg and dev are Doppler's defaults.
+// name, word by word (a token named for a laptop, "local", is dev's too).
 func envOf(s string) string {
 	for _, w := range strings.FieldsFunc(strings.ToLower(s), func(r rune) bool { return strings.ContainsRune(" /:#._-", r) }) {
-		switch w {
-		case "prod", "production", "prd":
-			return "prod"
-		case "stg", "stage", "staging":
-			return "stg"
-		case "dev", "development", "local":
+		if w == "local" {
 			return "dev"
+		}
+		if env := rules.EnvOfWord(w); env != "" {
+			return env
 		}
 	}
 	return ""
