@@ -401,7 +401,9 @@ func DopplerTypes(t testing.TB) *SDKTypes {
 	t.Helper()
 	sdkOnce.Do(func() {
 		_, file, _, _ := runtime.Caller(0)
-		cache := filepath.Join(filepath.Dir(file), "..", "..", ".cache", "doppler-node-sdk-1.3.0.d.ts")
+		// Named by the package and version, so that a new version is fetched.
+		name := strings.NewReplacer("/", "-", "@", "-").Replace(strings.TrimPrefix(DopplerNodeSDK, "@")) + ".d.ts"
+		cache := filepath.Join(filepath.Dir(file), "..", "..", ".cache", name)
 		if _, err := os.Stat(cache); err != nil {
 			tmp, err := os.MkdirTemp("", "doppler-sdk")
 			if err != nil {
