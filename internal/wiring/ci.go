@@ -36,8 +36,9 @@ func (r *recording) Unwrap() stores.Store { return r.Store }
 
 func (r *recording) List(ctx context.Context, emit func(stores.Secret)) error {
 	var got []iam.CICredential
+	_, isGitHub := r.Store.(*github.Store)
 	err := r.Store.List(ctx, func(s stores.Secret) {
-		if _, isGitHub := r.Store.(*github.Store); isGitHub {
+		if isGitHub {
 			got = append(got, iam.CICredential{Where: s.Path, Name: s.Path[strings.LastIndex(s.Path, "/")+1:]})
 		}
 		emit(s)
@@ -56,8 +57,9 @@ func (r *recording) List(ctx context.Context, emit func(stores.Secret)) error {
 // saw, under its OIDC issuer.
 func gitlabCredentials(g *gitlab.Store) []iam.CICredential {
 	var out []iam.CICredential
+	issuer := g.Issuer()
 	for _, c := range g.Credentials() {
-		out = append(out, iam.CICredential{Where: c.Where, Name: c.Name, Hash: c.Hash, Issuer: g.Issuer()})
+		out = append(out, iam.CICredential{Where: c.Where, Name: c.Name, Hash: c.Hash, Issuer: issuer})
 	}
 	return out
 }
