@@ -13,9 +13,13 @@ RUN go mod download
 COPY . .
 RUN CGO_ENABLED=1 go build -tags=gore2regex,re2_cgo,osusergo,netgo -trimpath \
     -ldflags "-linkmode=external -extldflags=-static" -o /vigil ./cmd/vigil
+# vigil-scan: the scan-only build of the same command (scan git, dir, logs),
+# for jobs that only scan: a quarter of the size, gitleaks' memory.
+RUN CGO_ENABLED=1 go build -tags=gore2regex,re2_cgo,osusergo,netgo,scanonly -trimpath \
+    -ldflags "-linkmode=external -extldflags=-static" -o /vigil-scan ./cmd/vigil
 
 FROM alpine:3.22
 RUN apk add --no-cache git ca-certificates && adduser -D -u 65532 vigil
-COPY --from=build /vigil /usr/local/bin/vigil
+COPY --from=build /vigil /vigil-scan /usr/local/bin/
 USER 65532
 ENTRYPOINT ["/usr/local/bin/vigil"]

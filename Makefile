@@ -4,6 +4,10 @@ GO ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 BIN := bin/vigil
+# vigil-scan is the scan-only build (the scanonly tag): scan git, dir and
+# logs without the stores' SDKs, a quarter of vigil's size and gitleaks'
+# memory on a scan (cmd/vigil/commands_scanonly.go).
+SCAN_BIN := bin/vigil-scan
 # gitleaks' regexes on RE2 (WebAssembly, no cgo): 1.6x faster scanning than
 # Go's regexp on gitleaks' own history, for 0.3 s more start-up (bench/README.md).
 # Exported so that tests build and exercise the same binary as users get.
@@ -16,15 +20,16 @@ RE2 ?= wasm
 CGO_TAGS := gore2regex,re2_cgo,osusergo,netgo
 CGO_STATIC := -linkmode=external -extldflags=-static
 ifeq ($(RE2),cgo)
-export GOFLAGS := -tags=$(CGO_TAGS)
+TAGS := $(CGO_TAGS)
 export CGO_ENABLED := 1
 LDFLAGS += $(CGO_STATIC)
 else
-export GOFLAGS := -tags=gore2regex
+TAGS := gore2regex
 # Without this, a machine with a C compiler links glibc's user and DNS
 # lookups dynamically: the default build is static only with cgo off.
 export CGO_ENABLED := 0
 endif
+export GOFLAGS := -tags=$(TAGS)
 # Microsoft's SARIF 2.1.0 schema, taken from the SARIF Multitool's npm
 # package, validates our SARIF output in the tests.
 SARIF_PKG := @microsoft/sarif-multitool-linux@5.7.0
@@ -39,6 +44,7 @@ KUBE_BIN := .cache/kube/bin
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/vigil
+	$(GO) build -tags=$(TAGS),scanonly -ldflags "$(LDFLAGS)" -o $(SCAN_BIN) ./cmd/vigil
 
 # The whole nightly job on this machine: a local moto (AWS) and OpenBao dev
 # server, seeded with a small data-platform account, then leaks, inventory,
@@ -89,10 +95,14 @@ lint:
 	@# The cgo RE2 build (make build RE2=cgo) must keep compiling.
 	@mkdir -p .cache
 	CGO_ENABLED=1 $(GO) build -tags=$(CGO_TAGS) -ldflags "$(CGO_STATIC)" -o .cache/vigil-cgo ./cmd/vigil
+	CGO_ENABLED=1 $(GO) build -tags=$(CGO_TAGS),scanonly -ldflags "$(CGO_STATIC)" -o .cache/vigil-scan-cgo ./cmd/vigil
 	@# ... static, as the Docker image (Alpine: no glibc, no libre2) needs, and built there the same way.
 	@! ldd .cache/vigil-cgo >/dev/null 2>&1 || { echo "the RE2=cgo build is not statically linked"; exit 1; }
-	@grep -q -- '-tags=$(CGO_TAGS)' Dockerfile && grep -q -- '$(CGO_STATIC)' Dockerfile || { echo "Dockerfile does not build vigil as make build RE2=cgo does"; exit 1; }
-	@rm -f .cache/vigil-cgo
+	@! ldd .cache/vigil-scan-cgo >/dev/null 2>&1 || { echo "the RE2=cgo scan-only build is not statically linked"; exit 1; }
+	@grep -q -- '-tags=$(CGO_TAGS) ' Dockerfile && grep -q -- '-tags=$(CGO_TAGS),scanonly ' Dockerfile && grep -q -- '$(CGO_STATIC)' Dockerfile || { echo "Dockerfile does not build vigil and vigil-scan as make build RE2=cgo does"; exit 1; }
+	@rm -f .cache/vigil-cgo .cache/vigil-scan-cgo
+	@# The scan-only build's own tests (the commands it keeps) compile.
+	$(GO) vet -tags=$(TAGS),scanonly ./cmd/vigil
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 

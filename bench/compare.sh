@@ -84,30 +84,35 @@ peers() {
   printf '| Kingfisher 2.14.0 scan | %s | %s | %s |\n' "$kf_t" "$kf_m" "$(python3 -c "import json; print(len(json.load(open('$data/kf-$tag.json'))['findings']))")"
 }
 
-# cgo_row TAG KIND TARGET ROOT GITLEAKS_JSON GITLEAKS_SECONDS [rescan]: the
-# RE2=cgo build on TARGET (when it could be built), its finding set
-# compared with gitleaks' (paths relative to ROOT); with "rescan", a
-# no-change rescan too.
+# cgo_row TAG KIND TARGET ROOT GITLEAKS_JSON GITLEAKS_SECONDS GITLEAKS_MIB [rescan]:
+# the RE2=cgo builds on TARGET (when they could be built): vigil, and
+# vigil-scan (the scan-only build), each finding set compared with
+# gitleaks' (paths relative to ROOT); with "rescan", a no-change rescan too.
 cgo_row() {
-  [ -x "$bin/vigil-cgo" ] || return 0
-  local tag=$1 kind=$2 target=$3 croot=$4 gl=$5 gl_t=$6 rescan=${7:-}
-  local t m r_t r_m gn n eq
-  read -r t m <<<"$(measure "vc-$tag" "rm -f \"$data\"/c-$tag.db*" "$bin/vigil-cgo" scan "$kind" "$target" --db "$data/c-$tag.db" -q --format json --out "$data/vc-$tag")"
-  cp "$data/vc-$tag/findings.json" "$data/vc-$tag.json"
-  read -r gn n eq <<<"$(compare "$kind" "$gl" "$data/vc-$tag.json" "$croot")"
-  [ "$eq" = equal ] || fail=1
-  printf '| vigil RE2=cgo scan %s (first) | %s | %s | %s |\n' "$kind" "$t" "$m" "$n"
-  if [ -n "$rescan" ]; then
-    read -r r_t r_m <<<"$(measure "vc-$tag-2" : "$bin/vigil-cgo" scan "$kind" "$target" --db "$data/c-$tag.db" -q --format json)"
-    printf '| vigil RE2=cgo scan %s (no-change rescan) | %s | %s | |\n' "$kind" "$r_t" "$r_m"
-  fi
-  echo "RE2=cgo speed-up over gitleaks: $(python3 -c "print(f'{$gl_t/$t:.2f}x')"); finding sets: $eq"
+  local tag=$1 kind=$2 target=$3 croot=$4 gl=$5 gl_t=$6 gl_m=$7 rescan=${8:-}
+  local b label t m r_t r_m gn n eq
+  for b in vigil-cgo vigil-scan-cgo; do
+    [ -x "$bin/$b" ] || continue
+    label="vigil RE2=cgo"
+    [ "$b" = vigil-scan-cgo ] && label="vigil-scan RE2=cgo"
+    read -r t m <<<"$(measure "$b-$tag" "rm -f \"$data\"/$b-$tag.db*" "$bin/$b" scan "$kind" "$target" --db "$data/$b-$tag.db" -q --format json --out "$data/$b-$tag")"
+    cp "$data/$b-$tag/findings.json" "$data/$b-$tag.json"
+    read -r gn n eq <<<"$(compare "$kind" "$gl" "$data/$b-$tag.json" "$croot")"
+    [ "$eq" = equal ] || fail=1
+    printf '| %s scan %s (first) | %s | %s | %s |\n' "$label" "$kind" "$t" "$m" "$n"
+    if [ -n "$rescan" ]; then
+      read -r r_t r_m <<<"$(measure "$b-$tag-2" : "$bin/$b" scan "$kind" "$target" --db "$data/$b-$tag.db" -q --format json)"
+      printf '| %s scan %s (no-change rescan) | %s | %s | |\n' "$label" "$kind" "$r_t" "$r_m"
+    fi
+    echo "$label: $(python3 -c "print(f'{$gl_t/$t:.2f}x')") gitleaks' speed, $(python3 -c "print(f'{$m/$gl_m:.2f}x')") its peak memory; finding sets: $eq"
+  done
 }
 
-# The RE2=cgo build (the system's libre2), where it can be built.
-rm -f "$bin/vigil-cgo"
+# The RE2=cgo builds (the system's libre2), where they can be built.
+rm -f "$bin/vigil-cgo" "$bin/vigil-scan-cgo"
 if pkg-config --exists re2 2>/dev/null; then
   CGO_ENABLED=1 go build -tags gore2regex,re2_cgo,osusergo,netgo -ldflags "-linkmode=external -extldflags=-static" -o "$bin/vigil-cgo" ./cmd/vigil
+  CGO_ENABLED=1 go build -tags gore2regex,re2_cgo,osusergo,netgo,scanonly -ldflags "-linkmode=external -extldflags=-static" -o "$bin/vigil-scan-cgo" ./cmd/vigil
 fi
 
 echo "medians of $RUNS runs each"
@@ -125,7 +130,7 @@ for i in "${!repos[@]}"; do
   table "gitleaks $GITLEAKS_VERSION git" "vigil scan git (first, full history)" "vigil scan git (no-change rescan)" \
     "$gl_t" "$gl_m" "$gn" "$vg_t" "$vg_m" "$vn" "$re_t" "$re_m" "$eq"
   peers "git$i" "$repo" git "$repo" --no-banner --redact
-  cgo_row "git$i" git "$repo" "$repo" "$data/gl-git$i.json" "$gl_t" rescan
+  cgo_row "git$i" git "$repo" "$repo" "$data/gl-git$i.json" "$gl_t" "$gl_m" rescan
   echo
 done
 
@@ -139,7 +144,7 @@ read -r gn vn eq <<<"$(compare dir "$data/gl-dir.json" "$data/vg-logs.json" "$lo
 table "gitleaks $GITLEAKS_VERSION dir" "vigil scan logs (first)" "vigil scan logs (no-change rescan)" \
   "$gl_t" "$gl_m" "$gn" "$vg_t" "$vg_m" "$vn" "$re_t" "$re_m" "$eq"
 peers logs "$logs" "$logs"
-cgo_row logs logs "$logs/*.log" "$logs" "$data/gl-dir.json" "$gl_t" rescan
+cgo_row logs logs "$logs/*.log" "$logs" "$data/gl-dir.json" "$gl_t" "$gl_m" rescan
 echo
 
 src="${BENCH_SRC:-$(go env GOROOT)/src}"
@@ -153,5 +158,5 @@ read -r gn vn eq <<<"$(compare dir "$data/gl-src.json" "$data/vg-src.json" "$src
 table "gitleaks $GITLEAKS_VERSION dir" "vigil scan dir (first)" "vigil scan dir (second)" \
   "$gl_t" "$gl_m" "$gn" "$vg_t" "$vg_m" "$vn" "$re_t" "$re_m" "$eq"
 peers src "$src" "$src"
-cgo_row src dir "$src" "$src" "$data/gl-src.json" "$gl_t"
+cgo_row src dir "$src" "$src" "$data/gl-src.json" "$gl_t" "$gl_m"
 [ "$fail" = 0 ] || { echo "a finding set differs from gitleaks' (above)" >&2; exit 1; }

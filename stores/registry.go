@@ -7,6 +7,7 @@ import (
 
 	"github.com/vigilsec/vigil/internal/awsconf"
 	"github.com/vigilsec/vigil/internal/config"
+	"github.com/vigilsec/vigil/internal/finding"
 	"github.com/vigilsec/vigil/rules"
 )
 
@@ -44,11 +45,7 @@ type TextDetector interface {
 }
 
 // TextSecret is a secret found in a value: never the value itself.
-type TextSecret struct {
-	Rule     string
-	Redacted string
-	Hash     string
-}
+type TextSecret = finding.TextSecret
 
 // Failed stands for a store that could not even be opened (a Vault login
 // refused), so that the run reports it like any other failing store and no

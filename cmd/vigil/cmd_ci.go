@@ -1,3 +1,5 @@
+//go:build !scanonly
+
 package main
 
 import (
@@ -174,27 +176,6 @@ func remediateCI(ctx context.Context, w io.Writer, g *globals, cfg *config.Confi
 	}
 	fmt.Fprintln(w)
 	return applyPlan(ctx, w, g, r, "", nil, ids, approve)
-}
-
-// writeFileAtomic writes path through a temporary file and a rename.
-func writeFileAtomic(path string, fn func(io.Writer) error) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	if err := fn(tmp); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
 
 // appendFile appends to path (a job summary gathers every step's).

@@ -1,3 +1,5 @@
+//go:build !scanonly
+
 package main
 
 import "github.com/spf13/cobra"

@@ -1,7 +1,8 @@
+//go:build !scanonly
+
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -15,7 +16,6 @@ import (
 	"github.com/vigilsec/vigil/internal/runner"
 	"github.com/vigilsec/vigil/internal/store"
 	"github.com/vigilsec/vigil/internal/wiring"
-	"github.com/vigilsec/vigil/reports"
 	"github.com/vigilsec/vigil/scanners"
 )
 
@@ -232,69 +232,6 @@ func selectScanners(only []string) (map[string]bool, error) {
 		want[o] = true
 	}
 	return want, nil
-}
-
-// finishRun prints and writes what a run found and picks the exit code.
-func finishRun(cmd *cobra.Command, g *globals, st *store.Store, sum runner.Summary, out outputs, failOn finding.Severity) error {
-	ctx := context.WithoutCancel(cmd.Context())
-	trans, err := st.Transitions(ctx, sum.RunID)
-	if err != nil {
-		return err
-	}
-	all, err := st.Findings(ctx, store.Filter{})
-	if err != nil {
-		return err
-	}
-	var open []finding.Finding
-	for _, f := range all {
-		if f.Status == finding.StatusOpen {
-			open = append(open, f)
-		}
-	}
-	head, err := st.AuditHead(ctx)
-	if err != nil {
-		return err
-	}
-	rep := reports.Run{ID: sum.RunID, Status: sum.Status, StartedAt: sum.Started, Duration: sum.Duration, Transitions: trans,
-		Errors: sum.Errors, Notes: sum.Notes, AuditHead: head}
-	if out.dir != "" {
-		html, err := htmlInput(ctx, st, rep, all)
-		if err != nil {
-			return err
-		}
-		if err := writeReports(out.dir, rep, all, html); err != nil {
-			return fmt.Errorf("write reports to %s: %w", out.dir, err)
-		}
-	}
-	if out.metrics != "" {
-		if err := writeMetrics(ctx, st, out.metrics, sum, open, head); err != nil {
-			return fmt.Errorf("write metrics to %s: %w", out.metrics, err)
-		}
-	}
-	if err := printFindings(cmd.OutOrStdout(), g.format, open, trans); err != nil {
-		return err
-	}
-	c := sum.Counts
-	g.log.Info("run finished", "run", sum.RunID, "status", sum.Status, "new", c.New, "still_open", c.StillOpen,
-		"resolved", c.Resolved, "regressed", c.Regressed, "sources", sum.Sources, "failed_sources", len(sum.Errors),
-		"commits", sum.Stats.Commits, "files", sum.Stats.Files, "bytes", sum.Stats.Bytes, "took", sum.Duration.Round(1e6),
-		"audit_head", head)
-	return exitFor(sum.Partial(), open, failOn)
-}
-
-// runFailed maps a run that stopped early to its exit code: interrupted
-// (SIGTERM from a CronJob deadline, Ctrl-C) is a partial run, since every
-// source stored before the signal stays stored; so is a run refused because
-// another holds the lease; anything else is an error.
-func runFailed(cmd string, sum runner.Summary, err error) error {
-	err = fmt.Errorf("%s %s: %w", cmd, sum.RunID, err)
-	// Interrupted, or another run holds the lease: nothing is wrong with
-	// the configuration, but this run did not scan everything (exit 3, as
-	// remediation's lock does).
-	if errors.Is(err, context.Canceled) || errors.Is(err, store.ErrLocked) {
-		return &exitError{code: exitPartial, err: err}
-	}
-	return err
 }
 
 // configAndFailOn loads --config and resolves --fail-on against the config's

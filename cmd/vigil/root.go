@@ -63,6 +63,7 @@ func newRoot() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "vigil",
 		Short:         "Inventory, leak, IAM-drift and least-privilege checks for secrets, remembered between runs",
+		Long:          "Inventory, leak, IAM-drift and least-privilege checks for secrets, remembered between runs." + buildNote,
 		Version:       version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -104,7 +105,7 @@ func newRoot() *cobra.Command {
 	pf.BoolVar(&g.newKey, "new-key", false, "create a new hash key for a database whose key is lost (its old audit rows will no longer verify)")
 	pf.StringVar(&g.cpuProfile, "cpuprofile", "", "write a CPU profile (for performance work)")
 	_ = pf.MarkHidden("cpuprofile")
-	root.AddCommand(newRunCmd(g), newScanCmd(g), newIAMCmd(g), newSyntheticCmd(g), newInventoryCmd(g), newFindingsCmd(g), newAuditCmd(g), newReportCmd(g), newRemediateCmd(g), newCICmd(g), newUnlockCmd(g), newDoctorCmd(g), newDBCmd(g))
+	root.AddCommand(commands(g)...)
 	return root
 }
 

@@ -269,3 +269,14 @@ func Fingerprint(kind Kind, parts ...string) string {
 	}
 	return hex.EncodeToString(h.Sum(nil))[:32]
 }
+
+// TextSecret is a secret a detector found in a value (a CI variable, a
+// config value): its rule, a redaction and the keyed hash, never the value.
+// It lives here, beside Finding, so that the leak scanner and the stores
+// that ask it (GitHub's variables) share it without either importing the
+// other.
+type TextSecret struct {
+	Rule     string
+	Redacted string
+	Hash     string
+}

@@ -21,7 +21,6 @@ import (
 	"github.com/vigilsec/vigil/internal/finding"
 	"github.com/vigilsec/vigil/internal/secrethash"
 	"github.com/vigilsec/vigil/rules"
-	"github.com/vigilsec/vigil/stores"
 )
 
 // MaxDecodeDepth matches the gitleaks CLI default, so vigil and `gitleaks git`
@@ -316,8 +315,7 @@ func short(sha string) string {
 }
 
 // TextSecret is a secret found in a piece of text: never the value itself.
-// It is the stores' type, since stores (GitHub variables) ask for it.
-type TextSecret = stores.TextSecret
+type TextSecret = finding.TextSecret
 
 // DetectText runs the rules over one value that is neither a file nor a
 // commit (a CI variable, a config value) and returns what it found.
