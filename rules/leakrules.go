@@ -6,11 +6,15 @@ package rules
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"regexp/syntax"
+	"sort"
 	"strings"
 	"sync"
 
@@ -38,12 +42,47 @@ type FileError = config.Error
 // the cache are not safe for concurrent use).
 var (
 	loadMu sync.Mutex
-	cache  = map[string]glconfig.Config{}
+	cache  = map[string]*LeakRuleSet{}
 )
 
-// LeakRules returns the gitleaks configuration in path, or gitleaks' default
-// rules when path is empty. Results are cached per path for the process.
+// LeakRuleSet is a gitleaks configuration read, merged with what it extends
+// and checked (every pattern parses), but not compiled: compiling gitleaks'
+// 222 default rules takes longer than a whole nightly scan of a repository
+// that did not change, which needs only the fingerprint. Config compiles it,
+// once, when there is something to scan.
+type LeakRuleSet struct {
+	// Path is the file's absolute path, "" for gitleaks' default rules.
+	Path string
+	// Fingerprint identifies what the rules find: a hash of the merged
+	// configuration, every field gitleaks compiles (two files that differ
+	// in any way have different ones).
+	Fingerprint string
+	// IDs are the rules' ids, sorted.
+	IDs []string
+
+	name string
+	data []byte
+	vc   glconfig.ViperConfig
+
+	once sync.Once
+	cfg  glconfig.Config
+	err  error
+}
+
+// LeakRules returns the compiled gitleaks configuration in path, or gitleaks'
+// default rules when path is empty.
 func LeakRules(path string) (glconfig.Config, error) {
+	s, err := LoadLeakRules(path)
+	if err != nil {
+		return glconfig.Config{}, err
+	}
+	return s.Config()
+}
+
+// LoadLeakRules reads and checks the gitleaks configuration in path, or
+// gitleaks' default rules when path is empty. Results are cached per path
+// for the process.
+func LoadLeakRules(path string) (*LeakRuleSet, error) {
 	loadMu.Lock()
 	defer loadMu.Unlock()
 	key := path
@@ -62,22 +101,71 @@ func LeakRules(path string) (glconfig.Config, error) {
 	if path == "" {
 		data = []byte(glconfig.DefaultConfig)
 	} else if data, err = os.ReadFile(path); err != nil {
-		return glconfig.Config{}, &FileError{File: path, Msg: err.Error()}
+		return nil, &FileError{File: path, Msg: err.Error()}
 	}
-	c, err := translate(path, data)
+	name := path
+	if name == "" {
+		name = "gitleaks default config"
+	}
+	vc, err := flatten(name, data, 0)
 	if err != nil {
-		return glconfig.Config{}, err
+		return nil, err
 	}
-	c.Path = key
+	if err := checkPatterns(name, data, vc); err != nil {
+		return nil, err
+	}
+	if len(vc.Rules) == 0 {
+		// An empty rule set finds nothing, and a full scan that finds
+		// nothing resolves every finding of the source: refuse it.
+		return nil, &FileError{File: name, Msg: noRules}
+	}
+	// The merged configuration is all Translate reads (no [extend] is left
+	// in it), so its encoding fingerprints the compiled rules. JSON sorts
+	// no slice: a reordered file fingerprints differently and is scanned
+	// again, which is safe.
+	enc, err := json.Marshal(vc)
+	if err != nil {
+		return nil, &FileError{File: name, Msg: err.Error()}
+	}
+	sum := sha256.Sum256(enc)
+	ids := make([]string, 0, len(vc.Rules))
+	for _, r := range vc.Rules {
+		ids = append(ids, r.ID)
+	}
+	sort.Strings(ids)
+	c := &LeakRuleSet{Path: key, Fingerprint: hex.EncodeToString(sum[:]), IDs: ids, name: name, data: data, vc: vc}
 	cache[key] = c
 	return c, nil
 }
 
+// Config compiles the rules the first time it is called; every call returns
+// the same configuration (or error).
+func (s *LeakRuleSet) Config() (glconfig.Config, error) {
+	s.once.Do(func() {
+		loadMu.Lock()
+		defer loadMu.Unlock()
+		s.cfg, s.err = translate(s.name, s.data, s.vc)
+		s.cfg.Path = s.Path
+	})
+	return s.cfg, s.err
+}
+
+// Compiled reports whether Config has run (vigil doctor, and the tests that
+// hold a night with nothing new to compiling nothing).
+func (s *LeakRuleSet) Compiled() bool {
+	loadMu.Lock()
+	defer loadMu.Unlock()
+	return s.cfg.Rules != nil || s.err != nil
+}
+
+const noRules = "the rule set has no rules (an empty file, or every rule disabled): vigil would find nothing and resolve every leak it knows; add rules, or extend the defaults with [extend] useDefault = true"
+
 // maxExtendDepth is gitleaks' limit on chains of [extend].
 const maxExtendDepth = 2
 
-// translate loads a gitleaks config the way the gitleaks CLI does, with one
-// difference in mechanism: [extend] is resolved here, not by gitleaks.
+// translate compiles a merged config the way the gitleaks CLI compiles a
+// config, with one difference in mechanism: [extend] was resolved by flatten,
+// not by gitleaks.
 //
 // gitleaks resolves extends through a package-global depth counter that is
 // never reset. The CLI loads one config per process and never notices; vigil
@@ -87,18 +175,7 @@ const maxExtendDepth = 2
 // file is read into gitleaks' ViperConfig with its own viper instance, the
 // chain is merged here with gitleaks' extend semantics, and Translate runs
 // once on the merged config with no [extend] left, keeping the counter at 0.
-func translate(path string, data []byte) (cfg glconfig.Config, err error) {
-	name := path
-	if name == "" {
-		name = "gitleaks default config"
-	}
-	vc, err := flatten(name, data, 0)
-	if err != nil {
-		return cfg, err
-	}
-	if err := checkPatterns(name, data, vc); err != nil {
-		return cfg, err
-	}
+func translate(name string, data []byte, vc glconfig.ViperConfig) (cfg glconfig.Config, err error) {
 	// Translate compiles each rule's regex with MustCompile and panics on a
 	// bad one; a user's typo must be an error, not a crash of the nightly job.
 	defer func() {
@@ -111,9 +188,7 @@ func translate(path string, data []byte) (cfg glconfig.Config, err error) {
 		return cfg, &FileError{File: name, Line: ruleLine(data, err.Error()), Msg: err.Error()}
 	}
 	if len(cfg.Rules) == 0 {
-		// An empty rule set finds nothing, and a full scan that finds
-		// nothing resolves every finding of the source: refuse it.
-		return cfg, &FileError{File: name, Msg: "the rule set has no rules (an empty file, or every rule disabled): vigil would find nothing and resolve every leak it knows; add rules, or extend the defaults with [extend] useDefault = true"}
+		return cfg, &FileError{File: name, Msg: noRules}
 	}
 	return cfg, nil
 }

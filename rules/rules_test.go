@@ -134,3 +134,63 @@ func TestBadIgnoreLineIsNotEchoed(t *testing.T) {
 		t.Fatalf("err %v", err)
 	}
 }
+
+// The fingerprint is what a night with nothing new is decided on, without
+// compiling: equal files have equal ones, and any change to what gitleaks
+// compiles (a pattern, a keyword, an entropy, an allowlist, a disabled rule,
+// the file a config extends) changes it.
+func TestLeakRuleFingerprint(t *testing.T) {
+	const base = "[extend]\nuseDefault = true\n\n[[rules]]\nid = \"internal-token\"\nregex = '''itk_[a-z0-9]{24}'''\nkeywords = [\"itk_\"]\nentropy = 3.0\n"
+	load := func(body string) *LeakRuleSet {
+		t.Helper()
+		s, err := LoadLeakRules(writeFile(t, "g.toml", body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	a, b := load(base), load(base)
+	if a == b || a.Fingerprint != b.Fingerprint || a.Compiled() {
+		t.Fatalf("two copies of one file: same set %v, fingerprints %s %s, compiled %v", a == b, a.Fingerprint, b.Fingerprint, a.Compiled())
+	}
+	seen := map[string]string{a.Fingerprint: "base"}
+	for name, body := range map[string]string{
+		"pattern":     strings.Replace(base, "{24}", "{25}", 1),
+		"keyword":     strings.Replace(base, `"itk_"`, `"itk-"`, 1),
+		"entropy":     strings.Replace(base, "3.0", "3.5", 1),
+		"allowlist":   base + "[[rules.allowlists]]\nstopwords = [\"example\"]\n",
+		"global":      base + "[[allowlists]]\npaths = ['''vendor/''']\n",
+		"disabled":    strings.Replace(base, "useDefault = true\n", "useDefault = true\ndisabledRules = [\"jwt\"]\n", 1),
+		"no defaults": strings.Replace(base, "useDefault = true\n", "", 1),
+	} {
+		s := load(body)
+		if prev, ok := seen[s.Fingerprint]; ok {
+			t.Errorf("%s: same fingerprint as %s", name, prev)
+		}
+		seen[s.Fingerprint] = name
+	}
+	// A config that extends a file changes with that file.
+	dir := t.TempDir()
+	parent := filepath.Join(dir, "base.toml")
+	child := filepath.Join(dir, "child.toml")
+	os.WriteFile(child, []byte("[extend]\npath = \"base.toml\"\n"), 0o644)
+	os.WriteFile(parent, []byte(strings.Replace(base, "[extend]\nuseDefault = true\n", "", 1)), 0o644)
+	first, err := LoadLeakRules(child)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := first.Config()
+	if err != nil || !first.Compiled() || c.Rules["internal-token"].Regex == nil {
+		t.Fatalf("compile: %v", err)
+	}
+	other := filepath.Join(t.TempDir(), "child.toml") // another process's view: a fresh load
+	os.WriteFile(other, []byte("[extend]\npath = \""+parent+"\"\n"), 0o644)
+	before, _ := LoadLeakRules(other)
+	os.WriteFile(parent, []byte(strings.Replace(strings.Replace(base, "[extend]\nuseDefault = true\n", "", 1), "{24}", "{30}", 1)), 0o644)
+	moved := filepath.Join(t.TempDir(), "child.toml")
+	os.WriteFile(moved, []byte("[extend]\npath = \""+parent+"\"\n"), 0o644)
+	after, _ := LoadLeakRules(moved)
+	if before == nil || after == nil || before.Fingerprint == after.Fingerprint {
+		t.Error("the extended file changed and the fingerprint did not")
+	}
+}

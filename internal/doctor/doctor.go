@@ -171,7 +171,12 @@ func rulesChecks(e *wiring.Env, add func(area, target, what string, st Status, d
 	if r.Gitleaks != "" {
 		what = "leak rules " + r.Gitleaks
 	}
-	if _, err := e.LeakEngine(); err != nil {
+	// Scans compile the rules only when they have something to scan; the
+	// doctor compiles them now, so that a rule gitleaks refuses is found
+	// before the night that needs it.
+	if eng, err := e.LeakEngine(); err != nil {
+		add("config", "rules", what, Failed, err.Error())
+	} else if _, err := eng.Rules.Config(); err != nil {
 		add("config", "rules", what, Failed, err.Error())
 	} else {
 		add("config", "rules", what, OK, "")

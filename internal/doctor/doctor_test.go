@@ -319,3 +319,26 @@ inventory:
 		t.Errorf("gitlab's 403: %+v", c)
 	}
 }
+
+// Scans compile the leak rules only when they have something to scan, so a
+// rule that parses but that gitleaks refuses (here: neither regex nor path)
+// would wait for the first night with something new; the doctor compiles
+// them and names the file and the line.
+func TestDoctorCompilesTheLeakRules(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "rules.toml"), []byte("[extend]\nuseDefault = true\n\n[[rules]]\nid = \"lonely\"\ndescription = \"d\"\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "vigil.yaml"), []byte("db: vigil.db\nrules:\n  gitleaks: rules.toml\n"), 0o644)
+	cfg, err := config.Load(filepath.Join(dir, "vigil.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range Run(context.Background(), wiring.New(cfg, nil, nil, nil, nil)) {
+		if c.Area == "config" && strings.HasPrefix(c.What, "leak rules") {
+			if c.Status != Failed || !strings.Contains(c.Detail, filepath.Join(dir, "rules.toml")+":5:") {
+				t.Fatalf("leak rules: %s %q", c.Status, c.Detail)
+			}
+			return
+		}
+	}
+	t.Fatal("the doctor did not check the leak rules")
+}

@@ -32,10 +32,11 @@ func New(eng *Engine, o Options) *Scanner {
 	return s
 }
 
-// NewEngine loads the gitleaks rules (default rules when rulesPath is empty)
-// and validates the ignore file.
+// NewEngine reads and checks the gitleaks rules (default rules when rulesPath
+// is empty; they are compiled when a scan first needs them) and validates
+// the ignore file.
 func NewEngine(rulesPath, ignorePath string, h *secrethash.Hasher, controls rules.Controls) (*Engine, error) {
-	rc, err := rules.LeakRules(rulesPath)
+	rc, err := rules.LoadLeakRules(rulesPath)
 	if err != nil {
 		return nil, err
 	}

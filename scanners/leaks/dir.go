@@ -38,17 +38,22 @@ func (s *Scanner) scanDir(ctx context.Context, t DirTarget) scanners.Result {
 		res.Mode, res.Err = scanners.Partial, fmt.Errorf("dir %s: %s: %w", t.Name, t.Path, err)
 		return res
 	}
-	cfg, extraIgnore, err := s.repoRules(t.Path)
+	src, extraIgnore, err := s.repoRules(t.Path)
 	if err != nil {
 		res.Mode, res.Err = scanners.Partial, fmt.Errorf("dir %s: %w", t.Name, err)
 		return res
 	}
-	rs, err := s.Engine.ruleSet(cfg, extraIgnore)
+	rs, err := s.Engine.ruleSet(src, extraIgnore)
 	if err != nil {
 		res.Mode, res.Err = scanners.Partial, fmt.Errorf("dir %s: %w", t.Name, err)
 		return res
 	}
 	res.Rules = rs.ids
+	cfg, err := rs.config()
+	if err != nil {
+		res.Mode, res.Err = scanners.Partial, fmt.Errorf("dir %s: %w", t.Name, err)
+		return res
+	}
 	d, err := s.Engine.detector(ctx, cfg, extraIgnore...)
 	if err != nil {
 		res.Mode, res.Err = scanners.Partial, fmt.Errorf("dir %s: %w", t.Name, err)

@@ -30,7 +30,7 @@ const MaxDecodeDepth = 5
 
 // Engine holds what every leak scan shares: rules, ignore lists, the hasher.
 type Engine struct {
-	Rules    glconfig.Config
+	Rules    *rules.LeakRuleSet
 	Ignore   []string // .gitleaksignore files, already validated
 	Hasher   *secrethash.Hasher
 	Controls rules.Controls
@@ -320,7 +320,11 @@ type TextSecret = finding.TextSecret
 // DetectText runs the rules over one value that is neither a file nor a
 // commit (a CI variable, a config value) and returns what it found.
 func (e *Engine) DetectText(ctx context.Context, label, text string) []TextSecret {
-	d, err := e.detector(ctx, e.Rules)
+	cfg, err := e.Rules.Config()
+	if err != nil {
+		return nil
+	}
+	d, err := e.detector(ctx, cfg)
 	if err != nil {
 		return nil
 	}

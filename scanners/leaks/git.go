@@ -20,7 +20,6 @@ import (
 
 	"github.com/gitleaks/go-gitdiff/gitdiff"
 	"github.com/zricethezav/gitleaks/v8/cmd/scm"
-	glconfig "github.com/zricethezav/gitleaks/v8/config"
 	"github.com/zricethezav/gitleaks/v8/detect"
 	"github.com/zricethezav/gitleaks/v8/sources"
 
@@ -468,11 +467,11 @@ func (s *Scanner) ScanGit(ctx context.Context, st scanners.StateReader, t GitTar
 		}
 		tips = map[string]string{"HEAD": tips["HEAD"]}
 	}
-	cfg, extraIgnore, err := s.repoRules(dir)
+	src, extraIgnore, err := s.repoRules(dir)
 	if err != nil {
 		return fail(err)
 	}
-	rs, err := s.Engine.ruleSet(cfg, extraIgnore)
+	rs, err := s.Engine.ruleSet(src, extraIgnore)
 	if err != nil {
 		return fail(err)
 	}
@@ -536,6 +535,10 @@ func (s *Scanner) ScanGit(ctx context.Context, st scanners.StateReader, t GitTar
 			return fail(err)
 		}
 	}
+	cfg, err := rs.config()
+	if err != nil {
+		return fail(err)
+	}
 	d, err := s.Engine.detector(ctx, cfg, extraIgnore...)
 	if err != nil {
 		return fail(err)
@@ -586,11 +589,11 @@ func (s *Scanner) unchangedRemote(ctx context.Context, t GitTarget, prev gitStat
 	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
 		return false, nil, nil
 	}
-	cfg, extraIgnore, err := s.repoRules(dir)
+	src, extraIgnore, err := s.repoRules(dir)
 	if err != nil {
 		return false, nil, err
 	}
-	rs, err := s.Engine.ruleSet(cfg, extraIgnore)
+	rs, err := s.Engine.ruleSet(src, extraIgnore)
 	if err != nil {
 		return false, nil, err
 	}
@@ -607,25 +610,25 @@ func (s *Scanner) unchangedRemote(ctx context.Context, t GitTarget, prev gitStat
 // repoRules returns the rules for a repository: the configured ones, or, as
 // the gitleaks CLI does, the repository's own .gitleaks.toml when vigil was
 // given none; plus the repository's own .gitleaksignore.
-func (s *Scanner) repoRules(dir string) (glconfig.Config, []string, error) {
-	cfg := s.Engine.Rules
+func (s *Scanner) repoRules(dir string) (*rules.LeakRuleSet, []string, error) {
+	src := s.Engine.Rules
 	if !s.ExplicitRules {
 		if p := filepath.Join(dir, ".gitleaks.toml"); fileExists(p) {
-			c, err := rules.LeakRules(p)
+			c, err := rules.LoadLeakRules(p)
 			if err != nil {
-				return cfg, nil, err
+				return src, nil, err
 			}
-			cfg = c
+			src = c
 		}
 	}
 	var ignore []string
 	if p := filepath.Join(dir, ".gitleaksignore"); fileExists(p) {
 		if _, err := rules.IgnoreFile(p); err != nil {
-			return cfg, nil, err
+			return src, nil, err
 		}
 		ignore = append(ignore, p)
 	}
-	return cfg, ignore, nil
+	return src, ignore, nil
 }
 
 func fileExists(p string) bool {

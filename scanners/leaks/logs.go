@@ -140,12 +140,27 @@ func (s *Scanner) scanLog(ctx context.Context, st scanners.StateReader, t LogTar
 		_ = json.Unmarshal([]byte(raw), &prev)
 	}
 	res.Rules = rs.ids
-	d, err := s.Engine.detector(ctx, s.Engine.Rules)
-	if err != nil {
-		return fail(err)
+	// The rules are compiled, and a detector made, only for bytes to read:
+	// a night on which no log grew compiles nothing.
+	var d *detect.Detector
+	detector := func() (*detect.Detector, error) {
+		if d == nil {
+			cfg, err := rs.config()
+			if err != nil {
+				return nil, err
+			}
+			if d, err = s.Engine.detector(ctx, cfg); err != nil {
+				return nil, err
+			}
+		}
+		return d, nil
 	}
 	tgt := target{kind: finding.KindLeakLog, source: res.Source.String(), name: t.Name}
-	collect := func() { res.Findings = s.Engine.convertAll(tgt, s.Engine.hashAll(d.Findings())) }
+	collect := func() {
+		if d != nil {
+			res.Findings = s.Engine.convertAll(tgt, s.Engine.hashAll(d.Findings()))
+		}
+	}
 	continued := prev.Version == logStateVersion && prev.Ino == ino && prev.Dev == dev
 	if prev.Version != 0 {
 		if why := ruleChange(prev.Rules, rs); why != "" {
@@ -165,7 +180,11 @@ func (s *Scanner) scanLog(ctx context.Context, st scanners.StateReader, t LogTar
 		if err != nil {
 			return fail(fmt.Errorf("read %s: %w", path, err))
 		}
-		n, _, _, err := s.Engine.scanStream(ctx, d, path, zr, 0, true)
+		dd, err := detector()
+		if err != nil {
+			return fail(err)
+		}
+		n, _, _, err := s.Engine.scanStream(ctx, dd, path, zr, 0, true)
 		res.Stats = scanners.Stats{Files: 1, Bytes: n}
 		s.Progress.Add(0, 1, 0)
 		collect()
@@ -193,7 +212,18 @@ func (s *Scanner) scanLog(ctx context.Context, st scanners.StateReader, t LogTar
 		return fail(err)
 	}
 	takeTail := time.Since(fi.ModTime()) >= quietPeriod
-	n, consumed, newLines, err := s.Engine.scanStream(ctx, d, path, io.LimitReader(f, end-start), lines, takeTail)
+	var (
+		n, consumed int64
+		newLines    int
+	)
+	err = nil
+	if end > start {
+		dd, derr := detector()
+		if derr != nil {
+			return fail(derr)
+		}
+		n, consumed, newLines, err = s.Engine.scanStream(ctx, dd, path, io.LimitReader(f, end-start), lines, takeTail)
+	}
 	res.Stats = scanners.Stats{Files: 1, Bytes: n}
 	s.Progress.Add(0, 1, 0)
 	collect()

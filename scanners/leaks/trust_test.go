@@ -304,3 +304,45 @@ func sha256hex(b []byte) string {
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:])
 }
+
+// A night with nothing new compiles no rule: the stored scan states are
+// compared with the rules' fingerprint, which is known from the rule file
+// alone. Two copies of one file stand for two nightly processes (a process
+// compiles a file once).
+func TestNothingNewCompilesNoRule(t *testing.T) {
+	const toml = "[extend]\nuseDefault = true\n[[rules]]\nid = \"internal-ticket\"\nregex = '''INTERNAL-[0-9a-f]{16}'''\n"
+	r := testenv.NewRepo(t)
+	r.Commit("a", map[string]string{"a.txt": "ticket INTERNAL-abcdefabcdef0123\n"})
+	dir := t.TempDir()
+	appendFile(t, filepath.Join(dir, "app.log"), "ticket INTERNAL-0123456789abcdef issued\n")
+	st := &memState{}
+	night := func() (*Scanner, []scanners.Result) {
+		s := newScanner(t)
+		s.Engine = customEngine(t, toml)
+		s.Git = []GitTarget{{Name: "repo", Path: r.Dir}}
+		s.Logs = []LogTarget{{Name: "app", Paths: []string{filepath.Join(dir, "*.log")}}}
+		if s.Engine.Rules.Compiled() {
+			t.Fatal("the rules were compiled before any scan")
+		}
+		return s, scan(t, s, st)
+	}
+	s, res := night()
+	if len(res) != 2 || len(res[0].Findings)+len(res[1].Findings) != 2 || !s.Engine.Rules.Compiled() {
+		t.Fatalf("first night: %+v", res)
+	}
+	s, res = night()
+	for _, r := range res {
+		if r.Mode != scanners.Incremental || r.Err != nil || r.Note != "" {
+			t.Fatalf("second night: %+v", r)
+		}
+	}
+	if s.Engine.Rules.Compiled() {
+		t.Error("a night with nothing new compiled the rules")
+	}
+	// Something new: now they are compiled, and the new line is read.
+	appendFile(t, filepath.Join(dir, "app.log"), "ticket INTERNAL-fedcba9876543210 issued\n")
+	s, res = night()
+	if !s.Engine.Rules.Compiled() || len(res[1].Findings) != 1 {
+		t.Fatalf("third night: compiled %v, %+v", s.Engine.Rules.Compiled(), res)
+	}
+}
