@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp/syntax"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"sync"
@@ -49,20 +50,25 @@ var (
 // and checked (every pattern parses), but not compiled: compiling gitleaks'
 // 222 default rules takes longer than a whole nightly scan of a repository
 // that did not change, which needs only the fingerprint. Config compiles it,
-// once, when there is something to scan.
+// once, when there is something to scan. gitleaks' own default rules are
+// not even read until then: they are part of the binary, and checked by the
+// tests.
 type LeakRuleSet struct {
 	// Path is the file's absolute path, "" for gitleaks' default rules.
 	Path string
-	// Fingerprint identifies what the rules find: a hash of the merged
-	// configuration, every field gitleaks compiles (two files that differ
-	// in any way have different ones).
+	// Fingerprint identifies what the rules find: a hash of the gitleaks
+	// version that compiles and runs them and of the merged configuration
+	// (for the default rules, of their text), so a change to any field, or
+	// an upgrade of gitleaks, changes it.
 	Fingerprint string
-	// IDs are the rules' ids, sorted.
-	IDs []string
 
 	name string
 	data []byte
-	vc   glconfig.ViperConfig
+
+	parsed bool // under loadMu
+	vc     glconfig.ViperConfig
+	ids    []string
+	perr   error
 
 	once sync.Once
 	cfg  glconfig.Config
@@ -94,48 +100,72 @@ func LoadLeakRules(path string) (*LeakRuleSet, error) {
 	if c, ok := cache[key]; ok {
 		return c, nil
 	}
-	var (
-		data []byte
-		err  error
-	)
+	c := &LeakRuleSet{Path: key, name: path}
+	h := sha256.New()
+	fmt.Fprintf(h, "gitleaks %s\n", gitleaksVersion())
 	if path == "" {
-		data = []byte(glconfig.DefaultConfig)
-	} else if data, err = os.ReadFile(path); err != nil {
-		return nil, &FileError{File: path, Msg: err.Error()}
+		c.name, c.data = "gitleaks default config", []byte(glconfig.DefaultConfig)
+		fmt.Fprintf(h, "default rules\n%s", c.data)
+	} else {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, &FileError{File: path, Msg: err.Error()}
+		}
+		c.data = data
+		if err := c.parse(); err != nil {
+			return nil, err
+		}
+		// The merged configuration is all Translate reads (no [extend] is
+		// left in it), so its encoding stands for the compiled rules. JSON
+		// sorts no slice: a reordered file fingerprints differently and is
+		// scanned again, which is safe.
+		enc, err := json.Marshal(c.vc)
+		if err != nil {
+			return nil, &FileError{File: path, Msg: err.Error()}
+		}
+		fmt.Fprintf(h, "merged config\n%s", enc)
 	}
-	name := path
-	if name == "" {
-		name = "gitleaks default config"
-	}
-	vc, err := flatten(name, data, 0)
-	if err != nil {
-		return nil, err
-	}
-	if err := checkPatterns(name, data, vc); err != nil {
-		return nil, err
-	}
-	if len(vc.Rules) == 0 {
-		// An empty rule set finds nothing, and a full scan that finds
-		// nothing resolves every finding of the source: refuse it.
-		return nil, &FileError{File: name, Msg: noRules}
-	}
-	// The merged configuration is all Translate reads (no [extend] is left
-	// in it), so its encoding fingerprints the compiled rules. JSON sorts
-	// no slice: a reordered file fingerprints differently and is scanned
-	// again, which is safe.
-	enc, err := json.Marshal(vc)
-	if err != nil {
-		return nil, &FileError{File: name, Msg: err.Error()}
-	}
-	sum := sha256.Sum256(enc)
-	ids := make([]string, 0, len(vc.Rules))
-	for _, r := range vc.Rules {
-		ids = append(ids, r.ID)
-	}
-	sort.Strings(ids)
-	c := &LeakRuleSet{Path: key, Fingerprint: hex.EncodeToString(sum[:]), IDs: ids, name: name, data: data, vc: vc}
+	c.Fingerprint = hex.EncodeToString(h.Sum(nil))
 	cache[key] = c
 	return c, nil
+}
+
+// parse reads the file into gitleaks' configuration, merges what it
+// extends, and checks it; once (callers hold loadMu).
+func (s *LeakRuleSet) parse() error {
+	if s.parsed {
+		return s.perr
+	}
+	s.parsed = true
+	vc, err := flatten(s.name, s.data, 0)
+	if err == nil {
+		err = checkPatterns(s.name, s.data, vc)
+	}
+	if err == nil && len(vc.Rules) == 0 {
+		// An empty rule set finds nothing, and a full scan that finds
+		// nothing resolves every finding of the source: refuse it.
+		err = &FileError{File: s.name, Msg: noRules}
+	}
+	if err != nil {
+		s.perr = err
+		return err
+	}
+	s.vc = vc
+	for _, r := range vc.Rules {
+		s.ids = append(s.ids, r.ID)
+	}
+	sort.Strings(s.ids)
+	return nil
+}
+
+// IDs are the rules' ids, sorted (nil if the rules can't be read).
+func (s *LeakRuleSet) IDs() []string {
+	loadMu.Lock()
+	defer loadMu.Unlock()
+	if s.parse() != nil {
+		return nil
+	}
+	return s.ids
 }
 
 // Config compiles the rules the first time it is called; every call returns
@@ -144,11 +174,31 @@ func (s *LeakRuleSet) Config() (glconfig.Config, error) {
 	s.once.Do(func() {
 		loadMu.Lock()
 		defer loadMu.Unlock()
+		if s.err = s.parse(); s.err != nil {
+			return
+		}
 		s.cfg, s.err = translate(s.name, s.data, s.vc)
 		s.cfg.Path = s.Path
 	})
 	return s.cfg, s.err
 }
+
+// gitleaksVersion is the version of the gitleaks module this binary was
+// built with: its detection code decides what the rules find as much as
+// the rules do.
+var gitleaksVersion = sync.OnceValue(func() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, d := range bi.Deps {
+			if d.Path == "github.com/zricethezav/gitleaks/v8" {
+				if d.Replace != nil {
+					d = d.Replace
+				}
+				return d.Version + " " + d.Sum
+			}
+		}
+	}
+	return "unknown"
+})
 
 // Compiled reports whether Config has run (vigil doctor, and the tests that
 // hold a night with nothing new to compiling nothing).

@@ -67,7 +67,7 @@ func TestIAMDriftCommand(t *testing.T) {
 	if got["iam.excess_grant"] != 1 || got["iam.wildcard"] != 1 || got["iam.missing_grant"] != 0 {
 		t.Fatalf("kinds %v", got)
 	}
-	if !strings.Contains(r.stdout, `"account": "123456789012"`) {
+	if !strings.Contains(r.stdout, `"account":"123456789012"`) {
 		t.Errorf("findings do not name the account:\n%s", r.stdout)
 	}
 	// The whole nightly run includes iam, and the findings are the same ones.

@@ -206,7 +206,7 @@ func TestRunTwiceNewThenStillOpenAndNoSecretsAnywhere(t *testing.T) {
 		t.Errorf("kinds %v", kinds)
 	}
 	list := vigil(t, fx.dir, "findings", "list", "--config", "vigil.yaml", "--kind", "leak.log", "--format", "json")
-	if list.code != 0 || strings.Count(list.stdout, `"kind": "leak.log"`) != 2 {
+	if list.code != 0 || strings.Count(list.stdout, `"kind":"leak.log"`) != 2 {
 		t.Errorf("findings list: %d %s", list.code, list.stdout)
 	}
 	rep := vigil(t, fx.dir, "report", "sarif", "--config", "vigil.yaml")

@@ -66,7 +66,7 @@ func (s *Store) Apply(ctx context.Context, runID string, b Batch) (Counts, error
 	var c Counts
 	now := s.now()
 	err := s.tx(ctx, func(tx *Tx) error {
-		u, err := s.newUpserter(ctx, tx, runID, b.Source)
+		u, err := s.newUpserter(ctx, tx, runID, b.Source, len(b.Findings) > 0)
 		if err != nil {
 			return err
 		}
@@ -295,22 +295,29 @@ func (u *upserter) prefetch(ctx context.Context, tx *Tx, fs []finding.Finding) e
 	return nil
 }
 
-func (s *Store) newUpserter(ctx context.Context, tx *Tx, runID, source string) (*upserter, error) {
+// newUpserter prepares the batch's statements. The source's known findings
+// are read only for a batch that has findings
+// (withFindings): a night with nothing new has none to compare, and a
+// source with thousands of open findings would read them all for nothing.
+func (s *Store) newUpserter(ctx context.Context, tx *Tx, runID, source string, withFindings bool) (*upserter, error) {
 	u := &upserter{s: s, runID: runID, source: source, now: ts(s.now()), known: map[string]knownRow{},
 		chained: map[finding.Transition][]string{}}
-	rows, err := tx.QueryContext(ctx, `SELECT `+knownCols+` FROM findings WHERE source = ?`, source)
-	if err != nil {
-		return nil, err
-	}
-	for rows.Next() {
-		id, k, err := scanKnown(rows)
+	if withFindings {
+		rows, err := tx.QueryContext(ctx, `SELECT `+knownCols+` FROM findings WHERE source = ?`, source)
 		if err != nil {
-			rows.Close()
 			return nil, err
 		}
-		u.known[id] = k
+		for rows.Next() {
+			id, k, err := scanKnown(rows)
+			if err != nil {
+				rows.Close()
+				return nil, err
+			}
+			u.known[id] = k
+		}
+		rows.Close()
 	}
-	rows.Close()
+	var err error
 	prep := func(q string) *sql.Stmt {
 		if err != nil {
 			return nil

@@ -48,7 +48,7 @@ func (s *Scanner) scanDir(ctx context.Context, t DirTarget) scanners.Result {
 		res.Mode, res.Err = scanners.Partial, fmt.Errorf("dir %s: %w", t.Name, err)
 		return res
 	}
-	res.Rules = rs.ids
+	res.Rules = rs.ids()
 	cfg, err := rs.config()
 	if err != nil {
 		res.Mode, res.Err = scanners.Partial, fmt.Errorf("dir %s: %w", t.Name, err)

@@ -39,12 +39,22 @@ type Engine struct {
 	// inspect, when set, sees every fragment before detection (tests
 	// check that fragments stay bounded in size).
 	inspect func(detect.Fragment)
+	// OnDetect, when set, is called once, before the first detection: a
+	// command tunes the process for reading (the garbage collector) only
+	// when there is something to read.
+	OnDetect   func()
+	detectOnce sync.Once
 }
 
 // detector returns a fresh gitleaks Detector: a Detector accumulates findings,
 // so one per target keeps targets apart. extraIgnore adds a target's own
 // .gitleaksignore.
 func (e *Engine) detector(ctx context.Context, cfg glconfig.Config, extraIgnore ...string) (*detect.Detector, error) {
+	e.detectOnce.Do(func() {
+		if e.OnDetect != nil {
+			e.OnDetect()
+		}
+	})
 	d := detect.NewDetectorContext(ctx, cfg)
 	d.MaxDecodeDepth = MaxDecodeDepth
 	d.MaxArchiveDepth = 0

@@ -443,10 +443,10 @@ func (s *Scanner) ScanGit(ctx context.Context, st scanners.StateReader, t GitTar
 		s.Log.Info("the repository's path or URL changed since the last scan", "source", res.Source, "was", prev.Origin, "now", origin)
 	}
 	if t.CheckRemote && t.URL != "" && t.Since == "" && !t.HeadOnly && len(prev.Tips) > 0 && prev.Origin == origin {
-		if unchanged, rules, err := s.unchangedRemote(ctx, t, prev); err != nil {
+		if unchanged, err := s.unchangedRemote(ctx, t, prev); err != nil {
 			return fail(err)
 		} else if unchanged {
-			res.Mode, res.Rules = scanners.Incremental, rules
+			res.Mode = scanners.Incremental
 			return res // one ls-remote: no fetch, no scan
 		}
 	}
@@ -475,7 +475,6 @@ func (s *Scanner) ScanGit(ctx context.Context, st scanners.StateReader, t GitTar
 	if err != nil {
 		return fail(err)
 	}
-	res.Rules = rs.ids
 	stateJSON, _ := json.Marshal(gitState{Version: 2, Tips: tips, Rules: rs.fingerprint, Origin: origin})
 	res.State = string(stateJSON)
 
@@ -539,6 +538,7 @@ func (s *Scanner) ScanGit(ctx context.Context, st scanners.StateReader, t GitTar
 	if err != nil {
 		return fail(err)
 	}
+	res.Rules = rs.ids()
 	d, err := s.Engine.detector(ctx, cfg, extraIgnore...)
 	if err != nil {
 		return fail(err)
@@ -584,27 +584,27 @@ func (s *Scanner) ScanGit(ctx context.Context, st scanners.StateReader, t GitTar
 // the stored state was scanned at, under the rules its mirror gives now.
 // Without a mirror there is nothing to compare the rules with: the caller
 // fetches.
-func (s *Scanner) unchangedRemote(ctx context.Context, t GitTarget, prev gitState) (bool, []string, error) {
+func (s *Scanner) unchangedRemote(ctx context.Context, t GitTarget, prev gitState) (bool, error) {
 	dir := s.mirrorDir(t)
 	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-		return false, nil, nil
+		return false, nil
 	}
 	src, extraIgnore, err := s.repoRules(dir)
 	if err != nil {
-		return false, nil, err
+		return false, err
 	}
 	rs, err := s.Engine.ruleSet(src, extraIgnore)
 	if err != nil {
-		return false, nil, err
+		return false, err
 	}
 	if ruleChange(prev.Rules, rs) != "" {
-		return false, nil, nil
+		return false, nil
 	}
 	remote, err := remoteTips(ctx, t)
 	if err != nil {
-		return false, nil, err
+		return false, err
 	}
-	return sameTips(prev.Tips, remote), rs.ids, nil
+	return sameTips(prev.Tips, remote), nil
 }
 
 // repoRules returns the rules for a repository: the configured ones, or, as

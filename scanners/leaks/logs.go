@@ -139,7 +139,6 @@ func (s *Scanner) scanLog(ctx context.Context, st scanners.StateReader, t LogTar
 	} else if raw != "" {
 		_ = json.Unmarshal([]byte(raw), &prev)
 	}
-	res.Rules = rs.ids
 	// The rules are compiled, and a detector made, only for bytes to read:
 	// a night on which no log grew compiles nothing.
 	var d *detect.Detector
@@ -152,6 +151,7 @@ func (s *Scanner) scanLog(ctx context.Context, st scanners.StateReader, t LogTar
 			if d, err = s.Engine.detector(ctx, cfg); err != nil {
 				return nil, err
 			}
+			res.Rules = rs.ids()
 		}
 		return d, nil
 	}

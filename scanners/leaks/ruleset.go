@@ -24,7 +24,6 @@ type ruleSet struct {
 	// them too. It is known without compiling the rules, so a night with
 	// nothing new compiles none.
 	fingerprint string
-	ids         []string
 }
 
 func (e *Engine) ruleSet(src *rules.LeakRuleSet, extraIgnore []string) (ruleSet, error) {
@@ -38,11 +37,15 @@ func (e *Engine) ruleSet(src *rules.LeakRuleSet, extraIgnore []string) (ruleSet,
 		fmt.Fprintf(h, "ignore %d\n", len(b))
 		h.Write(b)
 	}
-	return ruleSet{src: src, ignore: extraIgnore, fingerprint: hex.EncodeToString(h.Sum(nil))[:32], ids: src.IDs}, nil
+	return ruleSet{src: src, ignore: extraIgnore, fingerprint: hex.EncodeToString(h.Sum(nil))[:32]}, nil
 }
 
 // config compiles the rules (once per rule file and process).
 func (rs ruleSet) config() (glconfig.Config, error) { return rs.src.Config() }
+
+// ids are the rules' ids, which a full result carries (a finding whose rule
+// is gone is resolved as such). Only a source that is scanned needs them.
+func (rs ruleSet) ids() []string { return rs.src.IDs() }
 
 // ruleChange says why a source's stored state can't be continued under rs,
 // or "" when it can.
