@@ -215,20 +215,20 @@ func (s *Scanner) scanLog(ctx context.Context, st scanners.StateReader, t LogTar
 	var (
 		n, consumed int64
 		newLines    int
+		readErr     error
 	)
-	err = nil
 	if end > start {
-		dd, derr := detector()
-		if derr != nil {
-			return fail(derr)
+		dd, err := detector()
+		if err != nil {
+			return fail(err)
 		}
-		n, consumed, newLines, err = s.Engine.scanStream(ctx, dd, path, io.LimitReader(f, end-start), lines, takeTail)
+		n, consumed, newLines, readErr = s.Engine.scanStream(ctx, dd, path, io.LimitReader(f, end-start), lines, takeTail)
 	}
 	res.Stats = scanners.Stats{Files: 1, Bytes: n}
 	s.Progress.Add(0, 1, 0)
 	collect()
-	if err != nil {
-		return fail(fmt.Errorf("read %s: %w", path, err))
+	if readErr != nil {
+		return fail(fmt.Errorf("read %s: %w", path, readErr))
 	}
 	ns := logState{Version: logStateVersion, Dev: dev, Ino: ino, Offset: start + consumed, Lines: lines + newLines, Rules: rs.fingerprint}
 	if ns.Head, err = s.headHash(f, min(ns.Offset, headBytes)); err != nil {
