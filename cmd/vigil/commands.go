@@ -10,5 +10,9 @@ func commands(g *globals) []*cobra.Command {
 	return []*cobra.Command{newRunCmd(g), newScanCmd(g), newIAMCmd(g), newSyntheticCmd(g), newInventoryCmd(g), newFindingsCmd(g), newAuditCmd(g), newReportCmd(g), newRemediateCmd(g), newCICmd(g), newUnlockCmd(g), newDoctorCmd(g), newDBCmd(g)}
 }
 
-// buildNote is what `vigil --help` says about this build.
-const buildNote = ""
+// binaryName is the command's name in usage and errors; rootLong is what
+// its --help says it is.
+const (
+	binaryName = "vigil"
+	rootLong   = "Inventory, leak, IAM-drift and least-privilege checks for secrets, remembered between runs."
+)

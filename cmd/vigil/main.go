@@ -17,11 +17,11 @@ func main() {
 	var ee *exitError
 	if errors.As(err, &ee) {
 		if ee.err != nil {
-			fmt.Fprintln(os.Stderr, "vigil:", ee.err)
+			fmt.Fprintln(os.Stderr, binaryName+":", ee.err)
 		}
 		os.Exit(ee.code)
 	}
 	// Anything cobra itself rejects (unknown flag, bad arguments) is usage.
-	fmt.Fprintln(os.Stderr, "vigil:", err)
+	fmt.Fprintln(os.Stderr, binaryName+":", err)
 	os.Exit(exitUsage)
 }

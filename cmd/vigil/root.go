@@ -61,9 +61,9 @@ type globals struct {
 func newRoot() *cobra.Command {
 	g := &globals{}
 	root := &cobra.Command{
-		Use:           "vigil",
+		Use:           binaryName,
 		Short:         "Inventory, leak, IAM-drift and least-privilege checks for secrets, remembered between runs",
-		Long:          "Inventory, leak, IAM-drift and least-privilege checks for secrets, remembered between runs." + buildNote,
+		Long:          rootLong,
 		Version:       version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
