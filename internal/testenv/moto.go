@@ -14,10 +14,11 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
+
+	"github.com/vigilsec/vigil/internal/testenv/motohttp"
 )
 
 var (
@@ -112,10 +113,7 @@ func AWSConfig(t testing.TB, endpoint string) aws.Config {
 	t.Helper()
 	cfg, err := awsconfig.LoadDefaultConfig(context.Background(), awsconfig.WithRegion("us-east-1"),
 		awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("testing", "testing", "")),
-		// moto's server may close a kept-alive connection just as it is
-		// reused; the SDK then sends a create again that moto already did
-		// (EntityAlreadyExists). A connection per request avoids the race.
-		awsconfig.WithHTTPClient(awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) { tr.DisableKeepAlives = true })))
+		awsconfig.WithHTTPClient(motohttp.Client()))
 	if err != nil {
 		t.Fatal(err)
 	}

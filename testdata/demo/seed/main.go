@@ -20,11 +20,9 @@ import (
 	"flag"
 	"fmt"
 	"log"
-	"net/http"
 	"os"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
@@ -34,6 +32,8 @@ import (
 	sm "github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"github.com/openbao/openbao/api/v2"
+
+	"github.com/vigilsec/vigil/internal/testenv/motohttp"
 )
 
 // leakedStripeKey is the fake key committed on the demo repository's
@@ -71,10 +71,8 @@ func doc(stmts string) *string {
 func seedAWS(ctx context.Context, endpoint string, remediated bool) error {
 	cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion("us-east-1"),
 		awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("testing", "testing", "")),
-		// moto's server may close a kept-alive connection just as it is
-		// reused; the SDK then sends a create again that moto already did
-		// (EntityAlreadyExists). A connection per request avoids the race.
-		awsconfig.WithHTTPClient(awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) { tr.DisableKeepAlives = true })))
+		// The tests' client: no create is sent twice (motohttp says why).
+		awsconfig.WithHTTPClient(motohttp.Client()))
 	if err != nil {
 		return err
 	}
