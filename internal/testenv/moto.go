@@ -113,10 +113,11 @@ func AWSConfig(t testing.TB, endpoint string) aws.Config {
 	t.Helper()
 	cfg, err := awsconfig.LoadDefaultConfig(context.Background(), awsconfig.WithRegion("us-east-1"),
 		awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("testing", "testing", "")),
-		awsconfig.WithHTTPClient(motohttp.Client()))
+		awsconfig.WithHTTPClient(motohttp.Transport()))
 	if err != nil {
 		t.Fatal(err)
 	}
+	cfg.HTTPClient = motohttp.Wrap(cfg.HTTPClient)
 	cfg.BaseEndpoint = aws.String(endpoint)
 	return cfg
 }

@@ -12,21 +12,29 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 )
 
-// Client returns the client. A create whose answer is lost is sent again by
-// the SDK, and moto, which did it the first time, answers
-// EntityAlreadyExists: a test fails on something that did not happen. Two
-// ways of losing an answer were seen:
+// The SDK sends a create again when its answer is lost, and moto, which did
+// it the first time, answers EntityAlreadyExists: a test fails on something
+// that did not happen. Two ways of losing an answer were seen:
 //   - on a kept-alive connection, moto's server may close it just as it is
-//     reused: so a connection per request;
+//     reused: so a connection per request (Transport);
 //   - on such a connection, the answer is sometimes read after the
 //     connection was closed under it, while the SDK decodes it ("StatusCode:
 //     200 ... failed to decode response body ... use of closed network
 //     connection", retried since aws-sdk-go-v2 retries net.ErrClosed): 3 in
 //     17,000 CreateRole calls with both cores busy. So each answer is read
-//     whole as soon as it arrives (none in 18,000).
-func Client() aws.HTTPClient {
-	return wholeBody{awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) { tr.DisableKeepAlives = true })}
+//     whole as soon as it arrives (Wrap; none in 18,000).
+//
+// Both are needed: LoadDefaultConfig takes Transport (it adds a CA bundle,
+// AWS_CA_BUNDLE, only to the SDK's own client type), and the configuration
+// it returns gets Wrap around it.
+
+// Transport is the SDK's client with a connection per request.
+func Transport() *awshttp.BuildableClient {
+	return awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) { tr.DisableKeepAlives = true })
 }
+
+// Wrap reads every answer of c whole as it arrives.
+func Wrap(c aws.HTTPClient) aws.HTTPClient { return wholeBody{c} }
 
 // wholeBody reads every response body to its end before handing it on.
 type wholeBody struct{ c aws.HTTPClient }

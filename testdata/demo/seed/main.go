@@ -72,10 +72,11 @@ func seedAWS(ctx context.Context, endpoint string, remediated bool) error {
 	cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion("us-east-1"),
 		awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("testing", "testing", "")),
 		// The tests' client: no create is sent twice (motohttp says why).
-		awsconfig.WithHTTPClient(motohttp.Client()))
+		awsconfig.WithHTTPClient(motohttp.Transport()))
 	if err != nil {
 		return err
 	}
+	cfg.HTTPClient = motohttp.Wrap(cfg.HTTPClient)
 	cfg.BaseEndpoint = aws.String(endpoint)
 	// An organisation, so that vigil reads its SCPs (this account is its
 	// management account, which SCPs do not bind).
