@@ -49,16 +49,12 @@ func (s *Scanner) scanDir(ctx context.Context, t DirTarget) scanners.Result {
 		return res
 	}
 	res.Rules = rs.ids()
-	cfg, err := rs.config()
+	d, err := s.Engine.detector(ctx, rs)
 	if err != nil {
 		res.Mode, res.Err = scanners.Partial, fmt.Errorf("dir %s: %w", t.Name, err)
 		return res
 	}
-	d, err := s.Engine.detector(ctx, cfg, extraIgnore...)
-	if err != nil {
-		res.Mode, res.Err = scanners.Partial, fmt.Errorf("dir %s: %w", t.Name, err)
-		return res
-	}
+	cfg := d.Config
 
 	var (
 		mu      sync.Mutex

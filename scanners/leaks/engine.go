@@ -13,7 +13,6 @@ import (
 	"strings"
 	"sync"
 
-	glconfig "github.com/zricethezav/gitleaks/v8/config"
 	"github.com/zricethezav/gitleaks/v8/detect"
 	"github.com/zricethezav/gitleaks/v8/report"
 	"github.com/zricethezav/gitleaks/v8/sources"
@@ -46,10 +45,15 @@ type Engine struct {
 	detectOnce sync.Once
 }
 
-// detector returns a fresh gitleaks Detector: a Detector accumulates findings,
-// so one per target keeps targets apart. extraIgnore adds a target's own
-// .gitleaksignore.
-func (e *Engine) detector(ctx context.Context, cfg glconfig.Config, extraIgnore ...string) (*detect.Detector, error) {
+// detector returns a fresh gitleaks Detector for rs, compiling its rules the
+// first time a scan needs them (once per rule file and process). A Detector
+// accumulates findings, so one per target keeps targets apart; it applies
+// the engine's .gitleaksignore and the target's own (rs.ignore).
+func (e *Engine) detector(ctx context.Context, rs ruleSet) (*detect.Detector, error) {
+	cfg, err := rs.src.Config()
+	if err != nil {
+		return nil, err
+	}
 	e.detectOnce.Do(func() {
 		if e.OnDetect != nil {
 			e.OnDetect()
@@ -58,7 +62,7 @@ func (e *Engine) detector(ctx context.Context, cfg glconfig.Config, extraIgnore 
 	d := detect.NewDetectorContext(ctx, cfg)
 	d.MaxDecodeDepth = MaxDecodeDepth
 	d.MaxArchiveDepth = 0
-	for _, p := range append(append([]string{}, e.Ignore...), extraIgnore...) {
+	for _, p := range append(append([]string{}, e.Ignore...), rs.ignore...) {
 		if err := d.AddGitleaksIgnore(p); err != nil {
 			return nil, fmt.Errorf("read %s: %w", p, err)
 		}
@@ -330,11 +334,7 @@ type TextSecret = finding.TextSecret
 // DetectText runs the rules over one value that is neither a file nor a
 // commit (a CI variable, a config value) and returns what it found.
 func (e *Engine) DetectText(ctx context.Context, label, text string) []TextSecret {
-	cfg, err := e.Rules.Config()
-	if err != nil {
-		return nil
-	}
-	d, err := e.detector(ctx, cfg)
+	d, err := e.detector(ctx, ruleSet{src: e.Rules})
 	if err != nil {
 		return nil
 	}

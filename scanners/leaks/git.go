@@ -534,18 +534,14 @@ func (s *Scanner) ScanGit(ctx context.Context, st scanners.StateReader, t GitTar
 			return fail(err)
 		}
 	}
-	cfg, err := rs.config()
+	d, err := s.Engine.detector(ctx, rs)
 	if err != nil {
 		return fail(err)
 	}
 	res.Rules = rs.ids()
-	d, err := s.Engine.detector(ctx, cfg, extraIgnore...)
-	if err != nil {
-		return fail(err)
-	}
 	var cache *hunkCache
-	if cacheable(cfg) {
-		cache = newHunkCache(cfg)
+	if cacheable(d.Config) {
+		cache = newHunkCache(d.Config)
 	}
 	start := time.Now()
 	stats, read, err := s.Engine.fanoutGitLog(ctx, d, cache, dir, uniq(tips), exclude, s.Progress)

@@ -144,11 +144,8 @@ func (s *Scanner) scanLog(ctx context.Context, st scanners.StateReader, t LogTar
 	var d *detect.Detector
 	detector := func() (*detect.Detector, error) {
 		if d == nil {
-			cfg, err := rs.config()
-			if err != nil {
-				return nil, err
-			}
-			if d, err = s.Engine.detector(ctx, cfg); err != nil {
+			var err error
+			if d, err = s.Engine.detector(ctx, rs); err != nil {
 				return nil, err
 			}
 			res.Rules = rs.ids()

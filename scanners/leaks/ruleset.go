@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"os"
 
-	glconfig "github.com/zricethezav/gitleaks/v8/config"
-
 	"github.com/vigilsec/vigil/rules"
 )
 
@@ -39,9 +37,6 @@ func (e *Engine) ruleSet(src *rules.LeakRuleSet, extraIgnore []string) (ruleSet,
 	}
 	return ruleSet{src: src, ignore: extraIgnore, fingerprint: hex.EncodeToString(h.Sum(nil))[:32]}, nil
 }
-
-// config compiles the rules (once per rule file and process).
-func (rs ruleSet) config() (glconfig.Config, error) { return rs.src.Config() }
 
 // ids are the rules' ids, which a full result carries (a finding whose rule
 // is gone is resolved as such). Only a source that is scanned needs them.
