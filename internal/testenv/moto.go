@@ -14,8 +14,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 
 	"github.com/vigilsec/vigil/internal/testenv/motohttp"
@@ -111,14 +109,10 @@ func MotoPost(t testing.TB, path, body string) {
 // accepted test credentials.
 func AWSConfig(t testing.TB, endpoint string) aws.Config {
 	t.Helper()
-	cfg, err := awsconfig.LoadDefaultConfig(context.Background(), awsconfig.WithRegion("us-east-1"),
-		awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("testing", "testing", "")),
-		awsconfig.WithHTTPClient(motohttp.Transport()))
+	cfg, err := motohttp.Config(context.Background(), endpoint)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.HTTPClient = motohttp.Wrap(cfg.HTTPClient)
-	cfg.BaseEndpoint = aws.String(endpoint)
 	return cfg
 }
 

@@ -23,8 +23,6 @@ import (
 	"os"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
@@ -69,15 +67,11 @@ func doc(stmts string) *string {
 }
 
 func seedAWS(ctx context.Context, endpoint string, remediated bool) error {
-	cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion("us-east-1"),
-		awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("testing", "testing", "")),
-		// The tests' client: no create is sent twice (motohttp says why).
-		awsconfig.WithHTTPClient(motohttp.Transport()))
+	// The tests' configuration: no create is sent twice (motohttp says why).
+	cfg, err := motohttp.Config(ctx, endpoint)
 	if err != nil {
 		return err
 	}
-	cfg.HTTPClient = motohttp.Wrap(cfg.HTTPClient)
-	cfg.BaseEndpoint = aws.String(endpoint)
 	// An organisation, so that vigil reads its SCPs (this account is its
 	// management account, which SCPs do not bind).
 	must(organizations.NewFromConfig(cfg).CreateOrganization(ctx, &organizations.CreateOrganizationInput{FeatureSet: otypes.OrganizationFeatureSetAll}))
