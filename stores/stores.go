@@ -7,7 +7,6 @@ package stores
 
 import (
 	"context"
-	"path"
 	"strings"
 	"time"
 )
@@ -99,16 +98,6 @@ func (s Secret) LastSet() time.Time {
 		}
 	}
 	return time.Time{}
-}
-
-// Matches says whether any of globs (path.Match) matches name.
-func Matches(globs []string, name string) bool {
-	for _, g := range globs {
-		if ok, _ := path.Match(g, name); ok {
-			return true
-		}
-	}
-	return false
 }
 
 // Unmatched returns the names among patterns (path.Match globs) that name

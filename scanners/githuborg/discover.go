@@ -4,10 +4,11 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"path"
 	"time"
 
 	gh "github.com/google/go-github/v60/github"
+
+	"github.com/vigilsec/vigil/rules"
 )
 
 // Repo is what vigil keeps of one repository of the listing.
@@ -119,22 +120,13 @@ func (f Filter) Wants(r Repo) (bool, string) {
 		f.Visibility == "private" && r.Visibility == "public":
 		return false, "visibility"
 	}
-	if len(f.Include) > 0 && !anyMatch(f.Include, r.Name) {
+	if len(f.Include) > 0 && !rules.MatchAny(f.Include, r.Name) {
 		return false, "not included"
 	}
-	if anyMatch(f.Exclude, r.Name) {
+	if rules.MatchAny(f.Exclude, r.Name) {
 		return false, "excluded"
 	}
 	return true, ""
-}
-
-func anyMatch(globs []string, name string) bool {
-	for _, g := range globs {
-		if ok, _ := path.Match(g, name); ok {
-			return true
-		}
-	}
-	return false
 }
 
 // known is what the organisation's state remembers of each repository ever

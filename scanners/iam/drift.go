@@ -3,7 +3,6 @@ package iam
 import (
 	"encoding/json"
 	"fmt"
-	"path"
 	"sort"
 	"strings"
 	"time"
@@ -86,12 +85,7 @@ func (a *Analyzer) ignored(p *Principal) bool {
 	if strings.HasPrefix(p.Path, "/aws-service-role/") || strings.HasPrefix(p.Path, "/aws-reserved/") {
 		return true
 	}
-	for _, pat := range a.Ignore {
-		if ok, _ := path.Match(pat, p.Name); ok {
-			return true
-		}
-	}
-	return false
+	return rules.MatchAny(a.Ignore, p.Name)
 }
 
 func (a *Analyzer) mk(kind finding.Kind, sev finding.Severity, p *Principal, title, detail string, ev finding.Evidence, idParts ...string) finding.Finding {

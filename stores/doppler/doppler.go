@@ -186,7 +186,7 @@ func (s *Store) List(ctx context.Context, emit func(stores.Secret)) error {
 	var slugs []string
 	for _, p := range projects {
 		slugs = append(slugs, p.Slug)
-		if len(s.projects) > 0 && !stores.Matches(s.projects, p.Slug) {
+		if len(s.projects) > 0 && !rules.MatchAny(s.projects, p.Slug) {
 			continue
 		}
 		if err := s.project(ctx, p, emit); err != nil {

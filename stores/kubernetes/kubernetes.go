@@ -184,7 +184,7 @@ func (s *Store) matchNamespaces(ctx context.Context) ([]string, error) {
 			return nil, scrub(err)
 		}
 		for _, n := range l.Items {
-			if stores.Matches(s.namespaces, n.Name) {
+			if rules.MatchAny(s.namespaces, n.Name) {
 				out = append(out, n.Name)
 			}
 		}

@@ -20,6 +20,7 @@ import (
 
 	op "github.com/1Password/connect-sdk-go/onepassword"
 
+	"github.com/vigilsec/vigil/rules"
 	"github.com/vigilsec/vigil/stores"
 )
 
@@ -67,7 +68,7 @@ func (s *Store) List(ctx context.Context, emit func(stores.Secret)) error {
 	var names []string
 	for _, v := range vaults {
 		names = append(names, v.Name)
-		if len(s.vaults) > 0 && !stores.Matches(s.vaults, v.Name) {
+		if len(s.vaults) > 0 && !rules.MatchAny(s.vaults, v.Name) {
 			continue
 		}
 		if err := s.vault(ctx, v, emit); err != nil {

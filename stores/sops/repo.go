@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/vigilsec/vigil/rules"
 	"github.com/vigilsec/vigil/stores"
 )
 
@@ -30,7 +31,7 @@ func (s *Store) repo(ctx context.Context, r Repo, emit func(stores.Secret)) erro
 		// "<mode> <type> <object> <size>\t<path>"
 		meta, f, ok := strings.Cut(string(entry), "\t")
 		fields := strings.Fields(meta)
-		if !ok || len(fields) != 4 || fields[1] != "blob" || !stores.Matches(r.Paths, f) {
+		if !ok || len(fields) != 4 || fields[1] != "blob" || !rules.MatchAny(r.Paths, f) {
 			continue
 		}
 		rel := "git:" + r.Name + "/" + f
