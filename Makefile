@@ -12,12 +12,15 @@ SCAN_BIN := bin/vigil-scan
 # Go's regexp on gitleaks' own history, for 0.3 s more start-up (bench/README.md).
 # Exported so that tests build and exercise the same binary as users get.
 # RE2=cgo links the system's libre2 instead (Debian's libre2-dev): 1.45x
-# faster again and no start-up cost. It is linked statically too (libre2.a,
-# and Go's own user and DNS lookups instead of glibc's), so it runs on any
-# Linux as the default build does; the Docker image is built this way. The
-# default build stays pure Go, no C toolchain needed.
+# faster again and no start-up cost. It also links Vectorscan (Debian's
+# libvectorscan-dev), which proves before gitleaks runs that most fragments
+# hold nothing (scanners/leaks/prefilter): 3x faster on logs, 1.3x on a
+# source tree, 1.1x on history, same findings. It is linked statically too
+# (libre2.a, libhs.a, and Go's own user and DNS lookups instead of glibc's),
+# so it runs on any Linux as the default build does; the Docker image is
+# built this way. The default build stays pure Go, no C toolchain needed.
 RE2 ?= wasm
-CGO_TAGS := gore2regex,re2_cgo,osusergo,netgo
+CGO_TAGS := gore2regex,re2_cgo,vectorscan,osusergo,netgo
 CGO_STATIC := -linkmode=external -extldflags=-static
 ifeq ($(RE2),cgo)
 TAGS := $(CGO_TAGS)
@@ -59,8 +62,9 @@ demo: build
 # Everything, integration tests included. Installs what it needs.
 test: test-deps lint
 	CI=$${CI:-} $(GO) test -count=1 -timeout 20m ./...
-	@# The leak engine's tests again on the cgo RE2 build: same findings.
-	CI=$${CI:-} CGO_ENABLED=1 $(GO) test -count=1 -tags=$(CGO_TAGS) ./scanners/leaks
+	@# The leak engine's tests again on the cgo build (RE2, and Vectorscan's
+	@# prefilter in front of gitleaks): same findings.
+	CI=$${CI:-} CGO_ENABLED=1 $(GO) test -count=1 -tags=$(CGO_TAGS) ./scanners/leaks/...
 
 test-deps: $(SARIF_SCHEMA) $(KUBE_BIN)/.built
 	@command -v git >/dev/null || { apt-get update -qq && apt-get install -y -qq git; }
@@ -74,6 +78,8 @@ test-deps: $(SARIF_SCHEMA) $(KUBE_BIN)/.built
 	@ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql; }
 	@# libre2 for the RE2=cgo build, which lint compiles so that it keeps working.
 	@pkg-config --exists re2 2>/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libre2-dev pkg-config; }
+	@# Vectorscan for the same build's prefilter, which its tests run.
+	@pkg-config --exists libhs 2>/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libvectorscan-dev g++; }
 	@# Headless Chromium opens the HTML report in a test, as a person's browser would.
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
 

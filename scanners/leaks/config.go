@@ -26,6 +26,9 @@ func New(eng *Engine, o Options) *Scanner {
 	if s.Progress == nil {
 		s.Progress = scanners.Nop{}
 	}
+	if eng.FilterCache == "" && o.CacheDir != "" {
+		eng.FilterCache = o.CacheDir
+	}
 	if s.Log == nil {
 		s.Log = slog.New(slog.DiscardHandler)
 	}

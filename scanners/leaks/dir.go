@@ -11,6 +11,7 @@ import (
 
 	glconfig "github.com/zricethezav/gitleaks/v8/config"
 	"github.com/zricethezav/gitleaks/v8/detect"
+	"github.com/zricethezav/gitleaks/v8/report"
 	"github.com/zricethezav/gitleaks/v8/sources"
 
 	"github.com/vigilsec/vigil/internal/finding"
@@ -68,8 +69,9 @@ func (s *Scanner) scanDir(ctx context.Context, t DirTarget) scanners.Result {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			run := d.worker()
 			for p := range paths {
-				n, err := scanFile(ctx, d, &cfg, p)
+				n, err := scanFile(ctx, d, run, &cfg, p)
 				counter.Add(0, 1, n)
 				s.Progress.Add(0, 1, n)
 				if err != nil {
@@ -127,7 +129,7 @@ func pathAllowed(cfg *glconfig.Config, p string) bool {
 
 // scanFile feeds one file through gitleaks' File source (chunking at safe
 // boundaries, skipping binaries) into the detector.
-func scanFile(ctx context.Context, d *detect.Detector, cfg *glconfig.Config, p string) (int64, error) {
+func scanFile(ctx context.Context, d *detector, run func(context.Context, detect.Fragment) []report.Finding, cfg *glconfig.Config, p string) (int64, error) {
 	f, fi, err := safefile.Open(p)
 	if err != nil {
 		return 0, fmt.Errorf("read %s: %w", p, err)
@@ -145,7 +147,7 @@ func scanFile(ctx context.Context, d *detect.Detector, cfg *glconfig.Config, p s
 			return nil
 		}
 		n += int64(len(fr.Raw))
-		for _, rf := range d.DetectContext(ctx, detect.Fragment(fr)) {
+		for _, rf := range run(ctx, detect.Fragment(fr)) {
 			d.AddFinding(rf)
 		}
 		return nil

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 
+	glconfig "github.com/zricethezav/gitleaks/v8/config"
 	"github.com/zricethezav/gitleaks/v8/detect"
 	"github.com/zricethezav/gitleaks/v8/report"
 	"github.com/zricethezav/gitleaks/v8/sources"
@@ -20,6 +21,7 @@ import (
 	"github.com/vigilsec/vigil/internal/finding"
 	"github.com/vigilsec/vigil/internal/secrethash"
 	"github.com/vigilsec/vigil/rules"
+	"github.com/vigilsec/vigil/scanners/leaks/prefilter"
 )
 
 // MaxDecodeDepth matches the gitleaks CLI default, so vigil and `gitleaks git`
@@ -43,13 +45,88 @@ type Engine struct {
 	// when there is something to read.
 	OnDetect   func()
 	detectOnce sync.Once
+
+	// FilterCache is where the prefilter keeps each rule set's compiled
+	// expressions ("" compiles them in every process).
+	FilterCache string
+	// NoFilter runs gitleaks on every fragment (tests compare the two).
+	NoFilter  bool
+	filterMu  sync.Mutex
+	filters   map[string]*prefilter.Filter
+	filterErr error
+}
+
+// detector is a gitleaks Detector with the prefilter in front of it: a
+// proof, per fragment, that gitleaks would find nothing there (package
+// prefilter). filter is nil in a build without Vectorscan.
+type detector struct {
+	*detect.Detector
+	filter *prefilter.Filter
+}
+
+// worker returns detection for one goroutine (the prefilter's working
+// memory is per goroutine). A fragment the filter proves empty is not given
+// to gitleaks; every other fragment is, so the findings are gitleaks'.
+func (d *detector) worker() func(context.Context, detect.Fragment) []report.Finding {
+	if d.filter == nil {
+		return d.DetectContext
+	}
+	s, err := d.filter.NewScratch()
+	if err != nil {
+		return d.DetectContext
+	}
+	return func(ctx context.Context, f detect.Fragment) []report.Finding {
+		if !d.filter.MayFind(f, s) {
+			return nil
+		}
+		return d.DetectContext(ctx, f)
+	}
+}
+
+// filterFor returns the prefilter of a rule set, built (or read from
+// FilterCache) once per rule set and process; nil when there is none, with
+// the reason kept for FilterStatus.
+func (e *Engine) filterFor(src *rules.LeakRuleSet, cfg glconfig.Config) *prefilter.Filter {
+	if e.NoFilter {
+		return nil
+	}
+	e.filterMu.Lock()
+	defer e.filterMu.Unlock()
+	if f, ok := e.filters[src.Fingerprint]; ok {
+		return f
+	}
+	f, err := prefilter.Load(cfg, e.FilterCache)
+	if err != nil {
+		f, e.filterErr = nil, err
+	}
+	if e.filters == nil {
+		e.filters = map[string]*prefilter.Filter{}
+	}
+	e.filters[src.Fingerprint] = f
+	return f
+}
+
+// FilterStatus says whether the engine's rules run behind the prefilter,
+// and why not if they do not (vigil doctor shows it).
+func (e *Engine) FilterStatus() error {
+	cfg, err := e.Rules.Config()
+	if err != nil {
+		return err
+	}
+	if e.filterFor(e.Rules, cfg) == nil {
+		if e.filterErr == nil {
+			return fmt.Errorf("turned off")
+		}
+		return e.filterErr
+	}
+	return nil
 }
 
 // detector returns a fresh gitleaks Detector for rs, compiling its rules the
 // first time a scan needs them (once per rule file and process). A Detector
 // accumulates findings, so one per target keeps targets apart; it applies
 // the engine's .gitleaksignore and the target's own (rs.ignore).
-func (e *Engine) detector(ctx context.Context, rs ruleSet) (*detect.Detector, error) {
+func (e *Engine) detector(ctx context.Context, rs ruleSet) (*detector, error) {
 	cfg, err := rs.src.Config()
 	if err != nil {
 		return nil, err
@@ -67,7 +144,7 @@ func (e *Engine) detector(ctx context.Context, rs ruleSet) (*detect.Detector, er
 			return nil, fmt.Errorf("read %s: %w", p, err)
 		}
 	}
-	return d, nil
+	return &detector{Detector: d, filter: e.filterFor(rs.src, cfg)}, nil
 }
 
 func (e *Engine) workers() int {
@@ -80,24 +157,25 @@ func (e *Engine) workers() int {
 // fanout runs detection on fragments from produce with a pool of workers and
 // returns when produce has returned and every fragment is inspected. The
 // detector collects the findings (AddFinding applies .gitleaksignore).
-func (e *Engine) fanout(ctx context.Context, d *detect.Detector, produce func(yield func(sources.Fragment)) error) error {
+func (e *Engine) fanout(ctx context.Context, d *detector, produce func(yield func(sources.Fragment)) error) error {
 	return e.fanoutCached(ctx, d, nil, produce)
 }
 
 // fanoutCached is fanout with an optional hunk cache (git history only).
-func (e *Engine) fanoutCached(ctx context.Context, d *detect.Detector, cache *hunkCache, produce func(yield func(sources.Fragment)) error) error {
+func (e *Engine) fanoutCached(ctx context.Context, d *detector, cache *hunkCache, produce func(yield func(sources.Fragment)) error) error {
 	ch := make(chan sources.Fragment, 4*e.workers())
 	var wg sync.WaitGroup
 	for i := 0; i < e.workers(); i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			run := d.worker()
 			for f := range ch {
 				if e.inspect != nil {
 					e.inspect(detect.Fragment(f))
 				}
 				if cache == nil {
-					for _, rf := range d.DetectContext(ctx, detect.Fragment(f)) {
+					for _, rf := range run(ctx, detect.Fragment(f)) {
 						d.AddFinding(rf)
 					}
 					continue
@@ -105,7 +183,7 @@ func (e *Engine) fanoutCached(ctx context.Context, d *detect.Detector, cache *hu
 				k := hunkKey(f)
 				fs, ok := cache.get(k, f)
 				if !ok {
-					fs = d.DetectContext(ctx, detect.Fragment(f))
+					fs = run(ctx, detect.Fragment(f))
 					cache.put(k, f, fs)
 				}
 				for _, rf := range fs {
@@ -339,7 +417,7 @@ func (e *Engine) DetectText(ctx context.Context, label, text string) []TextSecre
 		return nil
 	}
 	var out []TextSecret
-	for _, rf := range d.DetectContext(ctx, detect.Fragment{Raw: text, FilePath: label}) {
+	for _, rf := range d.worker()(ctx, detect.Fragment{Raw: text, FilePath: label}) {
 		out = append(out, TextSecret{Rule: rf.RuleID, Redacted: secrethash.Redact(rf.Secret), Hash: e.Hasher.Hash(rf.Secret)})
 	}
 	return out

@@ -20,7 +20,6 @@ import (
 
 	"github.com/gitleaks/go-gitdiff/gitdiff"
 	"github.com/zricethezav/gitleaks/v8/cmd/scm"
-	"github.com/zricethezav/gitleaks/v8/detect"
 	"github.com/zricethezav/gitleaks/v8/sources"
 
 	"github.com/vigilsec/vigil/internal/finding"
@@ -644,7 +643,7 @@ const shardMinCommits = 256
 // whichever process computes it.
 //
 // It also returns the commits it read (the shared-history cache marks some).
-func (e *Engine) fanoutGitLog(ctx context.Context, d *detect.Detector, cache *hunkCache, dir string, tips, exclude []string, progress scanners.Progress) (scanners.Stats, []string, error) {
+func (e *Engine) fanoutGitLog(ctx context.Context, d *detector, cache *hunkCache, dir string, tips, exclude []string, progress scanners.Progress) (scanners.Stats, []string, error) {
 	var stats scanners.Stats
 	if len(tips) == 0 {
 		return stats, nil, nil // an empty repository

@@ -16,7 +16,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/zricethezav/gitleaks/v8/detect"
 	"github.com/zricethezav/gitleaks/v8/sources"
 
 	"github.com/vigilsec/vigil/internal/finding"
@@ -141,8 +140,8 @@ func (s *Scanner) scanLog(ctx context.Context, st scanners.StateReader, t LogTar
 	}
 	// The rules are compiled, and a detector made, only for bytes to read:
 	// a night on which no log grew compiles nothing.
-	var d *detect.Detector
-	detector := func() (*detect.Detector, error) {
+	var d *detector
+	newDetector := func() (*detector, error) {
 		if d == nil {
 			var err error
 			if d, err = s.Engine.detector(ctx, rs); err != nil {
@@ -177,7 +176,7 @@ func (s *Scanner) scanLog(ctx context.Context, st scanners.StateReader, t LogTar
 		if err != nil {
 			return fail(fmt.Errorf("read %s: %w", path, err))
 		}
-		dd, err := detector()
+		dd, err := newDetector()
 		if err != nil {
 			return fail(err)
 		}
@@ -215,7 +214,7 @@ func (s *Scanner) scanLog(ctx context.Context, st scanners.StateReader, t LogTar
 		readErr     error
 	)
 	if end > start {
-		dd, err := detector()
+		dd, err := newDetector()
 		if err != nil {
 			return fail(err)
 		}
@@ -255,7 +254,7 @@ func (s *Scanner) headHash(f *os.File, n int64) (string, error) {
 // in place (amortised append), and past maxLineBytes it is handed on in
 // pieces cut at white space, with the line's number, so neither time nor
 // memory depends on the longest line.
-func (e *Engine) scanStream(ctx context.Context, d *detect.Detector, path string, r io.Reader, firstLine int, takeTail bool) (read, consumed int64, lines int, err error) {
+func (e *Engine) scanStream(ctx context.Context, d *detector, path string, r io.Reader, firstLine int, takeTail bool) (read, consumed int64, lines int, err error) {
 	buf := make([]byte, chunkBytes)
 	var pending []byte // bytes read and not yet handed on
 	// handed is how much of the line being read was already handed on in
