@@ -17,63 +17,73 @@ import (
 // segment exists only if a whole run of 16 or more decodes. The first three
 // are not decoded here: their presence alone says "may decode".
 func mayDecode(t string) bool {
-	hexRun, b64Start := 0, -1
-	for i := 0; i < len(t); i++ {
-		c := t[i]
-		k := byteClass[c]
-		if k == 0 {
-			if b64Start >= 0 && i-b64Start >= 16 && decodesBase64Run(t, b64Start, i) {
-				return true
-			}
-			hexRun, b64Start = 0, -1
-			if c == '%' && i+2 < len(t) && byteClass[t[i+1]]&classHex != 0 && byteClass[t[i+2]]&classHex != 0 {
-				return true
-			}
-			continue
+	// %XX anywhere.
+	if anyAfter(t, '%', func(i int) bool { return i+2 < len(t) && isHex[t[i+1]] && isHex[t[i+2]] }) {
+		return true
+	}
+	// \uXXXX or \UXXXX anywhere.
+	if anyAfter(t, '\\', func(i int) bool { return i+1 < len(t) && (t[i+1] == 'u' || t[i+1] == 'U') && hex4(t, i+2) }) {
+		return true
+	}
+	// U+XXXX (and u+XXXX) anywhere.
+	if anyAfter(t, '+', func(i int) bool { return i > 0 && (t[i-1] == 'U' || t[i-1] == 'u') && hex4(t, i+1) }) {
+		return true
+	}
+	// Runs of base64 characters: 32 hex digits in one, or a whole run of
+	// 16 or more that decodes.
+	for i := 0; i < len(t); {
+		for i < len(t) && !isRun[t[i]] {
+			i++
 		}
-		if b64Start < 0 {
-			b64Start = i
+		start := i
+		for i < len(t) && isRun[t[i]] {
+			i++
 		}
-		if k&classHex != 0 {
-			if hexRun++; hexRun >= 32 {
-				return true
-			}
-		} else {
-			hexRun = 0
-		}
-		// U+XXXX, u+XXXX (more than the decoder takes), \uXXXX, \UXXXX.
-		if k&classEscape != 0 && i > 0 && hex4(t, i+1) {
-			if p := t[i-1]; (c == '+' && (p == 'U' || p == 'u')) || (c != '+' && p == '\\') {
-				return true
-			}
+		if i-start >= 16 && (decodesBase64Run(t, start, i) || hexRun32(t[start:i])) {
+			return true
 		}
 	}
-	return b64Start >= 0 && len(t)-b64Start >= 16 && decodesBase64Run(t, b64Start, len(t))
+	return false
 }
 
-// byteClass marks the bytes mayDecode looks at: those of a base64 run, hex
-// digits among them, and the second byte of U+XXXX and \uXXXX.
-var byteClass = func() (cl [256]uint8) {
-	for c := 0; c < 256; c++ {
-		b := byte(c)
-		if '0' <= b && b <= '9' || 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || b == '_' || b == '/' || b == '+' || b == '-' {
-			cl[c] |= classB64
+// anyAfter is whether at(i) holds at some occurrence i of c in t (found
+// with strings.IndexByte: most text has few of them).
+func anyAfter(t string, c byte, at func(i int) bool) bool {
+	for off := 0; ; {
+		j := strings.IndexByte(t[off:], c)
+		if j < 0 {
+			return false
 		}
-		if '0' <= b && b <= '9' || 'a' <= b && b <= 'f' || 'A' <= b && b <= 'F' {
-			cl[c] |= classHex
+		if at(off + j) {
+			return true
 		}
-		if b == '+' || b == 'u' || b == 'U' {
-			cl[c] |= classEscape
+		off += j + 1
+	}
+}
+
+// hexRun32 is whether run holds 32 hex digits in a row.
+func hexRun32(run string) bool {
+	n := 0
+	for i := 0; i < len(run); i++ {
+		if !isHex[run[i]] {
+			n = 0
+		} else if n++; n >= 32 {
+			return true
 		}
 	}
-	return cl
-}()
+	return false
+}
 
-const (
-	classB64 = 1 << iota
-	classHex
-	classEscape
-)
+// isRun marks the characters of a base64 match ([A-Za-z0-9_/+-]), isHex
+// the hex digits.
+var isRun, isHex = func() (run, hex [256]bool) {
+	for c := 0; c < 256; c++ {
+		b := byte(c)
+		run[c] = '0' <= b && b <= '9' || 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || b == '_' || b == '/' || b == '+' || b == '-'
+		hex[c] = '0' <= b && b <= '9' || 'a' <= b && b <= 'f' || 'A' <= b && b <= 'F'
+	}
+	return run, hex
+}()
 
 // decodesBase64Run is whether the base64 match of the run t[i:j] (with up
 // to two '=' after it) decodes.
@@ -130,5 +140,5 @@ func hex4(t string, i int) bool {
 	if i+4 > len(t) {
 		return false
 	}
-	return byteClass[t[i]]&byteClass[t[i+1]]&byteClass[t[i+2]]&byteClass[t[i+3]]&classHex != 0
+	return isHex[t[i]] && isHex[t[i+1]] && isHex[t[i+2]] && isHex[t[i+3]]
 }

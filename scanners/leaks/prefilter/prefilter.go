@@ -21,7 +21,9 @@ package prefilter
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
+	"strings"
 
 	"github.com/zricethezav/gitleaks/v8/config"
 	"github.com/zricethezav/gitleaks/v8/detect"
@@ -35,9 +37,15 @@ var ErrUnavailable = errors.New("built without Vectorscan (the vectorscan build 
 // Scratch per goroutine.
 type Filter struct {
 	m matcher
-	// paths are the path-only rules' path regexes: gitleaks reports a file
-	// whose path one of them matches, whatever it holds.
-	paths []*glregexp.Regexp
+	// ids are the rules with a regex, in the matcher's order; requires
+	// are, by the same index, the rules each needs beside it (gitleaks'
+	// composite rules look those up in the detector's rule set).
+	ids      []string
+	requires [][]string
+	// paths are the path-only rules (ids and path regexes): gitleaks
+	// reports a file whose path one of them matches, whatever it holds.
+	pathIDs []string
+	paths   []*glregexp.Regexp
 }
 
 // matcher is the compiled expressions: whether any matches t.
@@ -47,11 +55,15 @@ type matcher interface {
 }
 
 type scratch interface {
-	anyMatch(t string) (bool, error)
+	// matches appends to into the indices of the expressions that match t.
+	matches(t string, into []int) ([]int, error)
 }
 
-// Scratch is one goroutine's working memory for MayFind.
-type Scratch struct{ s scratch }
+// Scratch is one goroutine's working memory for Check.
+type Scratch struct {
+	s    scratch
+	hits []int
+}
 
 // New builds the filter for cfg. It fails, and the caller runs gitleaks on
 // every fragment, when Vectorscan is not linked or when a rule's regex
@@ -79,11 +91,18 @@ func Load(cfg config.Config, cacheDir string) (*Filter, error) {
 				return nil, fmt.Errorf("rule %s: %w", id, err)
 			}
 			exprs = append(exprs, e)
+			f.ids = append(f.ids, id)
+			var req []string
+			for _, q := range r.RequiredRules {
+				req = append(req, q.RuleID)
+			}
+			f.requires = append(f.requires, req)
 		case r.Path != nil:
+			f.pathIDs = append(f.pathIDs, id)
 			f.paths = append(f.paths, r.Path)
 		}
 	}
-	m, err := compileCached(exprs, ids, cacheDir)
+	m, err := compileCached(exprs, f.ids, cacheDir)
 	if err != nil {
 		return nil, err
 	}
@@ -97,19 +116,62 @@ func (f *Filter) NewScratch() (*Scratch, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Scratch{s}, nil
+	return &Scratch{s: s}, nil
 }
 
-// MayFind reports whether gitleaks could find anything in fr; false is a
-// proof that it finds nothing. An error of the matcher says "may find".
-func (f *Filter) MayFind(fr detect.Fragment, s *Scratch) bool {
-	for _, p := range f.paths {
+// Verdict is what the filter proved about one fragment.
+type Verdict struct {
+	// Skip: gitleaks finds nothing in the fragment.
+	Skip bool
+	// Rules, when not nil, are the only rules that can find anything in
+	// it (sorted ids, with the rules they require): nothing in it is
+	// decoded, so gitleaks reads it once, and no other rule's regex
+	// matches it. Nil when the filter proved neither (gitleaks then runs
+	// every rule on it, as always).
+	Rules []string
+}
+
+// Check proves what it can about fr. An error of the matcher proves
+// nothing.
+func (f *Filter) Check(fr detect.Fragment, s *Scratch) Verdict {
+	var err error
+	s.hits, err = s.s.matches(fr.Raw, s.hits[:0])
+	if err != nil || mayDecode(fr.Raw) {
+		return Verdict{}
+	}
+	var rules []string
+	for i, p := range f.paths {
 		if p.MatchString(fr.FilePath) || (fr.WindowsFilePath != "" && p.MatchString(fr.WindowsFilePath)) {
-			return true
+			rules = append(rules, f.pathIDs[i])
 		}
 	}
-	if ok, err := s.s.anyMatch(fr.Raw); ok || err != nil {
-		return true
+	if len(s.hits) == 0 && len(rules) == 0 {
+		return Verdict{Skip: true}
 	}
-	return mayDecode(fr.Raw)
+	for _, i := range s.hits {
+		rules = append(rules, f.ids[i])
+		rules = append(rules, f.requires[i]...)
+	}
+	sort.Strings(rules)
+	return Verdict{Rules: slices.Compact(rules)}
+}
+
+// Narrow is cfg with only the rules ids, and their keywords: the rule set
+// gitleaks needs for a fragment whose Verdict names those rules. Every other
+// field is cfg's (allowlists, paths).
+func Narrow(cfg config.Config, ids []string) config.Config {
+	n := cfg
+	n.Rules = make(map[string]config.Rule, len(ids))
+	n.Keywords = map[string]struct{}{}
+	for _, id := range ids {
+		r, ok := cfg.Rules[id]
+		if !ok {
+			continue
+		}
+		n.Rules[id] = r
+		for _, k := range r.Keywords {
+			n.Keywords[strings.ToLower(k)] = struct{}{}
+		}
+	}
+	return n
 }

@@ -5,17 +5,20 @@ package prefilter
 import (
 	"context"
 	"encoding/base64"
+	"fmt"
 	"math/rand"
 	"os"
 	"path/filepath"
 	"regexp/syntax"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
 
 	"github.com/zricethezav/gitleaks/v8/config"
 	"github.com/zricethezav/gitleaks/v8/detect"
+	"github.com/zricethezav/gitleaks/v8/report"
 
 	"github.com/vigilsec/vigil/rules"
 )
@@ -94,7 +97,7 @@ func TestRewriteMatchesWhatEveryRuleMatches(t *testing.T) {
 				high++
 			}
 			for _, text := range []string{s, "x = " + s + "\n", "é" + s + "é"} {
-				if ok, err := sc.anyMatch(text); !ok || err != nil {
+				if hits, err := sc.matches(text, nil); len(hits) == 0 || err != nil {
 					t.Errorf("rule %s matches %q; its rewrite %s does not (%v)", id, text, e, err)
 				}
 			}
@@ -107,8 +110,9 @@ func TestRewriteMatchesWhatEveryRuleMatches(t *testing.T) {
 }
 
 // TestFilterNeverHidesAFinding: on text with secrets planted as they are,
-// base64-encoded and inside Go source, every fragment in which gitleaks
-// finds something is one the filter lets through. And the filter does skip
+// base64-encoded and inside Go source, gitleaks finds nothing in a fragment
+// the filter skips, and finds the same with only the rules the filter names
+// (Narrow, without decoding) as with all of them. And the filter does skip
 // most of plain source code, or it would be no filter.
 func TestFilterNeverHidesAFinding(t *testing.T) {
 	cfg := defaultRules(t)
@@ -124,13 +128,22 @@ func TestFilterNeverHidesAFinding(t *testing.T) {
 	d.MaxDecodeDepth = 5
 	src := goSource(t)
 	r := rand.New(rand.NewSource(3))
-	withFindings := 0
+	withFindings, narrowed := 0, 0
 	check := func(fr detect.Fragment) {
 		found := d.DetectContext(context.Background(), fr)
 		if len(found) > 0 {
 			withFindings++
-			if !f.MayFind(fr, sc) {
-				t.Errorf("gitleaks finds %s in %s; the filter skips it", found[0].RuleID, fr.FilePath)
+		}
+		v := f.Check(fr, sc)
+		switch {
+		case v.Skip && len(found) > 0:
+			t.Errorf("gitleaks finds %s in %s; the filter skips it", found[0].RuleID, fr.FilePath)
+		case v.Rules != nil:
+			narrowed++
+			nd := detect.NewDetector(Narrow(cfg, v.Rules))
+			nd.MaxDecodeDepth = 0
+			if got, want := findingKeys(nd.DetectContext(context.Background(), fr)), findingKeys(found); !slices.Equal(got, want) {
+				t.Errorf("%s: rules %v find %v; all rules %v", fr.FilePath, v.Rules, got, want)
 			}
 		}
 	}
@@ -145,16 +158,26 @@ func TestFilterNeverHidesAFinding(t *testing.T) {
 	check(detect.Fragment{Raw: "binary", FilePath: "certs/client.p12"})
 	skipped := 0
 	for _, text := range src {
-		if !f.MayFind(detect.Fragment{Raw: text, FilePath: "src.go"}, sc) {
+		if f.Check(detect.Fragment{Raw: text, FilePath: "src.go"}, sc).Skip {
 			skipped++
 		} else {
 			check(detect.Fragment{Raw: text, FilePath: "src.go"})
 		}
 	}
-	t.Logf("%d fragments with findings; %d of %d source fragments skipped", withFindings, skipped, len(src))
-	if withFindings < 1000 || skipped < len(src)/2 {
+	t.Logf("%d fragments with findings, %d narrowed; %d of %d source fragments skipped", withFindings, narrowed, skipped, len(src))
+	if withFindings < 1000 || narrowed < 1000 || skipped < len(src)/2 {
 		t.Fatalf("not a test: %d fragments with findings, %d of %d source fragments skipped", withFindings, skipped, len(src))
 	}
+}
+
+// findingKeys are findings as gitleaks reports them, sorted.
+func findingKeys(fs []report.Finding) []string {
+	var out []string
+	for _, f := range fs {
+		out = append(out, fmt.Sprintf("%s %d:%d-%d:%d %s %v", f.RuleID, f.StartLine, f.StartColumn, f.EndLine, f.EndColumn, f.Secret, f.Tags))
+	}
+	sort.Strings(out)
+	return out
 }
 
 // goSource is Go's own net/http sources, cut in fragments of 40 lines.
@@ -202,7 +225,7 @@ func TestCompiledRulesAreCached(t *testing.T) {
 			t.Fatal(err)
 		}
 		sc, _ := f.NewScratch()
-		if !f.MayFind(detect.Fragment{Raw: "aws_key = AKIAIOSFODNN7REALKEY1"}, sc) || f.MayFind(detect.Fragment{Raw: "func main() {}"}, sc) {
+		if f.Check(detect.Fragment{Raw: "aws_key = AKIAIOSFODNN7REALKEY1"}, sc).Skip || !f.Check(detect.Fragment{Raw: "func main() {}"}, sc).Skip {
 			t.Fatal("a filter read from the cache does not filter")
 		}
 	}

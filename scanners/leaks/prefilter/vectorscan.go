@@ -64,23 +64,16 @@ type hsScratch struct {
 	s  *hyperscan.Scratch
 }
 
-// errFound stops a scan at its first match: one is enough.
-var errFound = errors.New("found")
-
-func (s *hsScratch) anyMatch(t string) (bool, error) {
+func (s *hsScratch) matches(t string, into []int) ([]int, error) {
 	if len(t) == 0 {
-		return false, nil
+		return into, nil
 	}
-	found := false
 	// Vectorscan only reads the bytes; a copy of every fragment would cost
-	// more than the scan.
+	// more than the scan. Each expression reports once (SingleMatch).
 	b := unsafe.Slice(unsafe.StringData(t), len(t))
 	err := s.db.Scan(b, s.s, func(id uint, from, to uint64, flags uint, _ interface{}) error {
-		found = true
-		return errFound
+		into = append(into, int(id))
+		return nil
 	}, nil)
-	if found {
-		return true, nil
-	}
-	return false, err
+	return into, err
 }
