@@ -179,7 +179,13 @@ func rulesChecks(e *wiring.Env, add func(area, target, what string, st Status, d
 	} else if _, err := eng.Rules.Config(); err != nil {
 		add("config", "rules", what, Failed, err.Error())
 	} else {
-		add("config", "rules", what, OK, "")
+		// The prefilter only saves time: without it (a build without
+		// Vectorscan, or a rule it cannot take) gitleaks reads everything.
+		detail := "prefilter on"
+		if err := eng.FilterStatus(); err != nil {
+			detail = "prefilter off, gitleaks reads every fragment: " + err.Error()
+		}
+		add("config", "rules", what, OK, detail)
 	}
 	if store.IsPostgres(e.Config.DB) {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)

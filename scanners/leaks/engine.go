@@ -131,6 +131,18 @@ func (e *Engine) filterFor(src *rules.LeakRuleSet, cfg glconfig.Config) *prefilt
 	return f
 }
 
+// prepare compiles a rule set and builds its prefilter in the background, so
+// that a scan's first detector finds them ready: the caller does its own
+// reading meanwhile (git lists the commits). An error is the detector's to
+// report, when it asks again.
+func (e *Engine) prepare(rs ruleSet) {
+	go func() {
+		if cfg, err := rs.src.Config(); err == nil {
+			e.filterFor(rs.src, cfg)
+		}
+	}()
+}
+
 // FilterStatus says whether the engine's rules run behind the prefilter,
 // and why not if they do not (vigil doctor shows it).
 func (e *Engine) FilterStatus() error {

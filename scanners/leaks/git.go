@@ -516,6 +516,9 @@ func (s *Scanner) ScanGit(ctx context.Context, st scanners.StateReader, t GitTar
 	}
 
 	s.Log.Debug("git refs checked", "source", res.Source, "mode", res.Mode)
+	// There is history to read: the rules (and their prefilter) compile
+	// on one core while git lists the commits on the other.
+	s.Engine.prepare(rs)
 	useShared := t.Shared != nil && t.Since == "" && !t.HeadOnly && !shallow
 	var shared, roots []string
 	continued := false // the scan goes on from tips the cache recorded
@@ -533,6 +536,11 @@ func (s *Scanner) ScanGit(ctx context.Context, st scanners.StateReader, t GitTar
 			return fail(err)
 		}
 	}
+	start := time.Now()
+	read, err := listCommits(ctx, dir, uniq(tips), exclude)
+	if err != nil {
+		return fail(err)
+	}
 	d, err := s.Engine.detector(ctx, rs)
 	if err != nil {
 		return fail(err)
@@ -542,8 +550,7 @@ func (s *Scanner) ScanGit(ctx context.Context, st scanners.StateReader, t GitTar
 	if cacheable(d.Config) {
 		cache = newHunkCache(d.Config)
 	}
-	start := time.Now()
-	stats, read, err := s.Engine.fanoutGitLog(ctx, d, cache, dir, uniq(tips), exclude, s.Progress)
+	stats, err := s.Engine.fanoutGitLog(ctx, d, cache, dir, read, s.Progress)
 	stats.Fetches = res.Stats.Fetches
 	res.Stats = stats
 	s.Log.Debug("git history read", "source", res.Source, "commits", stats.Commits, "bytes", stats.Bytes,
@@ -634,19 +641,10 @@ func fileExists(p string) bool {
 // shardMinCommits: below this many commits one git process is as fast.
 const shardMinCommits = 256
 
-// fanoutGitLog runs detection on every hunk added by the commits reachable
-// from tips and not from exclude. The hunks are exactly those of the gitleaks
-// CLI's `git log -p -U0 --full-history --all --diff-filter=tuxdb`; what
-// differs is that the commit list is split between several `git log
-// --no-walk` processes. A single git process computing diffs is the
-// pipeline's bottleneck on a large history; each commit's diff is the same
-// whichever process computes it.
-//
-// It also returns the commits it read (the shared-history cache marks some).
-func (e *Engine) fanoutGitLog(ctx context.Context, d *detector, cache *hunkCache, dir string, tips, exclude []string, progress scanners.Progress) (scanners.Stats, []string, error) {
-	var stats scanners.Stats
+// listCommits lists the commits reachable from tips and not from exclude.
+func listCommits(ctx context.Context, dir string, tips, exclude []string) ([]string, error) {
 	if len(tips) == 0 {
-		return stats, nil, nil // an empty repository
+		return nil, nil // an empty repository
 	}
 	// Revisions go through stdin: a repository with thousands of tags would
 	// overflow a command line.
@@ -659,46 +657,81 @@ func (e *Engine) fanoutGitLog(ctx context.Context, d *detector, cache *hunkCache
 	}
 	out, err := gitRun(ctx, dir, &revs, "rev-list", "--stdin")
 	if err != nil {
-		return stats, nil, err
+		return nil, err
 	}
-	commits := strings.Fields(string(out))
+	return strings.Fields(string(out)), nil
+}
+
+// fanoutGitLog runs detection on every hunk added by commits (listCommits).
+// The hunks are exactly those of the gitleaks CLI's `git log -p -U0
+// --full-history --all --diff-filter=tuxdb`; what differs is that the commit
+// list is split between several `git log --no-walk` processes. A single git
+// process computing diffs is the pipeline's bottleneck on a large history;
+// each commit's diff is the same whichever process computes it.
+func (e *Engine) fanoutGitLog(ctx context.Context, d *detector, cache *hunkCache, dir string, commits []string, progress scanners.Progress) (scanners.Stats, error) {
+	var stats scanners.Stats
 	if len(commits) == 0 {
-		return stats, nil, nil
+		return stats, nil
 	}
 	n := e.workers()
 	if len(commits) < shardMinCommits {
 		n = 1
 	}
-	// Interleave, so that every shard gets old and new commits alike.
-	shards := make([]bytes.Buffer, n)
-	for i, c := range commits {
-		shards[i%n].WriteString(c + "\n")
-	}
+	// Contiguous runs of the commit list, a few per worker, each read by
+	// its own `git log`, n at a time: a git process reading neighbouring
+	// commits resolves each packed object's delta chain once, where one
+	// reading every n-th commit resolved them all (on golang/tools, 8 runs
+	// 2 at a time: 5.8 s of git CPU against 6.0 s for 2 interleaved
+	// halves, and 164 against 206 MiB for git's largest process). More
+	// runs than workers keep both busy to the end: one half of a history
+	// can cost half as much again as the other.
+	runs := chunk(commits, n*gitRunsPerWorker)
 	var (
 		mu   sync.Mutex
 		errs []error
 	)
-	err = e.fanoutCached(ctx, d, cache, func(yield func(sources.Fragment)) error {
+	err := e.fanoutCached(ctx, d, cache, func(yield func(sources.Fragment)) error {
+		next := make(chan []string, len(runs))
+		for _, r := range runs {
+			next <- r
+		}
+		close(next)
 		var wg sync.WaitGroup
-		for i := range shards {
+		for i := 0; i < n; i++ {
 			wg.Add(1)
-			go func(in *bytes.Buffer) {
+			go func() {
 				defer wg.Done()
-				st, err := streamGitLog(ctx, dir, in, progress, yield)
-				mu.Lock()
-				defer mu.Unlock()
-				stats.Commits += st.Commits
-				stats.Files += st.Files
-				stats.Bytes += st.Bytes
-				if err != nil {
-					errs = append(errs, err)
+				for r := range next {
+					st, err := streamGitLog(ctx, dir, strings.NewReader(strings.Join(r, "\n")+"\n"), progress, yield)
+					mu.Lock()
+					stats.Commits += st.Commits
+					stats.Files += st.Files
+					stats.Bytes += st.Bytes
+					if err != nil {
+						errs = append(errs, err)
+					}
+					mu.Unlock()
 				}
-			}(&shards[i])
+			}()
 		}
 		wg.Wait()
 		return errors.Join(errs...)
 	})
-	return stats, commits, err
+	return stats, err
+}
+
+// gitRunsPerWorker is how many runs of the commit list fanoutGitLog gives
+// each of its workers.
+const gitRunsPerWorker = 4
+
+// chunk cuts list into at most k contiguous runs of near equal length.
+func chunk(list []string, k int) [][]string {
+	k = max(1, min(k, len(list)))
+	out := make([][]string, 0, k)
+	for i := 0; i < k; i++ {
+		out = append(out, list[i*len(list)/k:(i+1)*len(list)/k])
+	}
+	return out
 }
 
 // streamGitLog runs one `git log -p` over the commits listed in revs and
