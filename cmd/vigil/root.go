@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"time"
 
@@ -55,6 +56,7 @@ type globals struct {
 	quiet      bool
 	newKey     bool
 	cpuProfile string
+	memProfile string
 	log        *slog.Logger
 }
 
@@ -93,6 +95,18 @@ func newRoot() *cobra.Command {
 				}
 				stopProfile = func() { pprof.StopCPUProfile(); f.Close() }
 			}
+			if g.memProfile != "" {
+				// Every allocation's site and bytes, written at exit.
+				runtime.MemProfileRate = 64 << 10
+				stop := stopProfile
+				stopProfile = func() {
+					stop()
+					if f, err := os.Create(g.memProfile); err == nil {
+						_ = pprof.Lookup("allocs").WriteTo(f, 0)
+						f.Close()
+					}
+				}
+			}
 			return nil
 		},
 	}
@@ -105,6 +119,8 @@ func newRoot() *cobra.Command {
 	pf.BoolVar(&g.newKey, "new-key", false, "create a new hash key for a database whose key is lost (its old audit rows will no longer verify)")
 	pf.StringVar(&g.cpuProfile, "cpuprofile", "", "write a CPU profile (for performance work)")
 	_ = pf.MarkHidden("cpuprofile")
+	pf.StringVar(&g.memProfile, "memprofile", "", "write an allocation profile at exit (for performance work)")
+	_ = pf.MarkHidden("memprofile")
 	root.AddCommand(commands(g)...)
 	return root
 }

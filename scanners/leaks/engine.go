@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	glconfig "github.com/zricethezav/gitleaks/v8/config"
 	"github.com/zricethezav/gitleaks/v8/detect"
@@ -65,9 +66,16 @@ type detector struct {
 	*detect.Detector
 	filter *prefilter.Filter
 	// narrowed holds a Detector per set of rules a verdict named (by the
-	// ids joined), built the first time a fragment needs it.
-	narrowed sync.Map
+	// ids joined), built the first time a fragment needs it; at most
+	// maxNarrowed of them (about 30 KiB each, their keyword automata).
+	narrowed  sync.Map
+	nNarrowed atomic.Int32
 }
+
+// maxNarrowed bounds the narrowed Detectors one detector keeps: gitleaks'
+// history needs a few hundred sets of rules. A fragment whose set finds no
+// room goes to the whole rule set, as without the filter.
+const maxNarrowed = 1024
 
 // worker returns detection for one goroutine (the prefilter's working
 // memory is per goroutine). A fragment the filter proves empty is not given
@@ -88,23 +96,33 @@ func (d *detector) worker() func(context.Context, detect.Fragment) []report.Find
 		case v.Skip:
 			return nil
 		case v.Rules != nil:
-			return d.narrow(ctx, v.Rules).DetectContext(ctx, f)
+			if n := d.narrow(ctx, v.Rules); n != nil {
+				return n.DetectContext(ctx, f)
+			}
 		}
 		return d.DetectContext(ctx, f)
 	}
 }
 
-// narrow returns the Detector of the rules ids alone. It does not decode:
-// a verdict names rules only for a fragment with nothing to decode.
+// narrow returns the Detector of the rules ids alone, or nil when
+// maxNarrowed are kept already. It does not decode: a verdict names rules
+// only for a fragment with nothing to decode.
 func (d *detector) narrow(ctx context.Context, ids []string) *detect.Detector {
 	key := strings.Join(ids, "\x00")
 	if n, ok := d.narrowed.Load(key); ok {
 		return n.(*detect.Detector)
 	}
+	if d.nNarrowed.Add(1) > maxNarrowed {
+		d.nNarrowed.Add(-1)
+		return nil
+	}
 	n := detect.NewDetectorContext(ctx, prefilter.Narrow(d.Config, ids))
 	n.MaxDecodeDepth, n.MaxArchiveDepth = 0, 0
 	n.Redact, n.IgnoreGitleaksAllow, n.MaxTargetMegaBytes = d.Redact, d.IgnoreGitleaksAllow, d.MaxTargetMegaBytes
-	actual, _ := d.narrowed.LoadOrStore(key, n)
+	actual, loaded := d.narrowed.LoadOrStore(key, n)
+	if loaded {
+		d.nNarrowed.Add(-1)
+	}
 	return actual.(*detect.Detector)
 }
 

@@ -3,6 +3,7 @@ package leaks
 import (
 	"crypto/sha256"
 	"sync"
+	"unsafe"
 
 	glconfig "github.com/zricethezav/gitleaks/v8/config"
 	"github.com/zricethezav/gitleaks/v8/report"
@@ -45,10 +46,12 @@ func newHunkCache(cfg glconfig.Config) *hunkCache {
 }
 
 func hunkKey(f sources.Fragment) [32]byte {
+	// The texts are hashed in place: a copy of every hunk only to hash it
+	// would be as much garbage as the history read.
 	h := sha256.New()
-	h.Write([]byte(f.FilePath))
+	h.Write(unsafe.Slice(unsafe.StringData(f.FilePath), len(f.FilePath)))
 	h.Write([]byte{0})
-	h.Write([]byte(f.Raw))
+	h.Write(unsafe.Slice(unsafe.StringData(f.Raw), len(f.Raw)))
 	var k [32]byte
 	h.Sum(k[:0])
 	return k
