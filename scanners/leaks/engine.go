@@ -58,16 +58,27 @@ type Engine struct {
 	filterErr error
 }
 
-// detector is a gitleaks Detector with the prefilter in front of it: a
-// proof, per fragment, that gitleaks would find nothing there, or that only
-// a few rules could (package prefilter). filter is nil in a build without
-// Vectorscan.
+// detector is gitleaks' detection for one source, with the prefilter in
+// front of it: a proof, per fragment, that gitleaks would find nothing
+// there, or that only a few rules could (package prefilter). filter is nil
+// in a build without Vectorscan, and then whole does everything.
 type detector struct {
-	*detect.Detector
+	Config glconfig.Config
+	// found collects the findings (AddFinding applies .gitleaksignore).
+	// Behind the filter it never detects, and has no keyword automaton:
+	// gitleaks' for the whole rule set is megabytes (256 transitions of 8
+	// bytes per state), and most fragments never need it.
+	found  *detect.Detector
 	filter *prefilter.Filter
+	// whole is the Detector of the whole rule set, for a fragment the
+	// filter proves nothing about; behind the filter it is built the first
+	// time one needs it.
+	newWhole  func() *detect.Detector
+	wholeOnce sync.Once
+	wholeDet  *detect.Detector
 	// narrowed holds a Detector per set of rules a verdict named (by the
 	// ids joined), built the first time a fragment needs it; at most
-	// maxNarrowed of them (about 30 KiB each, their keyword automata).
+	// maxNarrowed of them (30-100 KiB each, their keyword automata).
 	narrowed  sync.Map
 	nNarrowed atomic.Int32
 }
@@ -77,18 +88,30 @@ type detector struct {
 // room goes to the whole rule set, as without the filter.
 const maxNarrowed = 1024
 
+// AddFinding adds a finding gitleaks reported, unless .gitleaksignore
+// names it.
+func (d *detector) AddFinding(f report.Finding) { d.found.AddFinding(f) }
+
+// Findings are the findings added.
+func (d *detector) Findings() []report.Finding { return d.found.Findings() }
+
+func (d *detector) whole() *detect.Detector {
+	d.wholeOnce.Do(func() { d.wholeDet = d.newWhole() })
+	return d.wholeDet
+}
+
 // worker returns detection for one goroutine (the prefilter's working
 // memory is per goroutine). A fragment the filter proves empty is not given
 // to gitleaks; one it proves only a few rules can match, and with nothing
-// to decode, is given to a gitleaks Detector of those rules alone; every
+// to decode, is given to a gitleaks Detector of those rules alone; any
 // other fragment to the whole rule set. The findings are gitleaks' own.
 func (d *detector) worker() func(context.Context, detect.Fragment) []report.Finding {
 	if d.filter == nil {
-		return d.DetectContext
+		return d.whole().DetectContext
 	}
 	s, err := d.filter.NewScratch()
 	if err != nil {
-		return d.DetectContext
+		return d.whole().DetectContext
 	}
 	return func(ctx context.Context, f detect.Fragment) []report.Finding {
 		v := d.filter.Check(f, s)
@@ -100,7 +123,7 @@ func (d *detector) worker() func(context.Context, detect.Fragment) []report.Find
 				return n.DetectContext(ctx, f)
 			}
 		}
-		return d.DetectContext(ctx, f)
+		return d.whole().DetectContext(ctx, f)
 	}
 }
 
@@ -116,14 +139,21 @@ func (d *detector) narrow(ctx context.Context, ids []string) *detect.Detector {
 		d.nNarrowed.Add(-1)
 		return nil
 	}
-	n := detect.NewDetectorContext(ctx, prefilter.Narrow(d.Config, ids))
-	n.MaxDecodeDepth, n.MaxArchiveDepth = 0, 0
-	n.Redact, n.IgnoreGitleaksAllow, n.MaxTargetMegaBytes = d.Redact, d.IgnoreGitleaksAllow, d.MaxTargetMegaBytes
+	n := newDetector(ctx, prefilter.Narrow(d.Config, ids))
+	n.MaxDecodeDepth = 0
 	actual, loaded := d.narrowed.LoadOrStore(key, n)
 	if loaded {
 		d.nNarrowed.Add(-1)
 	}
 	return actual.(*detect.Detector)
+}
+
+// newDetector is a gitleaks Detector set as vigil runs them all.
+func newDetector(ctx context.Context, cfg glconfig.Config) *detect.Detector {
+	d := detect.NewDetectorContext(ctx, cfg)
+	d.MaxDecodeDepth = MaxDecodeDepth
+	d.MaxArchiveDepth = 0
+	return d
 }
 
 // filterFor returns the prefilter of a rule set, built (or read from
@@ -192,15 +222,23 @@ func (e *Engine) detector(ctx context.Context, rs ruleSet) (*detector, error) {
 			e.OnDetect(filter != nil)
 		}
 	})
-	d := detect.NewDetectorContext(ctx, cfg)
-	d.MaxDecodeDepth = MaxDecodeDepth
-	d.MaxArchiveDepth = 0
+	d := &detector{Config: cfg, filter: filter}
+	if filter == nil {
+		d.found = newDetector(ctx, cfg)
+		d.newWhole = func() *detect.Detector { return d.found }
+	} else {
+		lean := cfg
+		lean.Keywords = nil
+		d.found = newDetector(ctx, lean)
+		d.found.Config = cfg
+		d.newWhole = func() *detect.Detector { return newDetector(ctx, cfg) }
+	}
 	for _, p := range append(append([]string{}, e.Ignore...), rs.ignore...) {
-		if err := d.AddGitleaksIgnore(p); err != nil {
+		if err := d.found.AddGitleaksIgnore(p); err != nil {
 			return nil, fmt.Errorf("read %s: %w", p, err)
 		}
 	}
-	return &detector{Detector: d, filter: filter}, nil
+	return d, nil
 }
 
 func (e *Engine) workers() int {
