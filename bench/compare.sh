@@ -41,6 +41,39 @@ measure() {
     python3 -c "import sys,statistics; r=[l.split() for l in sys.stdin]; print(f'{statistics.median(float(x[0]) for x in r):.2f} {max(int(x[1]) for x in r)/1024:.0f}')"
 }
 
+# paired NAME CMD_A PREP_B CMD_B: A and B (shell strings) in turn, RUNS
+# times each, and the median of the per-pair ratios of wall time A/B, with
+# their range. The machine's speed drifts within a run; a ratio of two runs
+# made one after the other does not.
+paired() {
+  local name=$1 a=$2 prep=$3 b=$4 i
+  for ((i = 0; i < RUNS; i++)); do
+    eval "/usr/bin/time -f %e -o \"$data/$name.a.$i\" $a" >/dev/null 2>&1 || true
+    eval "$prep"
+    eval "/usr/bin/time -f %e -o \"$data/$name.b.$i\" $b" >/dev/null 2>&1 || true
+  done
+  python3 - "$data/$name" "$RUNS" <<'PY'
+import statistics, sys
+p, n = sys.argv[1], int(sys.argv[2])
+t = lambda f: float(open(f).read().split()[-1])
+r = [t(f"{p}.a.{i}") / t(f"{p}.b.{i}") for i in range(n)]
+print(f"{statistics.median(r):.2f}x (pairs {min(r):.2f} to {max(r):.2f})")
+PY
+}
+
+# scan_pair TAG KIND TARGET GITLEAKS_ARGS...: vigil-scan RE2=cgo against the
+# gitleaks CLI, in turn (paired), when vigil-scan could be built. Each writes
+# its findings as JSON once: gitleaks its report, vigil-scan to stdout (and
+# its database), without the three other reports --out adds.
+scan_pair() {
+  local tag=$1 kind=$2 target=$3; shift 3
+  [ -x "$bin/vigil-scan-cgo" ] || return 0
+  echo "vigil-scan RE2=cgo against gitleaks, run in turn: $(paired "pair-$tag" \
+    "\"$bin/gitleaks\" $* --no-banner --redact -l error -f json -r \"$data/pair-$tag.json\"" \
+    "rm -f \"$data\"/pair-$tag.db*" \
+    "\"$bin/vigil-scan-cgo\" scan $kind \"$target\" --db \"$data/pair-$tag.db\" -q --format json")"
+}
+
 compare() { # compare KIND GITLEAKS_JSON VIGIL_JSON ROOT
   python3 - "$@" <<'PY'
 import json, sys, os
@@ -140,6 +173,7 @@ for i in "${!repos[@]}"; do
     "$gl_t" "$gl_m" "$gn" "$vg_t" "$vg_m" "$vn" "$re_t" "$re_m" "$eq"
   peers "git$i" "$repo" git "$repo" --no-banner --redact
   cgo_row "git$i" git "$repo" "$repo" "$data/gl-git$i.json" "$gl_t" "$gl_m" rescan
+  scan_pair "git$i" git "$repo" git "\"$repo\""
   echo
 done
 
@@ -154,6 +188,7 @@ table "gitleaks $GITLEAKS_VERSION dir" "vigil scan logs (first)" "vigil scan log
   "$gl_t" "$gl_m" "$gn" "$vg_t" "$vg_m" "$vn" "$re_t" "$re_m" "$eq"
 peers logs "$logs" "$logs"
 cgo_row logs logs "$logs/*.log" "$logs" "$data/gl-dir.json" "$gl_t" "$gl_m" rescan
+scan_pair logs logs "$logs/*.log" dir "\"$logs\""
 echo
 
 src="${BENCH_SRC:-$(go env GOROOT)/src}"
@@ -168,4 +203,5 @@ table "gitleaks $GITLEAKS_VERSION dir" "vigil scan dir (first)" "vigil scan dir 
   "$gl_t" "$gl_m" "$gn" "$vg_t" "$vg_m" "$vn" "$re_t" "$re_m" "$eq"
 peers src "$src" "$src"
 cgo_row src dir "$src" "$src" "$data/gl-src.json" "$gl_t" "$gl_m"
+scan_pair src dir "$src" dir "\"$src\""
 [ "$fail" = 0 ] || { echo "a finding set differs from gitleaks' (above)" >&2; exit 1; }

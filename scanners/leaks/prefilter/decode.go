@@ -10,12 +10,14 @@ import (
 // encoded segment in t; false proves that it finds none, so that gitleaks
 // scans t once, undecoded. The decoder looks for, leftmost first: %XX
 // (percent), U+XXXX or \uXXXX (unicode), 32 or more hex digits, and 16 or
-// more characters of [A-Za-z0-9_/+-] followed by up to two '=' (base64),
-// and keeps a match only if it decodes to printable ASCII. If none of the
-// first three occurs anywhere, every match is base64 and starts where a run
-// of those characters starts (nothing else can end inside a run), so a
-// segment exists only if a whole run of 16 or more decodes. The first three
-// are not decoded here: their presence alone says "may decode".
+// more characters of [A-Za-z0-9_/+-] followed by up to two '=' (base64);
+// of two matches that touch, the earlier kind in that list wins; it keeps a
+// match only if it decodes to printable ASCII. Percent and unicode are not
+// decoded here: their presence alone says "may decode". Without them, every
+// match lies in a run of base64 characters (hex digits are among them), and
+// in each run the decoder takes the run's leading hex digits if there are
+// 32 or more (the rest of the run, touching them, loses to them), else the
+// whole run if it is 16 or longer.
 func mayDecode(t string) bool {
 	// %XX anywhere.
 	if anyAfter(t, '%', func(i int) bool { return i+2 < len(t) && isHex[t[i+1]] && isHex[t[i+2]] }) {
@@ -29,8 +31,6 @@ func mayDecode(t string) bool {
 	if anyAfter(t, '+', func(i int) bool { return i > 0 && (t[i-1] == 'U' || t[i-1] == 'u') && hex4(t, i+1) }) {
 		return true
 	}
-	// Runs of base64 characters: 32 hex digits in one, or a whole run of
-	// 16 or more that decodes.
 	for i := 0; i < len(t); {
 		for i < len(t) && !isRun[t[i]] {
 			i++
@@ -39,7 +39,18 @@ func mayDecode(t string) bool {
 		for i < len(t) && isRun[t[i]] {
 			i++
 		}
-		if i-start >= 16 && (decodesBase64Run(t, start, i) || hexRun32(t[start:i])) {
+		if i-start < 16 {
+			continue
+		}
+		h := start
+		for h < i && isHex[t[h]] {
+			h++
+		}
+		if h-start >= 32 {
+			if decodesHex(t[start:h]) {
+				return true
+			}
+		} else if decodesBase64Run(t, start, i) {
 			return true
 		}
 	}
@@ -61,17 +72,29 @@ func anyAfter(t string, c byte, at func(i int) bool) bool {
 	}
 }
 
-// hexRun32 is whether run holds 32 hex digits in a row.
-func hexRun32(run string) bool {
-	n := 0
-	for i := 0; i < len(run); i++ {
-		if !isHex[run[i]] {
-			n = 0
-		} else if n++; n >= 32 {
-			return true
+// decodesHex is whether codec's decodeHex returns a value for s (hex
+// digits): an even number of them, a decimal digit among them, and every
+// byte they spell printable.
+func decodesHex(s string) bool {
+	if len(s)%2 != 0 || strings.IndexAny(s, "0123456789") < 0 {
+		return false
+	}
+	for i := 0; i < len(s); i += 2 {
+		if b := unhex(s[i])<<4 | unhex(s[i+1]); b <= '\x08' || b >= '\x7f' {
+			return false
 		}
 	}
-	return false
+	return true
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c <= 'F':
+		return c - 'A' + 10
+	}
+	return c - 'a' + 10
 }
 
 // isRun marks the characters of a base64 match ([A-Za-z0-9_/+-]), isHex

@@ -21,6 +21,13 @@ func TestMayDecodeCoversTheDecoder(t *testing.T) {
 		func() string { return base64.StdEncoding.EncodeToString([]byte(word(r, 8+r.Intn(30)))) },
 		func() string { return base64.RawURLEncoding.EncodeToString([]byte(word(r, 8+r.Intn(30)))) },
 		func() string { return hex.EncodeToString([]byte(word(r, 16+r.Intn(20)))) },
+		func() string { return strings.ToUpper(hex.EncodeToString([]byte(word(r, 16+r.Intn(20))))) },
+		func() string { // a commit id, a checksum: hex that is no text
+			b := make([]byte, 16+r.Intn(16))
+			r.Read(b)
+			return hex.EncodeToString(b)
+		},
+		func() string { return "deadbeef" },
 		func() string { return url.QueryEscape("p@ss w/rd:" + word(r, 6)) },
 		func() string { return `\u00` + hex.EncodeToString([]byte{byte(0x21 + r.Intn(90))}) },
 		func() string {
