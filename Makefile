@@ -14,8 +14,8 @@ SCAN_BIN := bin/vigil-scan
 # RE2=cgo links the system's libre2 instead (Debian's libre2-dev): 1.45x
 # faster again and no start-up cost. It also links Vectorscan (Debian's
 # libvectorscan-dev), which proves before gitleaks runs that most fragments
-# hold nothing (scanners/leaks/prefilter): 3x faster on logs, 1.3x on a
-# source tree, 1.1x on history, same findings. It is linked statically too
+# hold nothing (scanners/leaks/prefilter): 3.2x faster on logs, 1.1-1.7x on
+# histories and a source tree, the same findings (bench/README.md). It is linked statically too
 # (libre2.a, libhs.a, and Go's own user and DNS lookups instead of glibc's),
 # so it runs on any Linux as the default build does; the Docker image is
 # built this way. The default build stays pure Go, no C toolchain needed.

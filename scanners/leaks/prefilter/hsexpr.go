@@ -17,12 +17,14 @@ import (
 //     UTF-8, and commits hold any bytes). Every rune outside ASCII, and every
 //     invalid byte (Go and RE2 read one as U+FFFD), is a run of one or more
 //     bytes from 0x80 to 0xFF. So a class that admits any rune outside ASCII
-//     becomes "one byte of its ASCII part, or a run of such bytes": a match of
-//     the rule maps rune by rune onto a match of the rewrite.
+//     becomes a run of one or more bytes, each of its ASCII part or from
+//     0x80 to 0xFF: a match of the rule maps rune by rune onto a match of
+//     the rewrite.
 //   - Case-insensitive literals keep their Unicode folds the same way (the
 //     Kelvin sign is a "k", the long s an "s").
-//   - Assertions (^, $, \A, \z, \b, \B) are dropped: without them an
-//     expression matches more, never less.
+//   - Assertions (^, $, \A, \z, \b, \B) are dropped, long bounded repeats
+//     lose their upper bound (maxRepeat), and what a match need not hold at
+//     its ends is cut off (trim): each only makes the expression match more.
 //
 // Vectorscan's prefilter mode may widen the expression further; it never
 // narrows it. So "no match of the rewrite" proves "no match of the rule".
@@ -72,7 +74,7 @@ func writeExpr(b *strings.Builder, re *syntax.Regexp) error {
 	case syntax.OpRepeat:
 		// A long bounded repeat is costly for Vectorscan to compile and to
 		// run, and a shorter or unbounded one matches more: {60} becomes
-		// {8,}, {0,200} becomes *.
+		// {32,}, {0,200} becomes {0,}.
 		lo, hi := re.Min, re.Max
 		if hi < 0 || hi > maxRepeat {
 			lo, hi = min(lo, maxRepeat), -1
@@ -108,7 +110,11 @@ func writeExpr(b *strings.Builder, re *syntax.Regexp) error {
 }
 
 // maxRepeat is the longest bounded repeat written as such; a longer one is
-// shortened to its first maxRepeat and left unbounded.
+// shortened to its first maxRepeat and left unbounded. Over gitleaks'
+// history (50,666 hunks), 8 let 10,110 hunks through to gitleaks and 32
+// only 4,232, for a scan 20% slower (0.14 against 0.12 s); without the cap
+// the rules took 2.4 s to compile (kubernetes-secret-yaml alone 1.5 s),
+// with it 0.3-0.45 s.
 const maxRepeat = 32
 
 // trim drops what a match need not contain from the ends of the expression:
