@@ -548,7 +548,7 @@ func (s *Scanner) ScanGit(ctx context.Context, st scanners.StateReader, t GitTar
 	res.Rules = rs.ids()
 	// Behind the prefilter the cache no longer pays: most hunks cost one
 	// Vectorscan pass, about what hashing them for the cache does, and it
-	// held 4-5 MiB on gitleaks' history (farm-bench A/B wall 1.00 without
+	// held 4-5 MiB on gitleaks' history (A/B wall 1.00 without
 	// it, peak 100 against 105 MiB).
 	var cache *hunkCache
 	if d.filter == nil && cacheable(d.Config) {
