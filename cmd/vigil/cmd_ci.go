@@ -15,6 +15,7 @@ import (
 	"github.com/vigilsec/vigil/internal/config"
 	"github.com/vigilsec/vigil/internal/finding"
 	"github.com/vigilsec/vigil/internal/runner"
+	"github.com/vigilsec/vigil/internal/safefile"
 	"github.com/vigilsec/vigil/internal/secrethash"
 	"github.com/vigilsec/vigil/internal/store"
 	"github.com/vigilsec/vigil/internal/wiring"
@@ -103,7 +104,7 @@ pull request is merged.`,
 			}
 			prFindings, live := prScope(all)
 			rep := reports.Run{ID: sum.RunID, Status: sum.Status, StartedAt: sum.Started, Duration: sum.Duration, Errors: sum.Errors}
-			if err := writeFileAtomic(sarifPath, func(w io.Writer) error { return reports.SARIF(w, rep, prFindings) }); err != nil {
+			if err := safefile.WriteAtomic(sarifPath, func(w io.Writer) error { return reports.SARIF(w, rep, prFindings) }); err != nil {
 				return fmt.Errorf("write SARIF %s: %w", sarifPath, err)
 			}
 			if summary == "" {

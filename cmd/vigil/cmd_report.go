@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vigilsec/vigil/internal/finding"
+	"github.com/vigilsec/vigil/internal/safefile"
 	"github.com/vigilsec/vigil/internal/store"
 	"github.com/vigilsec/vigil/reports"
 	"github.com/vigilsec/vigil/rules"
@@ -128,7 +129,7 @@ for SOC 2, PCI DSS 4.0 and HIPAA.`,
 			}
 			// Through a rename, private: a half-written report is never
 			// where someone opens it.
-			return writeFileAtomic(out, write)
+			return safefile.WriteAtomic(out, write)
 		},
 	}
 	cmd.Flags().StringVarP(&out, "out", "o", "", "file to write (default stdout)")

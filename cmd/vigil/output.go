@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/vigilsec/vigil/internal/finding"
 	"github.com/vigilsec/vigil/internal/runner"
+	"github.com/vigilsec/vigil/internal/safefile"
 	"github.com/vigilsec/vigil/internal/store"
 	"github.com/vigilsec/vigil/reports"
 	"github.com/vigilsec/vigil/rules"
@@ -104,7 +104,7 @@ func writeReports(dir string, run reports.Run, all []finding.Finding, html repor
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := writeFileAtomic(filepath.Join(dir, f.name), f.write); err != nil {
+			if err := safefile.WriteAtomic(filepath.Join(dir, f.name), f.write); err != nil {
 				errs[i] = fmt.Errorf("write %s: %w", f.name, err)
 			}
 		}()
@@ -255,32 +255,4 @@ func runFailed(cmd string, sum runner.Summary, err error) error {
 		return &exitError{code: exitPartial, err: err}
 	}
 	return err
-}
-
-// writeFileAtomic writes path through a temporary file and a rename.
-func writeFileAtomic(path string, fn func(io.Writer) error) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	// Buffered: a template writes its output a few bytes at a time.
-	w := bufio.NewWriterSize(tmp, 64<<10)
-	err = fn(w)
-	if err == nil {
-		err = w.Flush()
-	}
-	if err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

@@ -1,10 +1,12 @@
 // Package safefile opens files that a configuration names by glob (log
 // files, .env files, manifests) the way an unattended job must: only
 // regular files, without ever blocking on a FIFO or a device, and without
-// following a symlink out of the directory the glob names.
+// following a symlink out of the directory the glob names; and writes
+// files (reports, caches) whole or not at all.
 package safefile
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"io/fs"
@@ -131,4 +133,34 @@ func Glob(root string, patterns []string) ([]string, error) {
 	}
 	sort.Strings(out)
 	return out, nil
+}
+
+// WriteAtomic writes path whole or not at all: fn writes to a temporary
+// file beside it (buffered: a template writes a few bytes at a time), which
+// is renamed over path only once written and closed. A reader (a CI upload
+// step, a concurrent run) sees the old file or the new one, never half.
+func WriteAtomic(path string, fn func(io.Writer) error) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriterSize(tmp, 64<<10)
+	err = fn(w)
+	if err == nil {
+		err = w.Flush()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+	}
+	return err
 }

@@ -3,9 +3,12 @@ package prefilter
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/vigilsec/vigil/internal/safefile"
 )
 
 // compileCached compiles exprs, or reads them compiled from cacheDir. A
@@ -28,15 +31,9 @@ func compileCached(exprs, ids []string, cacheDir string) (matcher, error) {
 		return nil, err
 	}
 	if b, err := m.marshal(); err == nil && os.MkdirAll(filepath.Dir(path), 0o700) == nil {
-		// Written whole or not at all: a run that reads it meanwhile sees
-		// the old file or none.
-		if f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*"); err == nil {
-			_, werr := f.Write(b)
-			cerr := f.Close()
-			if werr != nil || cerr != nil || os.Rename(f.Name(), path) != nil {
-				os.Remove(f.Name())
-			}
-		}
+		// Whole or not at all: a run that reads it meanwhile sees the old
+		// file or none.
+		_ = safefile.WriteAtomic(path, func(w io.Writer) error { _, err := w.Write(b); return err })
 	}
 	return m, nil
 }
