@@ -75,6 +75,10 @@ func New(cfg config.Config) (*Filter, error) { return Load(cfg, "") }
 // milliseconds. The file is named by a hash of the expressions and of
 // Vectorscan's version; one that does not load is compiled again.
 func Load(cfg config.Config, cacheDir string) (*Filter, error) {
+	if engineVersion() == "" {
+		// Said before the rules are rewritten, which would be for nothing.
+		return nil, ErrUnavailable
+	}
 	f := &Filter{}
 	ids := make([]string, 0, len(cfg.Rules))
 	for id := range cfg.Rules {
