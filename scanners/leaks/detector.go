@@ -34,13 +34,13 @@ func (e *Engine) detector(ctx context.Context, rs ruleSet) (*detector, error) {
 	d := &detector{Config: cfg, filter: filter}
 	if filter == nil {
 		d.found = newDetector(ctx, cfg)
-		d.newWhole = func() *detect.Detector { return d.found }
+		d.whole = func() *detect.Detector { return d.found }
 	} else {
 		lean := cfg
 		lean.Keywords = nil
 		d.found = newDetector(ctx, lean)
 		d.found.Config = cfg
-		d.newWhole = func() *detect.Detector { return newDetector(ctx, cfg) }
+		d.whole = sync.OnceValue(func() *detect.Detector { return newDetector(ctx, cfg) })
 	}
 	for _, p := range append(append([]string{}, e.Ignore...), rs.ignore...) {
 		if err := d.found.AddGitleaksIgnore(p); err != nil {
@@ -65,9 +65,7 @@ type detector struct {
 	// whole is the Detector of the whole rule set, for a fragment the
 	// filter proves nothing about; behind the filter it is built the first
 	// time one needs it.
-	newWhole  func() *detect.Detector
-	wholeOnce sync.Once
-	wholeDet  *detect.Detector
+	whole func() *detect.Detector
 	// narrowed holds a Detector per set of rules a verdict named (by the
 	// ids joined), built the first time a fragment needs it; at most
 	// maxNarrowed of them (30-100 KiB each: their keyword automata).
@@ -89,11 +87,6 @@ func (d *detector) AddFinding(f report.Finding) { d.found.AddFinding(f) }
 
 // Findings are the findings added.
 func (d *detector) Findings() []report.Finding { return d.found.Findings() }
-
-func (d *detector) whole() *detect.Detector {
-	d.wholeOnce.Do(func() { d.wholeDet = d.newWhole() })
-	return d.wholeDet
-}
 
 // worker returns detection for one goroutine (the prefilter's working
 // memory is per goroutine). A fragment the filter proves empty is not given
