@@ -1,7 +1,6 @@
 package leaks
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -18,8 +17,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/gitleaks/go-gitdiff/gitdiff"
-	"github.com/zricethezav/gitleaks/v8/cmd/scm"
 	"github.com/zricethezav/gitleaks/v8/sources"
 
 	"github.com/vigilsec/vigil/internal/finding"
@@ -741,61 +738,28 @@ func chunk(list []string, k int) [][]string {
 }
 
 // streamGitLog runs one `git log -p` over the commits listed in revs and
-// yields the added side of every hunk.
+// yields the added side of every hunk (readGitLog).
 func streamGitLog(ctx context.Context, dir string, revs io.Reader, progress scanners.Progress, yield func(sources.Fragment)) (scanners.Stats, error) {
-	var stats scanners.Stats
-	cmd := gitCommand(ctx, "-C", dir, "log", "-p", "-U0", "--full-history", "--diff-filter=tuxdb",
-		"--no-walk=unsorted", "--stdin")
+	cmd := gitCommand(ctx, append([]string{"-C", dir}, gitLogArgs...)...)
 	cmd.Stdin = revs
 	var errb bytes.Buffer
 	cmd.Stderr = &errb
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		return stats, err
+		return scanners.Stats{}, err
 	}
 	if err := cmd.Start(); err != nil {
-		return stats, fmt.Errorf("start git log: %w", err)
+		return scanners.Stats{}, fmt.Errorf("start git log: %w", err)
 	}
-	files, perr := gitdiff.Parse(bufio.NewReaderSize(stdout, 1<<20))
+	stats, perr := readGitLog(stdout, func() { progress.Add(1, 0, 0) }, func(f sources.Fragment) {
+		progress.Add(0, 0, int64(len(f.Raw)))
+		yield(f)
+	})
 	if perr != nil {
-		_ = cmd.Process.Kill()
+		// git may be blocked writing what was not read
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		_ = cmd.Wait()
-		return stats, fmt.Errorf("parse git log: %w", perr)
-	}
-	lastSHA := ""
-	var info *sources.CommitInfo
-	for f := range files {
-		sha := ""
-		if f.PatchHeader != nil {
-			sha = f.PatchHeader.SHA
-		}
-		if sha != lastSHA {
-			lastSHA = sha
-			stats.Commits++
-			progress.Add(1, 0, 0)
-			info = commitInfo(f.PatchHeader)
-		}
-		// Deleted files add nothing; binary files are skipped as the
-		// gitleaks CLI does without --max-archive-depth.
-		if f.IsDelete || f.IsBinary {
-			continue
-		}
-		stats.Files++
-		for _, tf := range f.TextFragments {
-			if tf == nil {
-				break
-			}
-			raw := addedText(tf)
-			stats.Bytes += int64(len(raw))
-			progress.Add(0, 0, int64(len(raw)))
-			yield(sources.Fragment{
-				CommitSHA:  sha,
-				FilePath:   f.NewName,
-				Raw:        raw,
-				StartLine:  int(tf.NewPosition),
-				CommitInfo: info,
-			})
-		}
+		return stats, perr
 	}
 	if err := cmd.Wait(); err != nil {
 		msg := strings.TrimSpace(errb.String())
@@ -805,45 +769,4 @@ func streamGitLog(ctx context.Context, dir string, revs io.Reader, progress scan
 		return stats, fmt.Errorf("git log: %s", msg)
 	}
 	return stats, nil
-}
-
-// addedText is tf.Raw(gitdiff.OpAdd), the added lines joined, built in one
-// allocation of the right size (Raw grows a builder line by line: a quarter
-// of all a history scan allocated). It is always a copy: gitleaks' findings
-// keep pieces of the text, which must not keep go-gitdiff's memory alive.
-func addedText(tf *gitdiff.TextFragment) string {
-	n := 0
-	for _, l := range tf.Lines {
-		if l.Op == gitdiff.OpAdd {
-			n += len(l.Line)
-		}
-	}
-	var b strings.Builder
-	b.Grow(n)
-	for _, l := range tf.Lines {
-		if l.Op == gitdiff.OpAdd {
-			b.WriteString(l.Line)
-		}
-	}
-	return b.String()
-}
-
-// noRemote stands in for the link information gitleaks can add to findings:
-// its detector dereferences CommitInfo.Remote for every match in a commit.
-var noRemote = &sources.RemoteInfo{Platform: scm.NoPlatform}
-
-func commitInfo(h *gitdiff.PatchHeader) *sources.CommitInfo {
-	if h == nil {
-		return nil
-	}
-	ci := &sources.CommitInfo{
-		Remote:  noRemote,
-		SHA:     h.SHA,
-		Date:    h.AuthorDate.UTC().Format(time.RFC3339),
-		Message: h.Message(),
-	}
-	if h.Author != nil {
-		ci.AuthorName, ci.AuthorEmail = h.Author.Name, h.Author.Email
-	}
-	return ci
 }
