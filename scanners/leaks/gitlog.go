@@ -27,10 +27,10 @@ import (
 // names quoted, with spaces, tabs, newlines and bytes outside UTF-8,
 // renames, copies, binary files, mode changes, symbolic links, submodules,
 // files without a final newline, CRLF, merges, empty commits). Where they
-// differ go-gitdiff lost a file: it stops reading a commit's files at a name
-// ending in a backslash, and gives a commit's files no commit at all when
-// the user's git configuration changes the log's format (format.pretty,
-// log.date): the arguments below pin everything the parser reads.
+// differ go-gitdiff lost a file: it drops a file whose name ends in a
+// backslash, and gives a commit's files no commit at all when the user's
+// git configuration changes the log's format (format.pretty, log.date):
+// the arguments below pin everything the parser reads.
 
 // gitLogArgs is the gitleaks CLI's `git log -p -U0 --full-history
 // --diff-filter=tuxdb`, over the commits given on stdin, in a format that
