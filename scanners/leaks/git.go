@@ -741,6 +741,7 @@ func chunk(list []string, k int) [][]string {
 // yields the added side of every hunk (readGitLog).
 func streamGitLog(ctx context.Context, dir string, revs io.Reader, progress scanners.Progress, yield func(sources.Fragment)) (scanners.Stats, error) {
 	cmd := gitCommand(ctx, append([]string{"-C", dir}, gitLogArgs...)...)
+	cmd.Env = withMallocTrim(cmd.Env)
 	cmd.Stdin = revs
 	var errb bytes.Buffer
 	cmd.Stderr = &errb

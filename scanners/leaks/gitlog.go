@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/zricethezav/gitleaks/v8/cmd/scm"
@@ -50,6 +51,34 @@ var gitLogArgs = []string{"log", "-p", "-U0", "--full-history", "--diff-filter=t
 	"--format=%x00%H%x00%aI%x00%aN%x00%aE", "--src-prefix=a/", "--dst-prefix=b/",
 	"--root", "--inter-hunk-context=0", "--diff-algorithm=myers", "--indent-heuristic", "--find-renames",
 	"--submodule=short", "--no-color", "--no-ext-diff", "--no-show-signature"}
+
+// gitLogMallocTrim is the heap top glibc's malloc keeps for a `git log -p`
+// rather than hand back to the kernel. git allocates and frees a buffer per
+// blob it diffs; at glibc's default (128 KiB) each free shrinks the heap and
+// the next allocation faults its pages in again: on gitleaks' history 86,000
+// page faults and a fifth of git's CPU in the kernel, against 14,000 at
+// 16 MiB, with the same peak (70 MiB). Only glibc reads the variable: a git
+// built on another libc ignores it, and a setting the user made is kept.
+const gitLogMallocTrim = "glibc.malloc.trim_threshold=16777216"
+
+// withMallocTrim is env with gitLogMallocTrim added to GLIBC_TUNABLES.
+func withMallocTrim(env []string) []string {
+	out := make([]string, 0, len(env)+1)
+	set := false
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "GLIBC_TUNABLES="); ok {
+			set = true
+			if !strings.Contains(v, "glibc.malloc.trim_threshold=") {
+				kv += ":" + gitLogMallocTrim
+			}
+		}
+		out = append(out, kv)
+	}
+	if !set {
+		out = append(out, "GLIBC_TUNABLES="+gitLogMallocTrim)
+	}
+	return out
+}
 
 // noRemote stands in for the link information gitleaks can add to findings:
 // its detector dereferences CommitInfo.Remote for every match in a commit.

@@ -306,3 +306,16 @@ func TestGitScanIgnoresTheUsersGitConfig(t *testing.T) {
 		t.Errorf("%d findings, want 4", len(where))
 	}
 }
+
+func TestGitLogMallocTrim(t *testing.T) {
+	for _, c := range []struct{ in, want []string }{
+		{[]string{"A=1"}, []string{"A=1", "GLIBC_TUNABLES=" + gitLogMallocTrim}},
+		{[]string{"GLIBC_TUNABLES=glibc.malloc.arena_max=2", "B=2"},
+			[]string{"GLIBC_TUNABLES=glibc.malloc.arena_max=2:" + gitLogMallocTrim, "B=2"}},
+		{[]string{"GLIBC_TUNABLES=glibc.malloc.trim_threshold=1"}, []string{"GLIBC_TUNABLES=glibc.malloc.trim_threshold=1"}},
+	} {
+		if got := withMallocTrim(c.in); strings.Join(got, " ") != strings.Join(c.want, " ") {
+			t.Errorf("withMallocTrim(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
