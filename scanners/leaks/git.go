@@ -20,6 +20,7 @@ import (
 	"github.com/zricethezav/gitleaks/v8/sources"
 
 	"github.com/vigilsec/vigil/internal/finding"
+	"github.com/vigilsec/vigil/internal/gitenv"
 	"github.com/vigilsec/vigil/internal/secrethash"
 	"github.com/vigilsec/vigil/rules"
 	"github.com/vigilsec/vigil/scanners"
@@ -107,9 +108,10 @@ func gitCommand(ctx context.Context, args ...string) *exec.Cmd {
 }
 
 // gitEnv keeps git from prompting for credentials (a nightly job has no one
-// to answer) and from reading a pager.
+// to answer) and from reading a pager, and reads the repository git is
+// given as it is stored (gitenv.Env).
 func gitEnv() []string {
-	return append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "GIT_PAGER=cat", "GIT_ASKPASS=true")
+	return gitenv.Env("GIT_TERMINAL_PROMPT=0", "GIT_PAGER=cat", "GIT_ASKPASS=true")
 }
 
 // remoteAuth is how a URL target's credentials reach git without being on

@@ -319,3 +319,58 @@ func TestGitLogMallocTrim(t *testing.T) {
 		}
 	}
 }
+
+// A commit replaced by a pushed refs/replace/ ref is read as it is stored:
+// `git log` shows the replacement in its place, and the secret it added
+// was not seen (nor is it by the gitleaks CLI).
+func TestGitScanReadsReplacedCommits(t *testing.T) {
+	r := testenv.NewRepo(t)
+	secret := testenv.FakeAWSKey()
+	leak := r.Commit("leak", map[string]string{"s.env": awsLine(secret)})
+	r.Commit("clean", map[string]string{"s.env": "AWS_ACCESS_KEY_ID=from-env\n"})
+	r.Git("checkout", "-q", "--orphan", "cover")
+	r.Git("rm", "-rfq", ".")
+	cover := r.Commit("leak", map[string]string{"s.env": "nothing here\n"})
+	r.Git("checkout", "-q", "main")
+	r.Git("branch", "-q", "-D", "cover")
+	r.Git("replace", leak, cover)
+
+	s := newScanner(t)
+	s.Git = []GitTarget{{Name: "r", Path: r.Dir}}
+	res := scan(t, s, &memState{})
+	if len(res) != 1 || res[0].Err != nil {
+		t.Fatalf("results: %+v", res)
+	}
+	if got := hashes(res[0].Findings); !equal(got, want(s.Engine.Hasher, secret)) {
+		t.Fatalf("%d findings, want the replaced commit's secret", len(got))
+	}
+	if c := res[0].Findings[0].Evidence["commit"]; c != leak {
+		t.Errorf("found in %v, want the replaced commit %s", c, leak)
+	}
+}
+
+// vigil run from a git hook, where GIT_DIR and GIT_INDEX_FILE name the
+// hook's repository, still reads the repository it was given.
+func TestGitScanIgnoresTheCallersRepositoryVariables(t *testing.T) {
+	hook := testenv.NewRepo(t)
+	hookSecret := testenv.FakeAWSKey()
+	hook.Commit("hook repo", map[string]string{"h.env": awsLine(hookSecret)})
+	r := testenv.NewRepo(t)
+	secret := testenv.FakeAWSKey()
+	r.Commit("target", map[string]string{"t.env": awsLine(secret)})
+
+	t.Setenv("GIT_DIR", filepath.Join(hook.Dir, ".git"))
+	t.Setenv("GIT_INDEX_FILE", filepath.Join(hook.Dir, ".git", "index"))
+	t.Setenv("GIT_CONFIG_COUNT", "1")
+	t.Setenv("GIT_CONFIG_KEY_0", "core.bare")
+	t.Setenv("GIT_CONFIG_VALUE_0", "true")
+	s := newScanner(t)
+	s.Git = []GitTarget{{Name: "r", Path: r.Dir}}
+	res := scan(t, s, &memState{})
+	if len(res) != 1 || res[0].Err != nil {
+		t.Fatalf("results: %+v", res)
+	}
+	if got := hashes(res[0].Findings); !equal(got, want(s.Engine.Hasher, secret)) {
+		t.Fatalf("%d findings, want the target's secret alone", len(got))
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/vigilsec/vigil/internal/gitenv"
 	"github.com/vigilsec/vigil/rules"
 	"github.com/vigilsec/vigil/stores"
 )
@@ -22,7 +23,7 @@ const maxRepoFile = 10 << 20
 // and size; entries come NUL-separated from git and blobs are read by id,
 // so no file name, however hostile, is parsed as anything but a name.
 func (s *Store) repo(ctx context.Context, r Repo, emit func(stores.Secret)) error {
-	out, err := exec.CommandContext(ctx, "git", "-C", r.Dir, "ls-tree", "-r", "-l", "-z", "HEAD").Output()
+	out, err := git(ctx, r.Dir, "ls-tree", "-r", "-l", "-z", "HEAD")
 	if err != nil {
 		return fmt.Errorf("sops git:%s: list the files at HEAD: %v", r.Name, gitErr(err))
 	}
@@ -39,7 +40,7 @@ func (s *Store) repo(ctx context.Context, r Repo, emit func(stores.Secret)) erro
 			errs = append(errs, fmt.Errorf("sops %s: %d bytes, more than a SOPS file holds: not read", rel, n))
 			continue
 		}
-		data, err := exec.CommandContext(ctx, "git", "-C", r.Dir, "cat-file", "blob", fields[2]).Output()
+		data, err := git(ctx, r.Dir, "cat-file", "blob", fields[2])
 		if err != nil {
 			errs = append(errs, fmt.Errorf("sops %s: %v", rel, gitErr(err)))
 			continue
@@ -49,6 +50,14 @@ func (s *Store) repo(ctx context.Context, r Repo, emit func(stores.Secret)) erro
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// git runs git in dir, in the environment that reads dir as it is stored
+// (not the repository a caller's GIT_DIR names, nor through replace refs).
+func git(ctx context.Context, dir string, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, "git", append([]string{"-C", dir}, args...)...)
+	cmd.Env = gitenv.Env()
+	return cmd.Output()
 }
 
 // gitErr keeps git's own message (it names the repository and the object,

@@ -216,6 +216,11 @@ func TestFilesInARepository(t *testing.T) {
 	os.WriteFile(filepath.Join(r.Dir, "secrets", "wip.enc.yaml"), []byte(enc("k: "+later+"\n")), 0o600)
 	mirror := filepath.Join(t.TempDir(), "etl.git")
 	r.Git("clone", "--quiet", "--mirror", r.Dir, mirror)
+	// vigil run from a git hook: GIT_DIR names the hook's repository,
+	// which is not the one read.
+	hook := testenv.NewRepo(t)
+	hook.Commit("other", map[string]string{"secrets/hook.enc.yaml": enc("k: " + testenv.FakeAWSKey() + "\n")})
+	t.Setenv("GIT_DIR", filepath.Join(hook.Dir, ".git"))
 
 	h, _ := secrethash.New([]byte(strings.Repeat("k", 32)))
 	for _, dir := range []string{r.Dir, mirror} {
