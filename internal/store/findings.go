@@ -7,7 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
+	"sync"
 
 	"github.com/vigilsec/vigil/internal/finding"
 	"github.com/vigilsec/vigil/internal/snapshot"
@@ -523,15 +525,42 @@ func (s *Store) Findings(ctx context.Context, f Filter) ([]finding.Finding, erro
 		return nil, fmt.Errorf("list findings: %w", err)
 	}
 	defer rows.Close()
-	var out []finding.Finding
+	var (
+		out []finding.Finding
+		js  []findingJSON
+	)
 	for rows.Next() {
 		var r FindingRow
-		if err := scanFinding(rows, &r); err != nil {
+		var j findingJSON
+		if err := scanFindingColumns(rows, &r, &j); err != nil {
 			return nil, err
 		}
 		out = append(out, r.Finding)
+		js = append(js, j)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	decodeAll(out, js)
+	return out, nil
+}
+
+// decodeAll decodes the JSON columns of findings read, on every core: they
+// are most of what reading findings costs (a scan's report reads them all
+// back; on gitleaks' history, 1,689 findings, 45-65 ms in one goroutine).
+func decodeAll(fs []finding.Finding, js []findingJSON) {
+	n := min(runtime.GOMAXPROCS(0), len(fs)/256+1)
+	var wg sync.WaitGroup
+	for w := 0; w < n; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(fs); i += n {
+				js[i].decode(&fs[i])
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // findingColumns are the columns scanFinding reads, in its order.
@@ -539,21 +568,42 @@ const findingColumns = `id, kind, severity, scanner, source, resource, title, de
 	last_run_id, evidence, controls, location, resolved_at, regressions`
 
 func scanFinding(rows *sql.Rows, r *FindingRow) error {
-	var sev, status, ev, ctl string
-	var first, last, loc, resolved sql.NullString
+	var j findingJSON
+	if err := scanFindingColumns(rows, r, &j); err != nil {
+		return err
+	}
+	j.decode(&r.Finding)
+	return nil
+}
+
+// findingJSON holds a finding's JSON columns as read, not yet decoded.
+type findingJSON struct {
+	ev, ctl string
+	loc     sql.NullString
+}
+
+// scanFindingColumns reads findingColumns into r, and its JSON columns
+// into j.
+func scanFindingColumns(rows *sql.Rows, r *FindingRow, j *findingJSON) error {
+	var sev, status string
+	var first, last, resolved sql.NullString
 	if err := rows.Scan(&r.ID, &r.Kind, &sev, &r.Scanner, &r.Source, &r.Resource, &r.Title, &r.Detail, &status,
-		&first, &last, &r.RunID, &ev, &ctl, &loc, &resolved, &r.Regressions); err != nil {
+		&first, &last, &r.RunID, &j.ev, &j.ctl, &j.loc, &resolved, &r.Regressions); err != nil {
 		return err
 	}
 	r.Severity, r.Status = finding.Severity(sev), finding.Status(status)
 	r.FirstSeen, r.LastSeen, r.ResolvedAt = parseTS(first), parseTS(last), parseTS(resolved)
-	_ = json.Unmarshal([]byte(ev), &r.Evidence)
-	_ = json.Unmarshal([]byte(ctl), &r.Controls)
-	if loc.Valid {
-		r.Location = &finding.Location{}
-		_ = json.Unmarshal([]byte(loc.String), r.Location)
-	}
 	return nil
+}
+
+// decode sets f's Evidence, Controls and Location from j.
+func (j *findingJSON) decode(f *finding.Finding) {
+	_ = json.Unmarshal([]byte(j.ev), &f.Evidence)
+	_ = json.Unmarshal([]byte(j.ctl), &f.Controls)
+	if j.loc.Valid {
+		f.Location = &finding.Location{}
+		_ = json.Unmarshal([]byte(j.loc.String), f.Location)
+	}
 }
 
 // Transitions returns what a run did to findings: id -> new/resolved/regressed.
