@@ -337,35 +337,28 @@ func unquoteC(s []byte) ([]byte, error) {
 			if i >= len(s) {
 				return nil, errors.New("cut short")
 			}
-			switch e := s[i]; e {
-			case 'a':
-				out = append(out, '\a')
-			case 'b':
-				out = append(out, '\b')
-			case 't':
-				out = append(out, '\t')
-			case 'n':
-				out = append(out, '\n')
-			case 'v':
-				out = append(out, '\v')
-			case 'f':
-				out = append(out, '\f')
-			case 'r':
-				out = append(out, '\r')
-			case '"', '\\':
-				out = append(out, e)
-			default:
-				if i+2 >= len(s) || !isOctal(e) || !isOctal(s[i+1]) || !isOctal(s[i+2]) || e > '3' {
-					return nil, fmt.Errorf("bad escape \\%c", e)
-				}
-				out = append(out, (e-'0')<<6|(s[i+1]-'0')<<3|(s[i+2]-'0'))
-				i += 2
+			e := s[i]
+			if k := strings.IndexByte(cEscapes, e); k >= 0 {
+				out = append(out, cEscaped[k])
+				continue
 			}
+			if i+2 >= len(s) || !isOctal(e) || !isOctal(s[i+1]) || !isOctal(s[i+2]) || e > '3' {
+				return nil, fmt.Errorf("bad escape \\%c", e)
+			}
+			out = append(out, (e-'0')<<6|(s[i+1]-'0')<<3|(s[i+2]-'0'))
+			i += 2
 		default:
 			out = append(out, c)
 		}
 	}
 	return nil, errors.New("no closing quote")
 }
+
+// cEscapes are the letters of git's one-letter escapes; cEscaped, by the
+// same index, the bytes they stand for.
+const (
+	cEscapes = "abtnvfr\"\\"
+	cEscaped = "\a\b\t\n\v\f\r\"\\"
+)
 
 func isOctal(c byte) bool { return c >= '0' && c <= '7' }

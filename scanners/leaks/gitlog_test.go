@@ -99,8 +99,21 @@ func viaReader(t *testing.T, dir string, commits []string) ([]logFragment, scann
 	return frags, st
 }
 
-func allCommits(t *testing.T, r *testenv.Repo) []string {
-	return strings.Fields(r.Git("rev-list", "--all"))
+// matchesGoGitdiff checks that the reader and go-gitdiff read the same
+// fragments and stats from all of r's history, at least atLeast fragments
+// (or the repository is not what the test means).
+func matchesGoGitdiff(t *testing.T, r *testenv.Repo, atLeast int) {
+	t.Helper()
+	commits := strings.Fields(r.Git("rev-list", "--all"))
+	want, wst := viaGoGitdiff(t, r.Dir, commits)
+	got, gst := viaReader(t, r.Dir, commits)
+	sameFragments(t, got, want)
+	if gst != wst {
+		t.Errorf("stats %+v, go-gitdiff's %+v", gst, wst)
+	}
+	if len(want) < atLeast {
+		t.Fatalf("only %d fragments: the repository is not what the test means", len(want))
+	}
 }
 
 func sameFragments(t *testing.T, got, want []logFragment) {
@@ -197,16 +210,7 @@ func TestGitLogReaderMatchesGoGitdiff(t *testing.T) {
 	r.Git("add", "-A")
 	r.Git("commit", "-q", "--date", "2019-03-04T05:06:07+05:30", "--author", "Zoned Person <zone@example.test>", "-m", "dated")
 
-	commits := allCommits(t, r)
-	want, wst := viaGoGitdiff(t, r.Dir, commits)
-	got, gst := viaReader(t, r.Dir, commits)
-	sameFragments(t, got, want)
-	if gst != wst {
-		t.Errorf("stats %+v, go-gitdiff's %+v", gst, wst)
-	}
-	if len(want) < 45 {
-		t.Fatalf("only %d fragments: the repository is not what the test means", len(want))
-	}
+	matchesGoGitdiff(t, r, 45)
 }
 
 // And on a history of random edits: hunks that remove, add and replace
@@ -250,25 +254,16 @@ func TestGitLogReaderMatchesGoGitdiffOnRandomEdits(t *testing.T) {
 		}
 		r.Commit(fmt.Sprintf("edit %d", c), change)
 	}
-	commits := allCommits(t, r)
-	want, wst := viaGoGitdiff(t, r.Dir, commits)
-	got, gst := viaReader(t, r.Dir, commits)
-	sameFragments(t, got, want)
-	if gst != wst {
-		t.Errorf("stats %+v, go-gitdiff's %+v", gst, wst)
-	}
-	if len(want) < 300 {
-		t.Fatalf("only %d fragments", len(want))
-	}
+	matchesGoGitdiff(t, r, 300)
 }
 
 // The scan reads history the same whatever the user's git configuration
 // makes of `git log`'s default output. Before the reader pinned its
 // format, format.pretty or log.date left every finding without a commit,
 // diff.noprefix or color.ui=always broke the file names, log.showRoot hid
-// the first commit and diff.interHunkContext gave wrong line numbers. A file name that
-// ends in a backslash is found too (go-gitdiff stopped at its header and
-// the gitleaks CLI does not see it).
+// the first commit and diff.interHunkContext gave wrong line numbers. A
+// file name that ends in a backslash is found too (go-gitdiff dropped that
+// file, and the gitleaks CLI does not see it).
 func TestGitScanIgnoresTheUsersGitConfig(t *testing.T) {
 	r := testenv.NewRepo(t)
 	a, b, c, d := testenv.FakeAWSKey(), testenv.FakeAWSKey(), testenv.FakeAWSKey(), testenv.FakeAWSKey()
@@ -286,15 +281,10 @@ func TestGitScanIgnoresTheUsersGitConfig(t *testing.T) {
 	}
 	t.Setenv("GIT_CONFIG_GLOBAL", cfg)
 
-	s := newScanner(t)
-	s.Git = []GitTarget{{Name: "r", Path: r.Dir}}
-	res := scan(t, s, &memState{})
-	if len(res) != 1 || res[0].Err != nil {
-		t.Fatalf("results: %+v", res)
-	}
+	s, res := scanRepo(t, r.Dir)
 	h := s.Engine.Hasher
 	where := map[string]string{}
-	for _, f := range res[0].Findings {
+	for _, f := range res.Findings {
 		where[f.Evidence["secret_hash"].(string)] = fmt.Sprintf("%v %v:%v", f.Evidence["commit"], f.Evidence["file"], f.Evidence["line"])
 	}
 	for secret, at := range map[string]string{a: first + " conf/sp ace.env:2", b: second + ` odd\:1`, c: second + " ünï.env:3", d: second + " near.env:4"} {
@@ -335,16 +325,11 @@ func TestGitScanReadsReplacedCommits(t *testing.T) {
 	r.Git("branch", "-q", "-D", "cover")
 	r.Git("replace", leak, cover)
 
-	s := newScanner(t)
-	s.Git = []GitTarget{{Name: "r", Path: r.Dir}}
-	res := scan(t, s, &memState{})
-	if len(res) != 1 || res[0].Err != nil {
-		t.Fatalf("results: %+v", res)
-	}
-	if got := hashes(res[0].Findings); !equal(got, want(s.Engine.Hasher, secret)) {
+	s, res := scanRepo(t, r.Dir)
+	if got := hashes(res.Findings); !equal(got, want(s.Engine.Hasher, secret)) {
 		t.Fatalf("%d findings, want the replaced commit's secret", len(got))
 	}
-	if c := res[0].Findings[0].Evidence["commit"]; c != leak {
+	if c := res.Findings[0].Evidence["commit"]; c != leak {
 		t.Errorf("found in %v, want the replaced commit %s", c, leak)
 	}
 }
@@ -364,13 +349,20 @@ func TestGitScanIgnoresTheCallersRepositoryVariables(t *testing.T) {
 	t.Setenv("GIT_CONFIG_COUNT", "1")
 	t.Setenv("GIT_CONFIG_KEY_0", "core.bare")
 	t.Setenv("GIT_CONFIG_VALUE_0", "true")
-	s := newScanner(t)
-	s.Git = []GitTarget{{Name: "r", Path: r.Dir}}
+	s, res := scanRepo(t, r.Dir)
+	if got := hashes(res.Findings); !equal(got, want(s.Engine.Hasher, secret)) {
+		t.Fatalf("%d findings, want the target's secret alone", len(got))
+	}
+}
+
+// scanRepo scans the repository at dir once, with a fresh state, and
+// returns its one result, which must not be an error.
+func scanRepo(t *testing.T, dir string) (*Scanner, scanners.Result) {
+	t.Helper()
+	s := gitScanner(t, dir)
 	res := scan(t, s, &memState{})
 	if len(res) != 1 || res[0].Err != nil {
 		t.Fatalf("results: %+v", res)
 	}
-	if got := hashes(res[0].Findings); !equal(got, want(s.Engine.Hasher, secret)) {
-		t.Fatalf("%d findings, want the target's secret alone", len(got))
-	}
+	return s, res[0]
 }
