@@ -127,15 +127,14 @@ func (lr *logReader) noNewline() bool {
 // counted.
 func readGitLog(r io.Reader, commit func(), yield func(sources.Fragment)) (scanners.Stats, error) {
 	var (
-		st    scanners.Stats
-		lr    = logReader{r: bufio.NewReaderSize(r, 1<<20)}
-		info  *sources.CommitInfo
-		name  string // the file's new name, from its "+++ " line
-		file  bool   // inside a file's diff
-		skip  bool   // the file is binary or deleted
-		seen  bool   // a file of the commit was read
-		text  []byte // the hunk's added lines
-		names = map[string]string{}
+		st   scanners.Stats
+		lr   = logReader{r: bufio.NewReaderSize(r, 1<<20)}
+		info *sources.CommitInfo
+		name string // the file's new name, from its "+++ " line
+		file bool   // inside a file's diff
+		skip bool   // the file is binary or deleted
+		seen bool   // a file of the commit was read
+		text []byte // the hunk's added lines
 	)
 	endFile := func() {
 		if file && !skip {
@@ -230,12 +229,7 @@ func readGitLog(r io.Reader, commit func(), yield func(sources.Fragment)) (scann
 			if err != nil {
 				return st, fmt.Errorf("git log output, line %d: %w", lr.n, err)
 			}
-			if in, ok := names[string(n)]; ok {
-				name = in
-			} else {
-				name = string(n)
-				names[name] = name
-			}
+			name = string(n)
 		case bytes.HasPrefix(l, []byte("Binary files ")), bytes.HasPrefix(l, []byte("deleted file mode ")):
 			skip = true
 		}
