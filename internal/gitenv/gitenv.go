@@ -27,7 +27,11 @@ func Env(extra ...string) []string {
 			out = append(out, kv)
 		}
 	}
-	out = append(out, "GIT_NO_REPLACE_OBJECTS=1", "GIT_GRAFT_FILE=/dev/null")
+	// Grafts are off by a graft file that cannot exist (nothing can be
+	// under /dev/null): GIT_NO_REPLACE_OBJECTS leaves them on, and an
+	// existing empty file (/dev/null itself) has git print its grafts
+	// deprecation hint on every command, ahead of any error it reports.
+	out = append(out, "GIT_NO_REPLACE_OBJECTS=1", "GIT_GRAFT_FILE=/dev/null/none")
 	return append(out, extra...)
 }
 
