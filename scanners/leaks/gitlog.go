@@ -158,9 +158,6 @@ func readGitLog(r io.Reader, commit func(), yield func(sources.Fragment)) (scann
 				return st, fmt.Errorf("git log output, line %d: %w", lr.n, err)
 			}
 			info, seen = ci, false
-		case !file && !bytes.HasPrefix(l, []byte("diff --git ")):
-			// the blank line after a commit's header, or anything git
-			// may print that is not a diff (a signature check)
 		case bytes.HasPrefix(l, []byte("diff --git ")):
 			endFile()
 			file = true
@@ -172,6 +169,9 @@ func readGitLog(r io.Reader, commit func(), yield func(sources.Fragment)) (scann
 				st.Commits++
 				commit()
 			}
+		case !file:
+			// the blank line after a commit's header, or anything git
+			// may print that is not a diff (a signature check)
 		case bytes.HasPrefix(l, []byte("@@ -")):
 			start, oldN, newN, err := parseHunkHeader(l)
 			if err != nil {
@@ -266,7 +266,13 @@ func parseHunkHeader(l []byte) (start, oldN, newN int, err error) {
 		}
 	}
 	if err != nil {
-		return 0, 0, 0, fmt.Errorf("bad hunk header %q", bytes.TrimSpace(l))
+		// Only the ranges: after them git writes the line of the file
+		// that heads the hunk's function, which may hold a secret.
+		ranges, _, ok := bytes.Cut(l, []byte(" @@"))
+		if !ok {
+			return 0, 0, 0, errors.New("bad hunk header: no closing @@")
+		}
+		return 0, 0, 0, fmt.Errorf("bad hunk header %q", ranges)
 	}
 	return start, oldN, newN, nil
 }

@@ -366,3 +366,19 @@ func scanRepo(t *testing.T, dir string) (*Scanner, scanners.Result) {
 	}
 	return s, res[0]
 }
+
+// An error about a hunk header names its ranges, never the line of the
+// file git writes after them (the function the hunk is in).
+func TestHunkHeaderErrorHoldsNoContent(t *testing.T) {
+	secret := testenv.FakeAWSKey()
+	for _, h := range []string{"@@ -1,x +2 @@ key = " + secret + "\n", "@@ -1 2 @@ key = " + secret + "\n",
+		"@@ -1,x key = " + secret + "\n"} {
+		_, _, _, err := parseHunkHeader([]byte(h))
+		if err == nil {
+			t.Fatalf("%q parsed", h)
+		}
+		if strings.Contains(err.Error(), secret) || strings.Contains(err.Error(), "key =") {
+			t.Errorf("error %q holds the line after the ranges", err)
+		}
+	}
+}
