@@ -190,36 +190,38 @@ func (a remoteAuth) git(ctx context.Context, args ...string) ([]byte, error) {
 }
 
 // openRepo checks that path is a git repository, and for URL targets clones
-// or updates the local mirror. It returns the directory to run git in.
-func (s *Scanner) openRepo(ctx context.Context, t GitTarget) (string, error) {
-	dir := t.Path
+// or updates the local mirror. It returns the directory to run git in, and
+// whether the repository is a shallow clone.
+func (s *Scanner) openRepo(ctx context.Context, t GitTarget) (dir string, shallow bool, err error) {
+	dir = t.Path
 	if t.URL != "" {
 		shown := secrethash.RedactURL(t.URL)
 		auth, err := targetAuth(ctx, t)
 		if err != nil {
-			return "", err
+			return "", false, err
 		}
 		dir = s.mirrorDir(t)
 		if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
 			if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
-				return "", err
+				return "", false, err
 			}
 			if out, err := auth.git(ctx, "clone", "--mirror", "--quiet", "--", auth.url, dir); err != nil {
 				_ = os.RemoveAll(dir)
-				return "", fmt.Errorf("clone %s: %s", shown, scrub(string(out), t.URL, auth))
+				return "", false, fmt.Errorf("clone %s: %s", shown, scrub(string(out), t.URL, auth))
 			}
 		} else {
 			// A mirror made by an older vigil may keep the URL with its
 			// credentials in its config: it is replaced by the clean one.
 			if _, err := gitRun(ctx, dir, nil, "remote", "set-url", "origin", auth.url); err != nil {
-				return "", fmt.Errorf("update mirror of %s: %s", shown, scrub(err.Error(), t.URL, auth))
+				return "", false, fmt.Errorf("update mirror of %s: %s", shown, scrub(err.Error(), t.URL, auth))
 			}
 			if out, err := auth.git(ctx, "-C", dir, "remote", "update", "--prune"); err != nil {
-				return "", fmt.Errorf("update mirror of %s: %s", shown, scrub(string(out), t.URL, auth))
+				return "", false, fmt.Errorf("update mirror of %s: %s", shown, scrub(string(out), t.URL, auth))
 			}
 		}
 	}
-	return dir, checkRepoDir(ctx, dir)
+	shallow, err = checkRepoDir(ctx, dir)
+	return dir, shallow, err
 }
 
 // Reachable checks a git target without scanning or fetching it: a local
@@ -228,7 +230,8 @@ func (s *Scanner) openRepo(ctx context.Context, t GitTarget) (string, error) {
 // list or the error). For `vigil doctor`.
 func Reachable(ctx context.Context, t GitTarget) error {
 	if t.URL == "" {
-		return checkRepoDir(ctx, t.Path)
+		_, err := checkRepoDir(ctx, t.Path)
+		return err
 	}
 	_, err := lsRemote(ctx, t, "--heads")
 	return err
@@ -273,36 +276,47 @@ func remoteTips(ctx context.Context, t GitTarget) (map[string]string, error) {
 	return tips, nil
 }
 
-// checkRepoDir checks that dir is a git repository's own directory.
-func checkRepoDir(ctx context.Context, dir string) error {
+// checkRepoDir checks that dir is a git repository's own directory, and
+// says whether it is a shallow clone. One git process answers both: a
+// nightly scan of a repository that did not change runs only a few.
+func checkRepoDir(ctx context.Context, dir string) (shallow bool, err error) {
 	fi, err := os.Stat(dir)
 	if err != nil {
-		return fmt.Errorf("repository %s: %w", dir, err)
+		return false, fmt.Errorf("repository %s: %w", dir, err)
 	}
 	if !fi.IsDir() {
-		return fmt.Errorf("repository %s: not a directory", dir)
+		return false, fmt.Errorf("repository %s: not a directory", dir)
 	}
-	// rev-parse from inside dir would walk up to an enclosing repository;
-	// compare the repository's own directory with dir so that a plain
-	// folder inside some other repo is reported, not scanned as that repo.
-	out, err := gitRun(ctx, dir, nil, "rev-parse", "--is-bare-repository")
+	// rev-parse from inside dir would walk up to an enclosing repository:
+	// dir must be the top of a work tree (--show-cdup empty) or a bare
+	// repository's own directory, so that a plain folder inside some other
+	// repo (or a repository's .git) is reported, not scanned as that repo.
+	// --show-cdup prints its line only inside a work tree, so it is last.
+	out, err := gitRun(ctx, dir, nil, "rev-parse", "--is-shallow-repository", "--is-bare-repository",
+		"--is-inside-work-tree", "--absolute-git-dir", "--show-cdup")
 	if err != nil {
-		return fmt.Errorf("%s is not a git repository: %w", dir, err)
+		return false, fmt.Errorf("%s is not a git repository: %w", dir, err)
 	}
-	probe := "--show-toplevel"
-	if strings.TrimSpace(string(out)) == "true" {
-		probe = "--absolute-git-dir"
+	lines := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
+	if len(lines) < 4 {
+		return false, fmt.Errorf("%s: unexpected answer from git rev-parse", dir)
 	}
-	out, err = gitRun(ctx, dir, nil, "rev-parse", probe)
-	if err != nil {
-		return fmt.Errorf("%s is not a git repository: %w", dir, err)
+	shallow, bare, inWorkTree, gitDir := lines[0] == "true", lines[1] == "true", lines[2] == "true", lines[3]
+	switch {
+	case inWorkTree:
+		if cdup := lines[len(lines)-1]; len(lines) != 5 || cdup != "" {
+			return false, fmt.Errorf("%s is not a git repository (it is inside %s)", dir, filepath.Join(dir, cdup))
+		}
+	case bare:
+		top, _ := filepath.EvalSymlinks(gitDir)
+		want, _ := filepath.EvalSymlinks(dir)
+		if top != want {
+			return false, fmt.Errorf("%s is not a git repository (it is inside %s)", dir, gitDir)
+		}
+	default:
+		return false, fmt.Errorf("%s is not a git repository (it is the git directory of the work tree above it)", dir)
 	}
-	top, _ := filepath.EvalSymlinks(strings.TrimSpace(string(out)))
-	want, _ := filepath.EvalSymlinks(dir)
-	if top != want {
-		return fmt.Errorf("%s is not a git repository (it is inside %s)", dir, strings.TrimSpace(string(out)))
-	}
-	return nil
+	return shallow, nil
 }
 
 // scrub makes git's output safe to keep: the URL as given (should git ever
@@ -321,10 +335,20 @@ func scrub(out, rawURL string, auth remoteAuth) string {
 }
 
 // refTips returns every ref (and HEAD) that points at a commit, peeled, which
-// is the set `git log --all` starts from.
+// is the set `git log --all` starts from. HEAD is asked of git meanwhile:
+// listing a few thousand refs is the longer of the two.
 func refTips(ctx context.Context, dir string) (map[string]string, error) {
+	head := make(chan string, 1)
+	go func() {
+		out, err := gitRun(ctx, dir, nil, "rev-parse", "--verify", "-q", "HEAD^{commit}")
+		if err != nil {
+			out = nil // no HEAD commit: an empty repository, or a HEAD that names none
+		}
+		head <- strings.TrimSpace(string(out))
+	}()
 	out, err := gitRun(ctx, dir, nil, "for-each-ref",
 		"--format=%(refname)%00%(objecttype)%00%(objectname)%00%(*objecttype)%00%(*objectname)")
+	h := <-head
 	if err != nil {
 		return nil, err
 	}
@@ -341,8 +365,8 @@ func refTips(ctx context.Context, dir string) (map[string]string, error) {
 			tips[p[0]] = p[4]
 		}
 	}
-	if out, err := gitRun(ctx, dir, nil, "rev-parse", "--verify", "-q", "HEAD^{commit}"); err == nil {
-		tips["HEAD"] = strings.TrimSpace(string(out))
+	if h != "" {
+		tips["HEAD"] = h
 	}
 	return tips, nil
 }
@@ -448,7 +472,7 @@ func (s *Scanner) ScanGit(ctx context.Context, st scanners.StateReader, t GitTar
 			return res // one ls-remote: no fetch, no scan
 		}
 	}
-	dir, err := s.openRepo(ctx, t)
+	dir, shallow, err := s.openRepo(ctx, t)
 	if t.URL != "" {
 		res.Stats.Fetches = 1
 	}
@@ -476,13 +500,10 @@ func (s *Scanner) ScanGit(ctx context.Context, st scanners.StateReader, t GitTar
 	stateJSON, _ := json.Marshal(gitState{Version: 2, Tips: tips, Rules: rs.fingerprint, Origin: origin})
 	res.State = string(stateJSON)
 
-	// A shallow clone lacks the history before its graft: whatever is
-	// scanned, the source is not complete, and nothing is remembered as
-	// scanned, so that the whole history is read once it is unshallowed.
-	shallow := false
-	if out, err := gitRun(ctx, dir, nil, "rev-parse", "--is-shallow-repository"); err == nil && strings.TrimSpace(string(out)) == "true" {
-		shallow = true
-	}
+	// A shallow clone (openRepo) lacks the history before its graft:
+	// whatever is scanned, the source is not complete, and nothing is
+	// remembered as scanned, so that the whole history is read once it is
+	// unshallowed.
 
 	var exclude []string
 	switch {
@@ -499,6 +520,13 @@ func (s *Scanner) ScanGit(ctx context.Context, st scanners.StateReader, t GitTar
 			res.Note = why
 			break
 		}
+		// The same tips reach the same commits (replace refs and grafts
+		// are off): nothing was rewritten, and nothing is new. The
+		// nightly common case, asked of no other git process.
+		if sameTips(prev.Tips, tips) {
+			res.Mode = scanners.Incremental
+			return res
+		}
 		re, why, err := rewritten(ctx, dir, prev.Tips, tips)
 		if err != nil {
 			return fail(err)
@@ -508,9 +536,6 @@ func (s *Scanner) ScanGit(ctx context.Context, st scanners.StateReader, t GitTar
 			break
 		}
 		res.Mode = scanners.Incremental
-		if sameTips(prev.Tips, tips) {
-			return res // nothing new: the nightly common case
-		}
 		exclude = uniq(prev.Tips)
 	}
 

@@ -1,7 +1,9 @@
 package leaks
 
 import (
+	"context"
 	"fmt"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -141,6 +143,36 @@ func TestGitBadRepositoryIsAnErrorNotAPanic(t *testing.T) {
 	}
 	if !strings.Contains(res[1].Err.Error(), "not a git repository") {
 		t.Errorf("plain dir error: %v", res[1].Err)
+	}
+}
+
+// A target must be a repository's own directory: the top of a work tree or
+// a bare repository. A folder inside either, or a work tree's .git, is
+// refused by name, not scanned as the repository around it.
+func TestGitTargetIsARepositorysOwnDirectory(t *testing.T) {
+	r := testenv.NewRepo(t)
+	r.Commit("one", map[string]string{"sub/a.txt": "hello"})
+	bare := filepath.Join(t.TempDir(), "bare.git")
+	git(t, "", "clone", "-q", "--bare", r.Dir, bare)
+	s := newScanner(t)
+	for _, tc := range []struct{ dir, want string }{
+		{r.Dir, ""},
+		{bare, ""},
+		{filepath.Join(r.Dir, "sub"), "is not a git repository (it is inside " + r.Dir + ")"},
+		{filepath.Join(bare, "refs"), "is not a git repository (it is inside " + bare + ")"},
+		{filepath.Join(r.Dir, ".git"), "is not a git repository (it is the git directory of the work tree above it)"},
+	} {
+		s.Git = []GitTarget{{Name: "t", Path: tc.dir}}
+		res := scan(t, s, &memState{})
+		switch {
+		case tc.want == "" && res[0].Err != nil:
+			t.Errorf("%s: %v", tc.dir, res[0].Err)
+		case tc.want != "" && (res[0].Err == nil || !strings.Contains(res[0].Err.Error(), tc.want)):
+			t.Errorf("%s: err %v, want %q", tc.dir, res[0].Err, tc.want)
+		}
+		if err := Reachable(context.Background(), GitTarget{Path: tc.dir}); (err == nil) != (tc.want == "") {
+			t.Errorf("Reachable(%s): %v", tc.dir, err)
+		}
 	}
 }
 
