@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/vigilsec/vigil/internal/finding"
+	"github.com/vigilsec/vigil/internal/parallel"
 )
 
 // Version is vigil's version, stamped into reports (set by main).
@@ -48,16 +49,25 @@ type Run struct {
 func JSON(w io.Writer, fs []finding.Finding) error {
 	bw := bufio.NewWriter(w)
 	bw.WriteString("[")
-	for i := range fs {
-		b, err := json.Marshal(&fs[i])
-		if err != nil {
-			return err
+	// Encoded on every core, a block at a time: a first scan prints
+	// thousands of findings, and holding all of them encoded at once would
+	// cost their size again.
+	const block = 4096
+	enc := make([][]byte, min(block, len(fs)))
+	errs := make([]error, len(enc))
+	for at := 0; at < len(fs); at += block {
+		part := fs[at:min(at+block, len(fs))]
+		parallel.Each(len(part), func(i int) { enc[i], errs[i] = json.Marshal(&part[i]) })
+		for i := range part {
+			if errs[i] != nil {
+				return errs[i]
+			}
+			if at+i > 0 {
+				bw.WriteString(",")
+			}
+			bw.WriteString("\n")
+			bw.Write(enc[i])
 		}
-		if i > 0 {
-			bw.WriteString(",")
-		}
-		bw.WriteString("\n")
-		bw.Write(b)
 	}
 	if len(fs) > 0 {
 		bw.WriteString("\n")

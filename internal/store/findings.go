@@ -7,11 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"runtime"
 	"strings"
-	"sync"
 
 	"github.com/vigilsec/vigil/internal/finding"
+	"github.com/vigilsec/vigil/internal/parallel"
 	"github.com/vigilsec/vigil/internal/snapshot"
 )
 
@@ -540,24 +539,7 @@ func (s *Store) Findings(ctx context.Context, f Filter) ([]finding.Finding, erro
 // are most of what reading findings costs (a scan's report reads them all
 // back; on gitleaks' history, 1,689 findings, 45-65 ms in one goroutine).
 func decodeAll(fs []finding.Finding, js []findingJSON) {
-	onCores(len(fs), func(i int) { js[i].decode(&fs[i]) })
-}
-
-// onCores calls fn(i) for every i below n, on every core when n is large
-// enough to pay for the goroutines (fn must be safe for that).
-func onCores(n int, fn func(i int)) {
-	w := min(runtime.GOMAXPROCS(0), n/256+1)
-	var wg sync.WaitGroup
-	for k := 0; k < w; k++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := k; i < n; i += w {
-				fn(i)
-			}
-		}()
-	}
-	wg.Wait()
+	parallel.Each(len(fs), func(i int) { js[i].decode(&fs[i]) })
 }
 
 // encodedJSON is a finding's JSON columns as they are written.
@@ -573,7 +555,7 @@ type encodedJSON struct {
 // what storing them cost, on one core while the other waited.
 func encodeAll(fs []finding.Finding) []encodedJSON {
 	out := make([]encodedJSON, len(fs))
-	onCores(len(fs), func(i int) { out[i] = encodeJSON(&fs[i]) })
+	parallel.Each(len(fs), func(i int) { out[i] = encodeJSON(&fs[i]) })
 	return out
 }
 

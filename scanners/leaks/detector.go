@@ -171,10 +171,10 @@ func (e *Engine) filterFor(src *rules.LeakRuleSet, cfg glconfig.Config) *prefilt
 // that a scan's first detector finds them ready: the caller does its own
 // reading meanwhile (git lists the commits). An error is the detector's to
 // report, when it asks again.
-func (e *Engine) prepare(rs ruleSet) {
+func (e *Engine) prepare(src *rules.LeakRuleSet) {
 	go func() {
-		if cfg, err := rs.src.Config(); err == nil {
-			e.filterFor(rs.src, cfg)
+		if cfg, err := src.Config(); err == nil {
+			e.filterFor(src, cfg)
 		}
 	}()
 }

@@ -464,6 +464,20 @@ func (s *Scanner) ScanGit(ctx context.Context, st scanners.StateReader, t GitTar
 		}
 		s.Log.Info("the repository's path or URL changed since the last scan", "source", res.Source, "was", prev.Origin, "now", origin)
 	}
+	// A repository never scanned is read whole: its rules (and their
+	// prefilter) compile on another core while git is asked about it and
+	// lists its commits. Its own .gitleaks.toml decides which rules those
+	// are, so a mirror not yet cloned waits, unless the rules were given.
+	if len(prev.Tips) == 0 {
+		switch {
+		case t.URL == "":
+			if src, _, err := s.repoRules(t.Path); err == nil {
+				s.Engine.prepare(src)
+			}
+		case s.ExplicitRules:
+			s.Engine.prepare(s.Engine.Rules)
+		}
+	}
 	if t.CheckRemote && t.URL != "" && t.Since == "" && !t.HeadOnly && len(prev.Tips) > 0 && prev.Origin == origin {
 		if unchanged, err := s.unchangedRemote(ctx, t, prev); err != nil {
 			return fail(err)
@@ -541,8 +555,9 @@ func (s *Scanner) ScanGit(ctx context.Context, st scanners.StateReader, t GitTar
 
 	s.Log.Debug("git refs checked", "source", res.Source, "mode", res.Mode)
 	// There is history to read: the rules (and their prefilter) compile
-	// on one core while git lists the commits on the other.
-	s.Engine.prepare(rs)
+	// on one core while git lists the commits on the other (if they were
+	// not compiling already).
+	s.Engine.prepare(rs.src)
 	useShared := t.Shared != nil && t.Since == "" && !t.HeadOnly && !shallow
 	var shared, roots []string
 	continued := false // the scan goes on from tips the cache recorded
@@ -707,32 +722,27 @@ func (e *Engine) fanoutGitLog(ctx context.Context, d *detector, cache *hunkCache
 	// reading every n-th commit resolved them all (on golang/tools, 8 runs
 	// 2 at a time: 5.8 s of git CPU against 6.0 s for 2 interleaved
 	// halves, and 118 against 206 MiB for git's largest process in a
-	// scan). More runs than workers keep both busy to the end: one half of
-	// a history can cost half as much again as the other. A short list (a
-	// night's new commits) is one run: more git processes would only cost
-	// their start.
+	// scan). A worker left without a run takes half of what is left of
+	// the longest one (runQueue). A short list (a night's new commits) is
+	// one run: more git processes would only cost their start.
 	n, k := e.workers(), e.workers()*gitRunsPerWorker
 	if len(commits) < shardMinCommits {
 		n, k = 1, 1
 	}
-	runs := chunk(commits, k)
+	q := newRunQueue(chunk(commits, k))
 	var (
 		mu   sync.Mutex
 		errs []error
 	)
 	err := e.fanoutCached(ctx, d, cache, func(yield func(sources.Fragment)) error {
-		next := make(chan []string, len(runs))
-		for _, r := range runs {
-			next <- r
-		}
-		close(next)
 		var wg sync.WaitGroup
 		for i := 0; i < n; i++ {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				for r := range next {
-					st, err := streamGitLog(ctx, dir, strings.NewReader(strings.Join(r, "\n")+"\n"), progress, yield)
+				for r := q.next(); r != nil; r = q.next() {
+					st, rest, err := streamGitLog(ctx, dir, r, progress, yield)
+					q.done(r, rest)
 					mu.Lock()
 					stats.Commits += st.Commits
 					stats.Files += st.Files
@@ -764,22 +774,24 @@ func chunk(list []string, k int) [][]string {
 	return out
 }
 
-// streamGitLog runs one `git log -p` over the commits listed in revs and
-// yields the added side of every hunk (readGitLog).
-func streamGitLog(ctx context.Context, dir string, revs io.Reader, progress scanners.Progress, yield func(sources.Fragment)) (scanners.Stats, error) {
+// streamGitLog runs one `git log -p` over the commits of r and yields the
+// added side of every hunk (readGitLog). When r is asked to stop, git is
+// stopped at the start of a commit, and the commits from that one on are
+// returned, unread.
+func streamGitLog(ctx context.Context, dir string, r *logRun, progress scanners.Progress, yield func(sources.Fragment)) (scanners.Stats, []string, error) {
 	cmd := gitCommand(ctx, append([]string{"-C", dir}, gitLogArgs...)...)
 	cmd.Env = withMallocTrim(cmd.Env)
-	cmd.Stdin = revs
+	cmd.Stdin = strings.NewReader(strings.Join(r.commits, "\n") + "\n")
 	var errb bytes.Buffer
 	cmd.Stderr = &errb
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		return scanners.Stats{}, err
+		return scanners.Stats{}, nil, err
 	}
 	if err := cmd.Start(); err != nil {
-		return scanners.Stats{}, fmt.Errorf("start git log: %w", err)
+		return scanners.Stats{}, nil, fmt.Errorf("start git log: %w", err)
 	}
-	stats, perr := readGitLog(stdout, func() { progress.Add(1, 0, 0) }, func(f sources.Fragment) {
+	stats, perr := readGitLog(stdout, r.reached, func() { progress.Add(1, 0, 0) }, func(f sources.Fragment) {
 		progress.Add(0, 0, int64(len(f.Raw)))
 		yield(f)
 	})
@@ -787,14 +799,17 @@ func streamGitLog(ctx context.Context, dir string, revs io.Reader, progress scan
 		// git may be blocked writing what was not read
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		_ = cmd.Wait()
-		return stats, perr
+		if perr == errStopped {
+			return stats, r.rest(), nil
+		}
+		return stats, nil, perr
 	}
 	if err := cmd.Wait(); err != nil {
 		msg := strings.TrimSpace(errb.String())
 		if msg == "" {
 			msg = err.Error()
 		}
-		return stats, fmt.Errorf("git log: %s", msg)
+		return stats, nil, fmt.Errorf("git log: %s", msg)
 	}
-	return stats, nil
+	return stats, nil, nil
 }

@@ -120,12 +120,17 @@ func (lr *logReader) noNewline() bool {
 	return len(b) == 2 && b[0] == '\\' && b[1] == ' '
 }
 
+// errStopped is readGitLog's error when its caller stopped the read.
+var errStopped = errors.New("stopped at a commit")
+
 // readGitLog reads gitLogArgs' output from r and yields the added text of
 // every hunk of a file that is neither deleted nor binary (as the gitleaks
 // CLI, which reads binary files only with --max-archive-depth). A hunk that
 // only removes lines yields nothing. commit is called at each commit
-// counted.
-func readGitLog(r io.Reader, commit func(), yield func(sources.Fragment)) (scanners.Stats, error) {
+// counted. at, when not nil, is called with each commit's id as its header
+// is read, before anything of it is yielded; when it returns false the
+// read stops there, with errStopped.
+func readGitLog(r io.Reader, at func(sha string) bool, commit func(), yield func(sources.Fragment)) (scanners.Stats, error) {
 	var (
 		st   scanners.Stats
 		lr   = logReader{r: bufio.NewReaderSize(r, 1<<20)}
@@ -156,6 +161,9 @@ func readGitLog(r io.Reader, commit func(), yield func(sources.Fragment)) (scann
 			ci, err := parseCommitLine(l)
 			if err != nil {
 				return st, fmt.Errorf("git log output, line %d: %w", lr.n, err)
+			}
+			if at != nil && !at(ci.SHA) {
+				return st, errStopped
 			}
 			info, seen = ci, false
 		case bytes.HasPrefix(l, []byte("diff --git ")):

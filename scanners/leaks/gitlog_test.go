@@ -86,7 +86,7 @@ func viaReader(t *testing.T, dir string, commits []string) ([]logFragment, scann
 		t.Fatalf("git log: %v", err)
 	}
 	var frags []logFragment
-	st, err := readGitLog(bytes.NewReader(out), func() {}, func(f sources.Fragment) {
+	st, err := readGitLog(bytes.NewReader(out), nil, func() {}, func(f sources.Fragment) {
 		ci := f.CommitInfo
 		if ci.SHA != f.CommitSHA {
 			t.Errorf("fragment of %s with the information of %s", f.CommitSHA, ci.SHA)
