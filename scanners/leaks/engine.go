@@ -18,6 +18,7 @@ import (
 	"github.com/zricethezav/gitleaks/v8/sources"
 
 	"github.com/vigilsec/vigil/internal/finding"
+	"github.com/vigilsec/vigil/internal/parallel"
 	"github.com/vigilsec/vigil/internal/secrethash"
 	"github.com/vigilsec/vigil/rules"
 	"github.com/vigilsec/vigil/scanners/leaks/prefilter"
@@ -227,11 +228,12 @@ type hashed struct {
 // hashAll turns a detector's findings into hashed ones.
 func (e *Engine) hashAll(rfs []report.Finding) []hashed {
 	out := make([]hashed, len(rfs))
-	for i, rf := range rfs {
+	parallel.Each(len(rfs), func(i int) {
+		rf := rfs[i]
 		out[i] = hashed{hash: e.Hasher.Hash(rf.Secret), redacted: secrethash.Redact(rf.Secret), n: len(rf.Secret)}
 		rf.Secret, rf.Match, rf.Line = "", "", ""
 		out[i].rf = rf
-	}
+	})
 	return out
 }
 
@@ -243,9 +245,9 @@ func (e *Engine) hashAll(rfs []report.Finding) []hashed {
 // value reported twice stays one finding.
 func (e *Engine) convertAll(t target, rfs []hashed) []finding.Finding {
 	out := make([]finding.Finding, len(rfs))
+	parallel.Each(len(rfs), func(i int) { out[i] = e.convert(t, rfs[i]) })
 	byID := map[string][]int{}
-	for i, rf := range rfs {
-		out[i] = e.convert(t, rf)
+	for i := range out {
 		byID[out[i].ID] = append(byID[out[i].ID], i)
 	}
 	for id, idx := range byID {
