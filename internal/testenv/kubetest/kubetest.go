@@ -48,6 +48,7 @@ import (
 	"k8s.io/client-go/restmapper"
 
 	"github.com/vigilsec/vigil/internal/testenv"
+	"github.com/vigilsec/vigil/internal/testenv/watchdog"
 )
 
 // ESOModule and SealedSecretsModule are the published modules whose CRD
@@ -168,6 +169,7 @@ func start() (*Cluster, error) {
 		"--listen-peer-urls", peerURL, "--initial-advertise-peer-urls", peerURL, "--initial-cluster", "default="+peerURL,
 		"--unsafe-no-fsync", "--log-level", "warn")
 	if err != nil {
+		os.RemoveAll(dir)
 		return nil, fmt.Errorf("start etcd: %w", err)
 	}
 
@@ -198,7 +200,15 @@ func start() (*Cluster, error) {
 		"--endpoint-reconciler-type", "none", "--enable-priority-and-fairness=false")
 	if err != nil {
 		etcd.Process.Kill()
+		os.RemoveAll(dir)
 		return nil, fmt.Errorf("start kube-apiserver: %w", err)
+	}
+	// Both die with the test binary; their directory (etcd's data is 125
+	// MB) goes then too.
+	if err := watchdog.CleanUpWithParent(dir, etcd.Process.Pid, api.Process.Pid); err != nil {
+		api.Process.Kill()
+		etcd.Process.Kill()
+		return nil, err
 	}
 	c := &Cluster{URL: fmt.Sprintf("https://127.0.0.1:%d", port), CAFile: filepath.Join(dir, "certs", "apiserver.crt"), AuditLog: audit, adminToken: token}
 	fail := func(err error) (*Cluster, error) {

@@ -21,6 +21,8 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
+
+	"github.com/vigilsec/vigil/internal/testenv/watchdog"
 )
 
 // pgServer is one PostgreSQL server per test process: Debian's postgresql,
@@ -128,9 +130,9 @@ func startPostgres() (string, error) {
 	if err := srv.Start(); err != nil {
 		return "", fmt.Errorf("start postgres: %w", err)
 	}
-	// The server dies with the test process (see stopWithParent).
+	// The server dies with the test process, and its directory goes.
 	go func() { _ = srv.Wait() }()
-	if err := stopWithParent(srv.Process.Pid, dir); err != nil {
+	if err := watchdog.CleanUpWithParent(dir, srv.Process.Pid); err != nil {
 		_ = srv.Process.Kill()
 		return "", err
 	}
@@ -151,28 +153,4 @@ func startPostgres() (string, error) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-// pgWatch keeps the write end of each watchdog's pipe open for the life of
-// the test process.
-var pgWatch []*os.File
-
-// stopWithParent starts a watchdog that stops the server (and removes its
-// directory) when this process exits, however it exits: the watchdog reads
-// a pipe whose only writer is this process, and the kernel closes it then.
-func stopWithParent(pid int, dir string) error {
-	r, w, err := os.Pipe()
-	if err != nil {
-		return err
-	}
-	p := strconv.Itoa(pid)
-	watch := exec.Command("sh", "-c", "read _; kill -INT "+p+"; for i in 1 2 3 4 5 6 7 8 9 10; do kill -0 "+p+" 2>/dev/null || break; sleep 0.5; done; kill -KILL "+p+" 2>/dev/null; rm -rf \"$1\"", "watch", dir)
-	watch.Stdin = r
-	watch.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := watch.Start(); err != nil {
-		return err
-	}
-	r.Close()
-	pgWatch = append(pgWatch, w)
-	return nil
 }
