@@ -464,17 +464,24 @@ func (s *Scanner) ScanGit(ctx context.Context, st scanners.StateReader, t GitTar
 		}
 		s.Log.Info("the repository's path or URL changed since the last scan", "source", res.Source, "was", prev.Origin, "now", origin)
 	}
+	// A local repository's rules are read before git is asked anything (a
+	// mirror's once it is fetched: its own .gitleaks.toml may name them).
 	// A repository never scanned is read whole: its rules (and their
 	// prefilter) compile on another core while git is asked about it and
-	// lists its commits. Its own .gitleaks.toml decides which rules those
-	// are, so a mirror not yet cloned waits, unless the rules were given.
+	// lists its commits; for a mirror only if the rules were given.
+	var (
+		src         *rules.LeakRuleSet
+		extraIgnore []string
+		rulesErr    error
+	)
+	if t.URL == "" {
+		src, extraIgnore, rulesErr = s.repoRules(t.Path)
+	}
 	if len(prev.Tips) == 0 {
 		switch {
-		case t.URL == "":
-			if src, _, err := s.repoRules(t.Path); err == nil {
-				s.Engine.prepare(src)
-			}
-		case s.ExplicitRules:
+		case t.URL == "" && rulesErr == nil:
+			s.Engine.prepare(src)
+		case t.URL != "" && s.ExplicitRules:
 			s.Engine.prepare(s.Engine.Rules)
 		}
 	}
@@ -503,9 +510,11 @@ func (s *Scanner) ScanGit(ctx context.Context, st scanners.StateReader, t GitTar
 		}
 		tips = map[string]string{"HEAD": tips["HEAD"]}
 	}
-	src, extraIgnore, err := s.repoRules(dir)
-	if err != nil {
-		return fail(err)
+	if t.URL != "" {
+		src, extraIgnore, rulesErr = s.repoRules(dir)
+	}
+	if rulesErr != nil {
+		return fail(rulesErr)
 	}
 	rs, err := s.Engine.ruleSet(src, extraIgnore)
 	if err != nil {
@@ -513,11 +522,6 @@ func (s *Scanner) ScanGit(ctx context.Context, st scanners.StateReader, t GitTar
 	}
 	stateJSON, _ := json.Marshal(gitState{Version: 2, Tips: tips, Rules: rs.fingerprint, Origin: origin})
 	res.State = string(stateJSON)
-
-	// A shallow clone (openRepo) lacks the history before its graft:
-	// whatever is scanned, the source is not complete, and nothing is
-	// remembered as scanned, so that the whole history is read once it is
-	// unshallowed.
 
 	var exclude []string
 	switch {
@@ -529,6 +533,10 @@ func (s *Scanner) ScanGit(ctx context.Context, st scanners.StateReader, t GitTar
 		exclude = []string{strings.TrimSpace(string(out))}
 		res.Mode, res.State = scanners.Partial, ""
 	case shallow:
+		// A shallow clone (openRepo) lacks the history before its graft:
+		// whatever is scanned, the source is not complete, and nothing is
+		// remembered as scanned, so that the whole history is read once
+		// it is unshallowed.
 	case len(prev.Tips) > 0:
 		if why := ruleChange(prev.Rules, rs); why != "" {
 			res.Note = why

@@ -34,9 +34,6 @@ func CleanUpWithParent(dir string, pids ...int) error {
 	script := `read _; kill -INT ` + list + ` 2>/dev/null
 for i in 1 2 3 4 5 6 7 8 9 10; do kill -0 ` + list + ` 2>/dev/null || break; sleep 0.5; done
 kill -KILL ` + list + ` 2>/dev/null; rm -rf "$1"`
-	if len(pids) == 0 {
-		script = `read _; rm -rf "$1"`
-	}
 	watch := exec.Command("sh", "-c", script, "watch", dir)
 	watch.Stdin = r
 	// Its own process group: a signal to the test's group does not reach it.
